@@ -1,0 +1,51 @@
+# Two commands do everything: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Pins apply to build environments too.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+
+.PHONY: run test lint format install demo-data lock clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python constraints.txt pyproject.toml
+	$(BIN)/python -m pip install --quiet "pip==26.3" "setuptools==80.9.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+run: $(STAMP) ## run the whole pipeline (demo data are generated when data/01_raw holds no input tables)
+	$(BIN)/kedro run
+
+test: $(STAMP) lint ## lint, format check and the full test suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+demo-data: $(STAMP) ## regenerate the demo data in data/01_raw (parameters in parameters_demo_data.yml)
+	$(BIN)/kedro run --pipeline demo_data
+
+lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
+	rm -rf /tmp/cr-lock && $(PYTHON) -m venv /tmp/cr-lock
+	PIP_CONSTRAINT= /tmp/cr-lock/bin/pip install --quiet -e ".[dev]"
+	{ echo "# Exact pins for every install (make run / make test / CI). Regenerate with: make lock"; \
+	  echo "pip==26.3"; echo "setuptools==80.9.0"; \
+	  /tmp/cr-lock/bin/pip freeze --exclude-editable | grep -v -i "^pip==\|^setuptools=="; } > constraints.txt
+
+clean-data: ## remove generated data (keeps the folder layout)
+	find data -type f ! -name .gitkeep -delete
+	find data -mindepth 2 -type d -empty -delete

@@ -1,0 +1,4 @@
+"""customer-retention
+"""
+
+__version__ = "0.1"

@@ -1,0 +1,206 @@
+"""Typed parsing, validation, deduplication and quarantine of the raw tables.
+
+Every raw row ends in exactly one place: the clean table or the table's quarantine, where it
+keeps its values as received (as text) and a ``reason``. The data-quality report reconciles
+rows in = rows clean + rows quarantined for every table.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TableSpec
+
+logger = logging.getLogger(__name__)
+
+
+class DataContractError(ValueError):
+    """The input does not follow the data contract (missing table or column)."""
+
+
+def resolve_rules(params: dict[str, Any]) -> dict[str, Any]:
+    """Cleaning parameters with the reference date resolved (``null`` = today, UTC)."""
+    reference = params.get("reference_date") or pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return {**params, "reference_date": str(pd.Timestamp(reference).normalize())}
+
+
+def _parse_column(values: pd.Series, kind: str) -> pd.Series:
+    """Parse one raw column to its contract dtype; unparseable values become missing."""
+    if kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            parsed = values
+        else:
+            parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="ISO8601", utc=True)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]")
+    if kind == "number":
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    text = values.astype("string").str.strip()
+    return text.mask(text == "", pd.NA) if kind == "text" else text
+
+
+def _reasons_from_schema(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
+    """One reason string per failing row, from the pandera failure cases ('' = row passes)."""
+    reasons = pd.Series("", index=typed.index, dtype=object)
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.dropna(subset=["index"])
+        if len(cases) < len(errors.failure_cases):
+            raise  # a failure not tied to rows (e.g. a dtype): a bug here, not bad data
+        cases = cases.assign(
+            reason=np.where(
+                cases["check"] == "not_nullable",
+                "missing " + cases["column"].astype(str),
+                cases["check"].astype(str),
+            )
+        ).drop_duplicates(["index", "reason"])
+        reasons.update(cases.groupby("index")["reason"].agg("; ".join))
+    return reasons
+
+
+def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str) -> None:
+    mask = np.asarray(mask, dtype=bool)
+    current = reasons[mask]
+    reasons[mask] = np.where(current == "", reason, current + "; " + reason)
+
+
+def clean_table(
+    raw: pd.DataFrame | None,
+    spec: TableSpec,
+    params: dict[str, Any],
+    known_customer_ids: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split a raw table into (clean, quarantine, report) under the contract ``spec``.
+
+    Raises:
+        DataContractError: the table is required but absent, or a required column is missing.
+    """
+    rules = resolve_rules(params)
+    if raw is None:
+        if spec.required:
+            raise DataContractError(f"Required table '{spec.name}' is missing from data/01_raw.")
+        logger.info("Table %s is absent: the features built from it are skipped", spec.name)
+        empty = pd.DataFrame({c: pd.Series(dtype=DTYPES[k]) for c, k in spec.columns.items()})
+        return empty, _quarantine_frame(pd.DataFrame(columns=list(spec.columns))), {
+            "status": "absent",
+            "rows_in": 0,
+            "rows_clean": 0,
+            "rows_quarantined": 0,
+            "quarantined_by_reason": {},
+        }
+
+    missing = [column for column in spec.required_columns if column not in raw.columns]
+    if missing:
+        raise DataContractError(
+            f"Table '{spec.name}' is missing required column(s) {missing}; expected columns "
+            f"{spec.required_columns} (found {list(raw.columns)})."
+        )
+    raw = raw.reset_index(drop=True)
+    extra = [c for c in raw.columns if c not in spec.columns] if spec.keep_extra_columns else []
+    typed = pd.DataFrame(index=raw.index)
+    reasons = pd.Series("", index=raw.index, dtype=object)
+    for column, kind in spec.columns.items():
+        values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
+        typed[column] = _parse_column(values, kind)
+        unparseable = values.notna() & (values.astype("string").str.strip() != "") & typed[column].isna()
+        _add_reason(reasons, unparseable, f"unparseable {column}")
+    for column in extra:
+        typed[column] = _parse_column(raw[column], "text")
+    if "survey" in typed:
+        typed["survey"] = typed["survey"].str.lower()
+
+    schema = spec.schema(rules, extra)
+    parsed_ok = reasons == ""
+    rule_reasons = _reasons_from_schema(typed[parsed_ok], schema)
+    reasons[parsed_ok] = rule_reasons
+    if known_customer_ids is not None:
+        unknown = typed["customer_id"].notna() & ~typed["customer_id"].isin(known_customer_ids)
+        _add_reason(reasons, unknown, "unknown customer_id")
+    valid = reasons == ""
+    _add_reason(reasons, valid & typed.duplicated(keep="first"), "duplicate row")
+    if spec.key is not None:
+        valid = reasons == ""
+        conflicting = valid & typed[spec.key].where(valid).duplicated(keep="first") & typed[spec.key].notna()
+        _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
+
+    bad = reasons != ""
+    clean = schema.validate(typed[~bad].reset_index(drop=True))
+    quarantine = _quarantine_frame(raw[bad].assign(reason=reasons[bad]))
+    report = {
+        "status": "present",
+        "rows_in": len(raw),
+        "rows_clean": len(clean),
+        "rows_quarantined": int(bad.sum()),
+        "quarantined_by_reason": {k: int(v) for k, v in reasons[bad].value_counts().items()},
+    }
+    if bad.any():
+        logger.warning(
+            "Table %s: %s of %s rows quarantined: %s",
+            spec.name,
+            f"{bad.sum():,}",
+            f"{len(raw):,}",
+            report["quarantined_by_reason"],
+        )
+    return clean, quarantine, report
+
+
+def _quarantine_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows as received, every value as text, with a ``reason`` column last."""
+    reason = rows.pop("reason") if "reason" in rows else pd.Series(dtype="string")
+    as_text = rows.astype("string")
+    as_text["reason"] = reason.astype("string")
+    return as_text.reset_index(drop=True)
+
+
+def clean_customers(
+    customers_raw: pd.DataFrame | None, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Clean the customers table (required; unique customer_id)."""
+    return clean_table(customers_raw, TABLE_SPECS["customers"], params)
+
+
+def clean_customer_table(
+    raw: pd.DataFrame | None, customers: pd.DataFrame, params: dict[str, Any], *, table: str
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Clean a table that refers to customers; rows of unknown customers are quarantined."""
+    return clean_table(raw, TABLE_SPECS[table], params, customers["customer_id"])
+
+
+def check_required_tables(present: dict[str, bool]) -> None:
+    """Raise unless customers and at least one of subscriptions / transactions are present."""
+    if not present.get("customers", False):
+        raise DataContractError("Required table 'customers' is missing from data/01_raw.")
+    if not any(present.get(table, False) for table in REVENUE_TABLES):
+        raise DataContractError(
+            "Neither 'subscriptions' nor 'transactions' is present in data/01_raw: at least one "
+            "is required (subscriptions for a contractual business, transactions otherwise)."
+        )
+
+
+def reconcile_data_quality(**reports: dict[str, Any]) -> dict[str, Any]:
+    """Per-table reconciliation: rows in = clean + quarantined, quarantined by reason.
+
+    Raises:
+        DataContractError: the required tables are not present.
+        AssertionError: a table does not reconcile (a bug: a row was lost or duplicated).
+    """
+    check_required_tables({t: r["status"] == "present" for t, r in reports.items()})
+    for table, report in reports.items():
+        if report["rows_in"] != report["rows_clean"] + report["rows_quarantined"]:
+            raise AssertionError(f"Table {table} does not reconcile: {report}")
+    totals = {
+        key: sum(report[key] for report in reports.values())
+        for key in ("rows_in", "rows_clean", "rows_quarantined")
+    }
+    return {
+        "tables": reports,
+        "totals": totals,
+        "contract": "contractual" if reports["subscriptions"]["status"] == "present" else "non-contractual",
+    }

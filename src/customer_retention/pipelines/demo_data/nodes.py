@@ -1,0 +1,550 @@
+"""Synthetic subscription business with planted, known churn effects.
+
+Every customer gets static attributes (plan, region, acquisition channel, contract type) and
+latent traits (NPS disposition, support tier, engagement) that only the ground truth records.
+Time to churn follows a Weibull proportional-hazards model
+
+    S(t | x) = exp(-m(x) * (t / s)^k),    m(x) = prod_j hazard_ratio_j(x_j),
+
+with t the tenure in days, so the planted hazard ratios are exactly what a Cox model on the
+same covariates should recover. Churn is a lagging indicator: usage fades over the last weeks
+before the end and the exit survey is started before it, so the signals lead the event.
+
+Everything is vectorised numpy (one pass per table, no per-customer Python loop), so a
+million customers with ~100M usage events is a matter of memory, not of hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DAYS_PER_MONTH = 365.25 / 12
+PLAN_ORDER = ("basic", "pro", "enterprise")
+EXIT_REASONS = (
+    "too_expensive",
+    "missing_features",
+    "switched_to_competitor",
+    "poor_support",
+    "no_longer_needed",
+    "hard_to_use",
+)
+EXIT_COMMENTS = {
+    "too_expensive": "The price went up and we could not justify it.",
+    "missing_features": "We needed integrations that are not there yet.",
+    "switched_to_competitor": "A competitor offered us a better deal.",
+    "poor_support": "Support took days to answer our tickets.",
+    "no_longer_needed": "The project we bought it for has ended.",
+    "hard_to_use": "Our team never really got started with it.",
+}
+NPS_REASONS = {
+    "detractor": ("slow support", "too expensive", "missing features"),
+    "passive": ("good value", "missing features", "easy to use"),
+    "promoter": ("great support", "easy to use", "saves us time"),
+}
+
+
+def _draw(rng: np.random.Generator, shares: dict[str, float], size: int) -> np.ndarray:
+    """Draw category labels with the given shares (normalised to sum to one)."""
+    labels = np.array(list(shares), dtype=object)
+    probabilities = np.array(list(shares.values()), dtype=float)
+    return labels[rng.choice(len(labels), size=size, p=probabilities / probabilities.sum())]
+
+
+def _to_dates(start: pd.Timestamp, day_offsets: np.ndarray, unit: str = "s") -> np.ndarray:
+    """Day offsets (fractional = time of day) from ``start`` as datetime64 (NaN becomes NaT)."""
+    per_day = {"s": 86_400, "ms": 86_400_000}[unit]
+    ticks = np.round(np.asarray(day_offsets, dtype=float) * per_day)
+    out = np.full(ticks.shape, np.datetime64("NaT"), dtype=f"datetime64[{unit}]")
+    valid = ~np.isnan(ticks)
+    out[valid] = np.datetime64(start, unit) + ticks[valid].astype(f"timedelta64[{unit}]")
+    return out
+
+
+def hazard_multiplier(traits: pd.DataFrame, hazard_ratios: dict[str, dict[str, float]]) -> np.ndarray:
+    """m(x) = product of the planted hazard ratios of each customer's levels (1 for reference)."""
+    multiplier = np.ones(len(traits))
+    for column, ratios in hazard_ratios.items():
+        multiplier *= traits[column].map(ratios).fillna(1.0).to_numpy(dtype=float)
+    return multiplier
+
+
+def true_churn_probability(
+    ground_truth: dict[str, Any],
+    customer_id: np.ndarray,
+    tenure_days: np.ndarray,
+    horizon_days: int,
+) -> np.ndarray:
+    """Oracle P(churn in (a, a + h] | alive at tenure a) = 1 - S(a + h) / S(a) under the truth.
+
+    With S(t | x) = exp(-m (t/s)^k) this is 1 - exp(-m ((a + h)^k - a^k) / s^k).
+    """
+    baseline = ground_truth["baseline_hazard"]
+    shape, scale = baseline["weibull_shape"], baseline["weibull_scale_days"]
+    truth = ground_truth["customers"]
+    multiplier_by_id = pd.Series(truth["true_hazard_multiplier"], index=truth["customer_id"])
+    multiplier = multiplier_by_id.reindex(np.asarray(customer_id)).to_numpy(dtype=float)
+    tenure = np.asarray(tenure_days, dtype=float)
+    cumulative = ((tenure + horizon_days) ** shape - tenure**shape) / scale**shape
+    return 1.0 - np.exp(-multiplier * cumulative)
+
+
+def _simulate_customers(
+    params: dict[str, Any], rng: np.random.Generator, window_days: int
+) -> pd.DataFrame:
+    """Customers with attributes, latent traits, signup day and churn day (days from start)."""
+    n = int(params["n_customers"])
+    growth = float(params["signup_growth"])
+    # Signup density grows linearly from 1 to `growth` over the window: inverse-CDF sampling.
+    q = rng.random(n)
+    if np.isclose(growth, 1.0):
+        position = q
+    else:
+        slope = growth - 1.0
+        position = (np.sqrt(1.0 + 2.0 * slope * (1.0 + slope / 2.0) * q) - 1.0) / slope
+    customers = pd.DataFrame({"customer_id": np.arange(1, n + 1, dtype=np.int64)})
+    customers["signup_day"] = np.minimum((position * window_days).astype(np.int64), window_days - 1)
+    for column, shares in {**params["attributes"], **params["latent_traits"]}.items():
+        customers[column] = _draw(rng, shares, n)
+
+    customers["true_hazard_multiplier"] = hazard_multiplier(customers, params["hazard_ratios"])
+    shape = float(params["baseline_hazard"]["weibull_shape"])
+    scale = float(params["baseline_hazard"]["weibull_scale_days"])
+    # Inverse of S(t) = exp(-m (t/s)^k) applied to an Exp(1) draw.
+    lifetime = scale * (rng.exponential(size=n) / customers["true_hazard_multiplier"]) ** (1 / shape)
+    customers["churn_day"] = customers["signup_day"] + np.maximum(1, np.ceil(lifetime)).astype(
+        np.int64
+    )
+    customers["churned"] = customers["churn_day"] <= window_days - 1
+    # First day on which the customer is no longer active (window_days = still active at the end).
+    customers["active_until_day"] = np.where(
+        customers["churned"], customers["churn_day"], window_days
+    )
+    customers["active_days"] = customers["active_until_day"] - customers["signup_day"]
+    return customers
+
+
+def _plan_changes(
+    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Day of a customer's single plan change (NaN if none) and the plan after it."""
+    n = len(customers)
+    plan_index = customers["plan"].map({p: i for i, p in enumerate(PLAN_ORDER)}).to_numpy()
+    changes = rng.random(n) < params["plan_change_share"]
+    step = np.where(rng.random(n) < params["upgrade_share"], 1, -1)
+    new_index = np.clip(plan_index + step, 0, len(PLAN_ORDER) - 1)
+    changes &= (new_index != plan_index) & (customers["active_days"].to_numpy() > 2)
+    change_day = np.where(
+        changes,
+        customers["signup_day"] + 1 + np.floor(rng.random(n) * (customers["active_days"] - 2)),
+        np.nan,
+    )
+    return change_day, np.array(PLAN_ORDER, dtype=object)[new_index]
+
+
+def _mrr_on(
+    day: np.ndarray, idx: np.ndarray, customers: pd.DataFrame, params: dict[str, Any]
+) -> np.ndarray:
+    """Monthly recurring revenue of customer row ``idx`` on ``day``, after any plan change."""
+    sub = params["subscriptions"]
+    changed = day >= customers["plan_change_day"].to_numpy()[idx]
+    plan = np.where(
+        changed, customers["plan_after_change"].to_numpy()[idx], customers["plan"].to_numpy()[idx]
+    )
+    list_price = pd.Series(plan).map(sub["list_mrr"]).to_numpy(dtype=float)
+    annual = customers["contract_type"].to_numpy()[idx] == "annual"
+    discount = np.where(annual, 1.0 - sub["annual_discount"], 1.0)
+    return np.round(list_price * customers["seats"].to_numpy()[idx] * discount, 2), plan
+
+
+def _periodic_days(
+    first_day: np.ndarray, until_day: np.ndarray, period: np.ndarray, offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """All days first + k * period (k >= offset) before until, as (row index, day) arrays."""
+    counts = np.maximum(0, np.ceil((until_day - first_day) / period).astype(np.int64) - offset)
+    idx = np.repeat(np.arange(len(first_day)), counts)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + offset
+    return idx, np.floor(first_day[idx] + k * period[idx])
+
+
+def _build_subscriptions(
+    customers: pd.DataFrame, params: dict[str, Any], start: pd.Timestamp
+) -> pd.DataFrame:
+    """One row per contract term: annual contracts renew yearly; plan changes open a new row."""
+    signup = customers["signup_day"].to_numpy(dtype=float)
+    until = customers["active_until_day"].to_numpy(dtype=float)
+    annual = customers["contract_type"].to_numpy() == "annual"
+    # Term boundaries: signup, each annual renewal, and the plan-change day.
+    renew_idx, renew_day = _periodic_days(signup, until, np.where(annual, 365.0, 1e12), offset=1)
+    change = customers["plan_change_day"].to_numpy()
+    has_change = ~np.isnan(change)
+    idx = np.concatenate([np.arange(len(customers)), renew_idx, np.flatnonzero(has_change)])
+    day = np.concatenate([signup, renew_day, change[has_change]])
+    order = np.lexsort((day, idx))
+    idx, day = idx[order], day[order]
+    keep = np.ones(len(idx), dtype=bool)
+    keep[1:] = (idx[1:] != idx[:-1]) | (day[1:] != day[:-1])
+    idx, day = idx[keep], day[keep]
+    last = np.ones(len(idx), dtype=bool)
+    last[:-1] = idx[1:] != idx[:-1]
+    end_day = np.where(last, until[idx], np.roll(day, -1))
+    still_active = last & ~customers["churned"].to_numpy()[idx]
+    mrr, plan = _mrr_on(day, idx, customers, params)
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[idx],
+            "start_date": _to_dates(start, day),
+            "end_date": _to_dates(start, np.where(still_active, np.nan, end_day)),
+            "plan": plan,
+            "mrr": mrr,
+        }
+    )
+
+
+def _build_transactions(
+    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
+) -> pd.DataFrame:
+    """Invoices paid (monthly, or yearly for annual contracts) plus one-off add-on purchases."""
+    signup = customers["signup_day"].to_numpy(dtype=float)
+    until = customers["active_until_day"].to_numpy(dtype=float)
+    annual = customers["contract_type"].to_numpy() == "annual"
+    inv_idx, inv_day = _periodic_days(signup, until, np.where(annual, 365.0, DAYS_PER_MONTH))
+    inv_mrr, _ = _mrr_on(inv_day, inv_idx, customers, params)
+    inv_amount = np.where(annual[inv_idx], 12 * inv_mrr, inv_mrr)
+
+    tx = params["transactions"]
+    n_addons = rng.poisson(tx["addon_purchases_per_month"] * (until - signup) / DAYS_PER_MONTH)
+    add_idx = np.repeat(np.arange(len(customers)), n_addons)
+    add_day = signup[add_idx] + rng.random(len(add_idx)) * (until - signup)[add_idx]
+    add_amount = np.round(rng.gamma(2.0, tx["addon_mean_amount"] / 2.0, len(add_idx)), 2) + 1.0
+
+    idx = np.concatenate([inv_idx, add_idx])
+    day = np.concatenate([inv_day, add_day])
+    order = np.lexsort((day, idx))
+    transactions = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[idx[order]],
+            "transaction_date": _to_dates(start, day[order]),
+            "amount": np.concatenate([inv_amount, add_amount])[order],
+        }
+    )
+    transactions.insert(0, "transaction_id", np.arange(1, len(transactions) + 1, dtype=np.int64))
+    return transactions
+
+
+def _build_events(
+    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
+) -> pd.DataFrame:
+    """Product-usage events: a Poisson process per customer, thinned as churn approaches."""
+    ev = params["events"]
+    signup = customers["signup_day"].to_numpy(dtype=float)
+    active = customers["active_days"].to_numpy(dtype=float)
+    rate = ev["mean_events_per_day"] * rng.lognormal(-0.125, 0.5, len(customers))
+    rate *= np.where(customers["engagement"].to_numpy() == "low", ev["low_engagement_factor"], 1.0)
+    counts = rng.poisson(rate * active)
+    idx = np.repeat(np.arange(len(customers)), counts)
+    day = signup[idx] + rng.random(len(idx)) * active[idx]
+    # Thinning: in the last `usage_decline_days` before churn the rate falls linearly to the floor.
+    decline, floor = float(params["usage_decline_days"]), float(params["usage_floor"])
+    churned = customers["churned"].to_numpy()[idx]
+    days_to_churn = customers["churn_day"].to_numpy()[idx] - day
+    keep_probability = np.where(
+        churned & (days_to_churn < decline),
+        floor + (1 - floor) * np.clip(days_to_churn / decline, 0, 1),
+        1.0,
+    )
+    keep = rng.random(len(idx)) < keep_probability
+    idx, day = idx[keep], day[keep]
+    order = np.lexsort((day, idx))
+    types = list(ev["event_types"])
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[idx[order]],
+            "event_time": _to_dates(start, day[order], unit="ms"),
+            "event_type": pd.Categorical(_draw(rng, ev["event_types"], len(idx)), categories=types),
+        }
+    )
+
+
+def _build_support_tickets(
+    customers: pd.DataFrame,
+    params: dict[str, Any],
+    rng: np.random.Generator,
+    start: pd.Timestamp,
+    window_days: int,
+) -> pd.DataFrame:
+    """Tickets whose first-response time depends on the customer's (latent) support tier."""
+    sp = params["support"]
+    signup = customers["signup_day"].to_numpy(dtype=float)
+    active = customers["active_days"].to_numpy(dtype=float)
+    counts = rng.poisson(sp["tickets_per_month"] * active / DAYS_PER_MONTH)
+    idx = np.repeat(np.arange(len(customers)), counts)
+    opened = signup[idx] + rng.random(len(idx)) * active[idx]
+    slow = customers["support_tier"].to_numpy()[idx] == "slow"
+    median_hours = np.where(
+        slow, sp["first_response_median_hours"]["slow"], sp["first_response_median_hours"]["fast"]
+    )
+    first_response = opened + median_hours * rng.lognormal(0.0, 0.5, len(idx)) / 24
+    resolved = first_response + sp["resolution_median_hours"] * rng.lognormal(0, 0.8, len(idx)) / 24
+    # Nothing is observed after the end of the data window: such tickets are still open.
+    first_response[first_response >= window_days] = np.nan
+    resolved[np.isnan(first_response) | (resolved >= window_days)] = np.nan
+    csat_fast = rng.choice([3, 4, 5], size=len(idx), p=[0.2, 0.4, 0.4])
+    csat_slow = rng.choice([1, 2, 3], size=len(idx), p=[0.35, 0.4, 0.25])
+    csat = np.where(slow, csat_slow, csat_fast).astype(float)
+    csat[np.isnan(resolved) | (rng.random(len(idx)) < sp["csat_missing_share"])] = np.nan
+    order = np.argsort(opened, kind="stable")
+    tickets = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[idx[order]],
+            "opened_at": _to_dates(start, opened[order]),
+            "first_response_at": _to_dates(start, first_response[order]),
+            "resolved_at": _to_dates(start, resolved[order]),
+            "csat": pd.array(csat[order], dtype="Int64"),
+        }
+    )
+    tickets.insert(0, "ticket_id", np.arange(1, len(tickets) + 1, dtype=np.int64))
+    return tickets
+
+
+def _exit_reasons(customers: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Exit reasons whose odds follow the customer's traits (support tier, plan, engagement)."""
+    weights = np.ones((len(customers), len(EXIT_REASONS)))
+    weights[:, EXIT_REASONS.index("poor_support")] += 4 * (customers["support_tier"] == "slow")
+    weights[:, EXIT_REASONS.index("too_expensive")] += 2 * (customers["plan"] != "basic")
+    weights[:, EXIT_REASONS.index("hard_to_use")] += 3 * (customers["engagement"] == "low")
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    choice = (rng.random((len(customers), 1)) > cumulative).sum(axis=1)
+    return np.array(EXIT_REASONS, dtype=object)[np.minimum(choice, len(EXIT_REASONS) - 1)]
+
+
+def _build_feedback(
+    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
+) -> pd.DataFrame:
+    """Quarterly NPS answers (score set by the NPS disposition) and exit surveys before churn."""
+    fb = params["feedback"]
+    signup = customers["signup_day"].to_numpy(dtype=float)
+    until = customers["active_until_day"].to_numpy(dtype=float)
+    period = np.full(len(customers), float(fb["nps_every_days"]))
+    idx, day = _periodic_days(signup, until, period, offset=1)
+    answered = rng.random(len(idx)) < fb["nps_response_rate"]
+    idx, day = idx[answered], day[answered]
+    disposition = customers["nps_disposition"].to_numpy()[idx]
+    detractor_score = rng.choice(7, size=len(idx), p=np.arange(1, 8) / 28)
+    score = np.where(
+        disposition == "promoter",
+        rng.integers(9, 11, len(idx)),
+        np.where(disposition == "passive", rng.integers(7, 9, len(idx)), detractor_score),
+    )
+    reason_table = pd.DataFrame(NPS_REASONS)  # rows: 3 reasons; columns: dispositions
+    nps_reason = reason_table.to_numpy()[
+        rng.integers(0, len(reason_table), len(idx)),
+        reason_table.columns.get_indexer(disposition),
+    ]
+    nps = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[idx],
+            "response_date": _to_dates(start, day),
+            "survey": "nps",
+            "score": score.astype(float),
+            "reason": nps_reason,
+            "comment": None,
+        }
+    )
+    lead = float(params["exit_survey_lead_days"])
+    responds = rng.random(len(customers)) < fb["exit_survey_response_rate"]
+    exits = customers[customers["churned"].to_numpy() & responds]
+    exit_day = np.maximum(
+        exits["signup_day"].to_numpy(dtype=float),
+        exits["churn_day"].to_numpy() - np.ceil(rng.random(len(exits)) * lead),
+    )
+    reasons = _exit_reasons(exits, rng)
+    exit_rows = pd.DataFrame(
+        {
+            "customer_id": exits["customer_id"].to_numpy(),
+            "response_date": _to_dates(start, exit_day),
+            "survey": "exit",
+            "score": np.nan,
+            "reason": reasons,
+            "comment": pd.Series(reasons).map(EXIT_COMMENTS).to_numpy(),
+        }
+    )
+    feedback = pd.concat([nps, exit_rows], ignore_index=True)
+    return feedback.sort_values(["response_date", "customer_id"], kind="stable", ignore_index=True)
+
+
+def _plant_data_errors(
+    tables: dict[str, pd.DataFrame], share: float, rng: np.random.Generator
+) -> dict[str, dict[str, int]]:
+    """Append a few known-bad rows to the tables (in place); return {table: {reason: count}}.
+
+    The reasons are the ones the cleaning stage must report, so a test can check that every
+    planted error is caught and nothing else is.
+    """
+    planted: dict[str, dict[str, int]] = {}
+    if share <= 0:
+        return planted
+    original_rows = {table: len(frame) for table, frame in tables.items()}
+
+    def pick(table: str, where: str | None = None) -> pd.DataFrame:
+        """A random sample of the table's original (good) rows, optionally filtered first."""
+        candidates = tables[table].iloc[: original_rows[table]]
+        if where is not None:
+            candidates = candidates.query(where)
+        count = min(len(candidates), max(1, round(share * original_rows[table])))
+        return candidates.iloc[rng.choice(len(candidates), size=count, replace=False)].copy()
+
+    def append(table: str, rows: pd.DataFrame, reason: str) -> None:
+        with warnings.catch_warnings():  # all-NA columns in the few appended rows are expected
+            warnings.simplefilter("ignore", FutureWarning)
+            tables[table] = pd.concat([tables[table], rows], ignore_index=True)
+        planted.setdefault(table, {})[reason] = planted.get(table, {}).get(reason, 0) + len(rows)
+
+    for table in ("customers", "transactions", "events", "feedback"):
+        append(table, pick(table), "duplicate row")
+    negative = pick("transactions")
+    negative["amount"] = -negative["amount"]
+    negative["transaction_id"] = tables["transactions"]["transaction_id"].max() + np.arange(
+        1, len(negative) + 1
+    )
+    append("transactions", negative, "negative amount")
+    unknown = pick("transactions")
+    unknown["customer_id"] = tables["customers"]["customer_id"].max() + 1_000_000
+    unknown["transaction_id"] = tables["transactions"]["transaction_id"].max() + np.arange(
+        1, len(unknown) + 1
+    )
+    append("transactions", unknown, "unknown customer_id")
+    backwards = pick("support_tickets", where="resolved_at.notna()")
+    backwards["resolved_at"] = backwards["opened_at"] - pd.Timedelta(days=2)
+    backwards["ticket_id"] = tables["support_tickets"]["ticket_id"].max() + np.arange(
+        1, len(backwards) + 1
+    )
+    append("support_tickets", backwards, "resolved_at before opened_at")
+    out_of_range = pick("feedback", where="survey == 'nps'").assign(score=11.0)
+    append("feedback", out_of_range, "NPS score outside 0-10")
+    ends_early = pick("subscriptions", where="end_date.notna()")
+    ends_early["end_date"] = ends_early["start_date"] - pd.Timedelta(days=1)
+    append("subscriptions", ends_early, "end_date before start_date")
+    return planted
+
+
+def generate_demo_data(
+    params: dict[str, Any],
+) -> tuple[
+    pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict
+]:
+    """Generate every table of the data contract plus the ground truth, deterministically.
+
+    Returns customers, subscriptions, transactions, events, support_tickets, feedback and the
+    ground-truth dictionary (planted hazard ratios, baseline hazard, per-customer multipliers
+    and latent traits, planted data errors).
+    """
+    rng = np.random.default_rng(int(params["seed"]))
+    start = pd.Timestamp(params["start_date"])
+    end = pd.Timestamp(params["end_date"])
+    window_days = (end - start).days + 1
+    logger.info("Generating demo data: %s customers over %s days", params["n_customers"], window_days)
+
+    customers = _simulate_customers(params, rng, window_days)
+    customers["seats"] = 1 + rng.poisson(params["subscriptions"]["mean_extra_seats"], len(customers))
+    customers["plan_change_day"], customers["plan_after_change"] = _plan_changes(
+        customers, params["subscriptions"], rng
+    )
+    tables = {
+        "customers": pd.DataFrame(
+            {
+                "customer_id": customers["customer_id"],
+                "signup_date": _to_dates(start, customers["signup_day"].to_numpy(dtype=float)),
+                **{column: customers[column] for column in params["attributes"]},
+            }
+        ),
+        "subscriptions": _build_subscriptions(customers, params, start),
+        "transactions": _build_transactions(customers, params, rng, start),
+        "events": _build_events(customers, params, rng, start),
+        "support_tickets": _build_support_tickets(customers, params, rng, start, window_days),
+        "feedback": _build_feedback(customers, params, rng, start),
+    }
+    for name, table in tables.items():
+        logger.info("Demo table %-16s %12s rows", name, f"{len(table):,}")
+    planted_errors = _plant_data_errors(tables, float(params["dirty_row_share"]), rng)
+    ground_truth = _ground_truth(customers, params, start, window_days, planted_errors)
+    logger.info(
+        "Demo churn: %.1f%% of customers churned by %s (model expects %.1f%%)",
+        100 * ground_truth["summary"]["churned_share"],
+        end.date(),
+        100 * ground_truth["summary"]["expected_churned_share"],
+    )
+    return (
+        tables["customers"],
+        tables["subscriptions"],
+        tables["transactions"],
+        tables["events"],
+        tables["support_tickets"],
+        tables["feedback"],
+        ground_truth,
+    )
+
+
+def _ground_truth(
+    customers: pd.DataFrame,
+    params: dict[str, Any],
+    start: pd.Timestamp,
+    window_days: int,
+    planted_errors: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    """The planted model, written beside the data so tests can check what models recover."""
+    shape = float(params["baseline_hazard"]["weibull_shape"])
+    scale = float(params["baseline_hazard"]["weibull_scale_days"])
+    exposure = (window_days - customers["signup_day"]).to_numpy(dtype=float)
+    expected = 1 - np.exp(-customers["true_hazard_multiplier"] * (exposure / scale) ** shape)
+    churn_dates = pd.Series(_to_dates(start, customers["churn_day"].to_numpy(dtype=float)))
+    churn_dates = churn_dates.dt.strftime("%Y-%m-%d").where(customers["churned"], None)
+    reference_levels = {
+        column: next(level for level in shares if level not in params["hazard_ratios"][column])
+        for column, shares in {**params["attributes"], **params["latent_traits"]}.items()
+        if column in params["hazard_ratios"]
+    }
+    return {
+        "description": (
+            "Weibull proportional hazards on tenure in days: S(t|x) = exp(-m(x) (t/s)^k), "
+            "m(x) = product of hazard_ratios of the customer's levels (reference levels = 1)."
+        ),
+        "seed": int(params["seed"]),
+        "start_date": str(start.date()),
+        "as_of_date": str((start + pd.Timedelta(days=window_days - 1)).date()),
+        "baseline_hazard": {"weibull_shape": shape, "weibull_scale_days": scale},
+        "hazard_ratios": params["hazard_ratios"],
+        "reference_levels": reference_levels,
+        "observable_in": {
+            "plan": "customers.plan (plan at signup)",
+            "contract_type": "customers.contract_type",
+            "acquisition_channel": "customers.acquisition_channel",
+            "nps_disposition": "feedback: every NPS answer of a detractor is 0-6, passive 7-8, promoter 9-10",
+            "support_tier": "support_tickets: first-response median 36 h (slow) vs 2 h (fast)",
+            "engagement": "events: low-engagement customers use the product ~1/3 as much",
+        },
+        "leading_signals": {
+            "usage_decline_days": params["usage_decline_days"],
+            "usage_floor": params["usage_floor"],
+            "exit_survey_lead_days": params["exit_survey_lead_days"],
+        },
+        "summary": {
+            "n_customers": len(customers),
+            "churned": int(customers["churned"].sum()),
+            "churned_share": float(customers["churned"].mean()),
+            "expected_churned_share": float(expected.mean()),
+        },
+        "planted_data_errors": planted_errors,
+        "customers": {
+            "customer_id": customers["customer_id"].tolist(),
+            "true_hazard_multiplier": customers["true_hazard_multiplier"].round(6).tolist(),
+            **{column: customers[column].tolist() for column in params["latent_traits"]},
+            "churn_date": churn_dates.tolist(),
+        },
+    }

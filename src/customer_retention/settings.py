@@ -1,0 +1,11 @@
+"""Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
+
+from customer_retention.hooks import DemoDataHook
+
+# Hooks are executed in a Last-In-First-Out (LIFO) order.
+HOOKS = (DemoDataHook(),)
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
