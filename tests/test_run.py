@@ -1,25 +1,85 @@
-"""
-This module contains example tests for a Kedro project.
-Tests should be placed in ``src/tests``, in modules that mirror your
-project's structure, and in files named test_*.py.
-"""
-import pytest
+"""End-to-end: `kedro run` of the default pipeline in a fresh copy of the project."""
+
+from __future__ import annotations
+
+import json
+import shutil
 from pathlib import Path
+
+import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-# The tests below are here for the demonstration purpose
-# and should be replaced with the ones testing the project
-# functionality
+from customer_retention.datasets import RawTableDataset
 
-class TestKedroRun:
-    def test_kedro_run_no_pipeline(self):
-    # This example test expects a pipeline run failure, since
-    # the default project template contains no pipelines.
-        bootstrap_project(Path.cwd())
+from .conftest import PROJECT_ROOT
 
-        with pytest.raises(Exception) as excinfo:
-            with KedroSession.create(project_path=Path.cwd()) as session:
-                session.run()
+pytestmark = pytest.mark.slow
 
-        assert "Pipeline contains no nodes" in str(excinfo.value)
+SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
+
+
+def _fresh_project(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the project's configuration with empty data folders, as a new user has it."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()  # the package itself is imported from the installed project
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
+    for layer in ("01_raw", "02_intermediate", "08_reporting"):
+        (project / "data" / layer).mkdir(parents=True)
+    monkeypatch.chdir(project)
+    bootstrap_project(project)
+    return project
+
+
+def _run(project: Path, pipeline: str | None = None) -> None:
+    with KedroSession.create(project_path=project, runtime_params=SMALL_DEMO) as session:
+        session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+def test_default_run_generates_demo_data_and_reconciles(tmp_path, monkeypatch):
+    project = _fresh_project(tmp_path, monkeypatch)
+    _run(project)
+    raw = project / "data" / "01_raw"
+    assert {p.name for p in raw.iterdir()} >= {
+        "customers.parquet",
+        "events.parquet",
+        "ground_truth.json",
+    }
+    truth = json.loads((raw / "ground_truth.json").read_text())
+    assert truth["summary"]["n_customers"] == 600
+    quality = json.loads((project / "data" / "08_reporting" / "data_quality.json").read_text())
+    assert quality["contract"] == "contractual"
+    for table, report in quality["tables"].items():
+        assert report["status"] == "present", table
+        assert report["rows_in"] == report["rows_clean"] + report["rows_quarantined"]
+        assert report["quarantined_by_reason"] == truth["planted_data_errors"].get(table, {})
+    assert (project / "data" / "02_intermediate" / "quarantine" / "transactions.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("tables", "contract"),
+    [
+        (("customers", "subscriptions"), "contractual"),
+        (("customers", "transactions"), "non-contractual"),
+    ],
+)
+def test_runs_with_only_the_required_tables(tmp_path, monkeypatch, demo_tables, tables, contract):
+    project = _fresh_project(tmp_path, monkeypatch)
+    for table in tables:
+        RawTableDataset(path=f"data/01_raw/{table}", table=table, save_format="csv").save(
+            demo_tables[table]
+        )
+    _run(project)
+    quality = json.loads(Path("data/08_reporting/data_quality.json").read_text())
+    assert quality["contract"] == contract
+    assert {t for t, r in quality["tables"].items() if r["status"] == "present"} == set(tables)
+    assert not Path("data/01_raw/ground_truth.json").exists()  # no demo data were generated
+
+
+def test_run_without_revenue_table_stops_with_a_clear_error(tmp_path, monkeypatch, demo_tables):
+    project = _fresh_project(tmp_path, monkeypatch)
+    RawTableDataset(path="data/01_raw/customers", table="customers").save(demo_tables["customers"])
+    with pytest.raises(ValueError, match="Neither 'subscriptions' nor 'transactions'"):
+        _run(project)

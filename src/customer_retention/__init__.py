@@ -1,4 +1,3 @@
-"""customer-retention
-"""
+"""customer-retention"""
 
 __version__ = "0.1"

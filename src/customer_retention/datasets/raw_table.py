@@ -39,9 +39,13 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if file_format not in ("auto", *FORMATS):
-            raise DatasetError(f"Table '{table}': file_format must be auto, parquet or csv, got {file_format!r}")
+            raise DatasetError(
+                f"Table '{table}': file_format must be auto, parquet or csv, got {file_format!r}"
+            )
         if save_format not in FORMATS:
-            raise DatasetError(f"Table '{table}': save_format must be parquet or csv, got {save_format!r}")
+            raise DatasetError(
+                f"Table '{table}': save_format must be parquet or csv, got {save_format!r}"
+            )
         self._path = Path(path)
         self._table = table
         self._required = required

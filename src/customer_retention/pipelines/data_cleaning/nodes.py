@@ -1,7 +1,7 @@
 """Typed parsing, validation, deduplication and quarantine of the raw tables.
 
 Every raw row ends in exactly one place: the clean table or the table's quarantine, where it
-keeps its values as received (as text) and a ``reason``. The data-quality report reconciles
+keeps its values as received (as text) and a ``quarantine_reason``. The data-quality report reconciles
 rows in = rows clean + rows quarantined for every table.
 """
 
@@ -17,6 +17,7 @@ import pandera.pandas as pa
 from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TableSpec
 
 logger = logging.getLogger(__name__)
+QUARANTINE_REASON = "quarantine_reason"
 
 
 class DataContractError(ValueError):
@@ -35,7 +36,9 @@ def _parse_column(values: pd.Series, kind: str) -> pd.Series:
         if pd.api.types.is_datetime64_any_dtype(values):
             parsed = values
         else:
-            parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="ISO8601", utc=True)
+            parsed = pd.to_datetime(
+                values.astype("string"), errors="coerce", format="ISO8601", utc=True
+            )
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         return parsed.astype("datetime64[ns]")
@@ -88,13 +91,17 @@ def clean_table(
             raise DataContractError(f"Required table '{spec.name}' is missing from data/01_raw.")
         logger.info("Table %s is absent: the features built from it are skipped", spec.name)
         empty = pd.DataFrame({c: pd.Series(dtype=DTYPES[k]) for c, k in spec.columns.items()})
-        return empty, _quarantine_frame(pd.DataFrame(columns=list(spec.columns))), {
-            "status": "absent",
-            "rows_in": 0,
-            "rows_clean": 0,
-            "rows_quarantined": 0,
-            "quarantined_by_reason": {},
-        }
+        return (
+            empty,
+            _quarantine_frame(pd.DataFrame(columns=list(spec.columns))),
+            {
+                "status": "absent",
+                "rows_in": 0,
+                "rows_clean": 0,
+                "rows_quarantined": 0,
+                "quarantined_by_reason": {},
+            },
+        )
 
     missing = [column for column in spec.required_columns if column not in raw.columns]
     if missing:
@@ -109,7 +116,9 @@ def clean_table(
     for column, kind in spec.columns.items():
         values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
         typed[column] = _parse_column(values, kind)
-        unparseable = values.notna() & (values.astype("string").str.strip() != "") & typed[column].isna()
+        unparseable = (
+            values.notna() & (values.astype("string").str.strip() != "") & typed[column].isna()
+        )
         _add_reason(reasons, unparseable, f"unparseable {column}")
     for column in extra:
         typed[column] = _parse_column(raw[column], "text")
@@ -127,12 +136,14 @@ def clean_table(
     _add_reason(reasons, valid & typed.duplicated(keep="first"), "duplicate row")
     if spec.key is not None:
         valid = reasons == ""
-        conflicting = valid & typed[spec.key].where(valid).duplicated(keep="first") & typed[spec.key].notna()
+        conflicting = (
+            valid & typed[spec.key].where(valid).duplicated(keep="first") & typed[spec.key].notna()
+        )
         _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
 
     bad = reasons != ""
     clean = schema.validate(typed[~bad].reset_index(drop=True))
-    quarantine = _quarantine_frame(raw[bad].assign(reason=reasons[bad]))
+    quarantine = _quarantine_frame(raw[bad], reasons[bad])
     report = {
         "status": "present",
         "rows_in": len(raw),
@@ -151,11 +162,13 @@ def clean_table(
     return clean, quarantine, report
 
 
-def _quarantine_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """Quarantined rows as received, every value as text, with a ``reason`` column last."""
-    reason = rows.pop("reason") if "reason" in rows else pd.Series(dtype="string")
+def _quarantine_frame(rows: pd.DataFrame, reasons: pd.Series | None = None) -> pd.DataFrame:
+    """Quarantined rows as received, every value as text, plus ``quarantine_reason`` last.
+
+    (Not ``reason``: feedback already has a column of that name.)
+    """
     as_text = rows.astype("string")
-    as_text["reason"] = reason.astype("string")
+    as_text[QUARANTINE_REASON] = pd.Series(reasons, dtype="string")
     return as_text.reset_index(drop=True)
 
 
@@ -202,5 +215,7 @@ def reconcile_data_quality(**reports: dict[str, Any]) -> dict[str, Any]:
     return {
         "tables": reports,
         "totals": totals,
-        "contract": "contractual" if reports["subscriptions"]["status"] == "present" else "non-contractual",
+        "contract": "contractual"
+        if reports["subscriptions"]["status"] == "present"
+        else "non-contractual",
     }

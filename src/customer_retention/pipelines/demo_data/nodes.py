@@ -67,7 +67,9 @@ def _to_dates(start: pd.Timestamp, day_offsets: np.ndarray, unit: str = "s") -> 
     return out
 
 
-def hazard_multiplier(traits: pd.DataFrame, hazard_ratios: dict[str, dict[str, float]]) -> np.ndarray:
+def hazard_multiplier(
+    traits: pd.DataFrame, hazard_ratios: dict[str, dict[str, float]]
+) -> np.ndarray:
     """m(x) = product of the planted hazard ratios of each customer's levels (1 for reference)."""
     multiplier = np.ones(len(traits))
     for column, ratios in hazard_ratios.items():
@@ -117,7 +119,9 @@ def _simulate_customers(
     shape = float(params["baseline_hazard"]["weibull_shape"])
     scale = float(params["baseline_hazard"]["weibull_scale_days"])
     # Inverse of S(t) = exp(-m (t/s)^k) applied to an Exp(1) draw.
-    lifetime = scale * (rng.exponential(size=n) / customers["true_hazard_multiplier"]) ** (1 / shape)
+    lifetime = scale * (rng.exponential(size=n) / customers["true_hazard_multiplier"]) ** (
+        1 / shape
+    )
     customers["churn_day"] = customers["signup_day"] + np.maximum(1, np.ceil(lifetime)).astype(
         np.int64
     )
@@ -449,10 +453,14 @@ def generate_demo_data(
     start = pd.Timestamp(params["start_date"])
     end = pd.Timestamp(params["end_date"])
     window_days = (end - start).days + 1
-    logger.info("Generating demo data: %s customers over %s days", params["n_customers"], window_days)
+    logger.info(
+        "Generating demo data: %s customers over %s days", params["n_customers"], window_days
+    )
 
     customers = _simulate_customers(params, rng, window_days)
-    customers["seats"] = 1 + rng.poisson(params["subscriptions"]["mean_extra_seats"], len(customers))
+    customers["seats"] = 1 + rng.poisson(
+        params["subscriptions"]["mean_extra_seats"], len(customers)
+    )
     customers["plan_change_day"], customers["plan_after_change"] = _plan_changes(
         customers, params["subscriptions"], rng
     )

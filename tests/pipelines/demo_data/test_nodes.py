@@ -1,0 +1,175 @@
+"""The demo data have the properties the generator plants, and they are reproducible."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
+from customer_retention.pipelines.demo_data.nodes import (
+    generate_demo_data,
+    hazard_multiplier,
+    true_churn_probability,
+)
+from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
+
+
+def _truth_frame(ground_truth: dict, customers: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer: attributes, latent traits, churn flag and observed tenure."""
+    truth = pd.DataFrame(ground_truth["customers"])
+    frame = customers.drop_duplicates("customer_id").merge(truth, on="customer_id")
+    as_of = pd.Timestamp(ground_truth["as_of_date"])
+    end = pd.to_datetime(frame["churn_date"]).fillna(as_of + pd.Timedelta(days=1))
+    frame["churned"] = frame["churn_date"].notna()
+    frame["tenure_days"] = (end - frame["signup_date"]).dt.days
+    return frame
+
+
+def test_same_seed_gives_identical_tables(demo_params, demo_output):
+    again = generate_demo_data(copy.deepcopy(demo_params))
+    for table, first, second in zip(RAW_TABLES, demo_output[:-1], again[:-1], strict=True):
+        pd.testing.assert_frame_equal(first, second, obj=table)
+    assert again[-1] == demo_output[-1]
+
+
+def test_other_seed_gives_other_data(demo_params, demo_output):
+    other = generate_demo_data({**copy.deepcopy(demo_params), "seed": 7})
+    assert not other[0]["signup_date"].equals(demo_output[0]["signup_date"])
+
+
+def test_tables_follow_the_data_contract(demo_tables):
+    expected = {
+        "customers": {"customer_id", "signup_date"},
+        "subscriptions": {"customer_id", "start_date", "end_date", "plan", "mrr"},
+        "transactions": {"transaction_id", "customer_id", "transaction_date", "amount"},
+        "events": {"customer_id", "event_time", "event_type"},
+        "support_tickets": {
+            "ticket_id",
+            "customer_id",
+            "opened_at",
+            "first_response_at",
+            "resolved_at",
+            "csat",
+        },
+        "feedback": {"customer_id", "response_date", "survey", "score", "reason", "comment"},
+    }
+    for table, columns in expected.items():
+        assert columns <= set(demo_tables[table].columns), table
+        assert len(demo_tables[table]) > 0, table
+
+
+def test_truth_multiplier_is_the_product_of_planted_ratios(demo_tables, ground_truth):
+    frame = _truth_frame(ground_truth, demo_tables["customers"])
+    expected = hazard_multiplier(frame, ground_truth["hazard_ratios"])
+    np.testing.assert_allclose(frame["true_hazard_multiplier"], expected, rtol=1e-5)
+    assert frame.loc[frame["region"] == "europe", "true_hazard_multiplier"].min() > 0
+
+
+def test_churn_share_matches_the_planted_model(ground_truth):
+    summary = ground_truth["summary"]
+    # Binomial standard error of a share over 3,000 customers is below 1 point.
+    assert 0.2 < summary["churned_share"] < 0.6
+    assert abs(summary["churned_share"] - summary["expected_churned_share"]) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("attribute", "level", "reference"),
+    [
+        ("contract_type", "annual", "monthly"),
+        ("support_tier", "slow", "fast"),
+        ("nps_disposition", "detractor", "passive"),
+        ("engagement", "low", "normal"),
+    ],
+)
+def test_stratified_rate_ratio_recovers_planted_hazard_ratio(
+    demo_tables, ground_truth, attribute, level, reference
+):
+    """Mantel-Haenszel rate ratio, with exposure measured on the planted baseline time scale
+    Lambda0(t) = (t/s)^k, within strata of every other planted covariate."""
+    frame = _truth_frame(ground_truth, demo_tables["customers"])
+    frame = frame[frame[attribute].isin([level, reference])]
+    baseline = ground_truth["baseline_hazard"]
+    frame["exposure"] = (frame["tenure_days"] / baseline["weibull_scale_days"]) ** baseline[
+        "weibull_shape"
+    ]
+    strata = [c for c in ground_truth["hazard_ratios"] if c != attribute]
+    grouped = frame.groupby([*strata, attribute])[["churned", "exposure"]].sum().unstack(attribute)
+    grouped = grouped.dropna()
+    d1, d0 = grouped[("churned", level)], grouped[("churned", reference)]
+    e1, e0 = grouped[("exposure", level)], grouped[("exposure", reference)]
+    total = e1 + e0
+    estimate = (d1 * e0 / total).sum() / (d0 * e1 / total).sum()
+    planted = ground_truth["hazard_ratios"][attribute][level]
+    assert estimate == pytest.approx(planted, rel=0.25)
+
+
+def test_usage_declines_before_churn(demo_tables, ground_truth):
+    frame = _truth_frame(ground_truth, demo_tables["customers"])
+    churned = frame[frame["churned"] & (frame["tenure_days"] > 200)][["customer_id", "churn_date"]]
+    events = demo_tables["events"].merge(churned, on="customer_id")
+    days_before = (pd.to_datetime(events["churn_date"]) - events["event_time"]).dt.days
+    last_month = (days_before < 30).sum() / 30
+    months_four_to_six = ((days_before >= 90) & (days_before < 180)).sum() / 90
+    # Planted: linear fade to 20% over the last 60 days, so the last month runs at ~35%.
+    assert last_month / months_four_to_six < 0.5
+
+
+def test_exit_surveys_come_before_the_churn_date(demo_tables, ground_truth):
+    frame = _truth_frame(ground_truth, demo_tables["customers"])
+    exits = demo_tables["feedback"].query("survey == 'exit'").merge(frame, on="customer_id")
+    assert exits["churned"].all()
+    lead = (pd.to_datetime(exits["churn_date"]) - exits["response_date"]).dt.days
+    assert lead.between(0, ground_truth["leading_signals"]["exit_survey_lead_days"]).all()
+
+
+def test_nps_answers_reveal_the_disposition(demo_tables, ground_truth):
+    frame = _truth_frame(ground_truth, demo_tables["customers"])
+    nps = (
+        demo_tables["feedback"]
+        .query("survey == 'nps' and score <= 10")
+        .merge(frame, on="customer_id")
+    )
+    by_disposition = nps.groupby("nps_disposition")["score"].agg(["min", "max"])
+    assert by_disposition.loc["detractor", "max"] <= 6
+    assert by_disposition.loc["passive"].tolist() == [7, 8]
+    assert by_disposition.loc["promoter", "min"] >= 9
+
+
+def test_subscriptions_end_exactly_at_churn(demo_tables, ground_truth):
+    frame = _truth_frame(ground_truth, demo_tables["customers"]).set_index("customer_id")
+    subs = demo_tables["subscriptions"]
+    subs = subs[subs["end_date"].isna() | (subs["end_date"] >= subs["start_date"])]
+    last = subs.sort_values("start_date").drop_duplicates("customer_id", keep="last")
+    last = last.set_index("customer_id")
+    churned = frame.loc[last.index, "churned"]
+    assert last.loc[~churned, "end_date"].isna().all()
+    np.testing.assert_array_equal(
+        last.loc[churned, "end_date"].to_numpy(),
+        pd.to_datetime(frame.loc[last.index[churned], "churn_date"]).to_numpy(),
+    )
+    assert (subs["mrr"] > 0).all()
+
+
+def test_true_churn_probability_is_a_probability_and_grows_with_horizon(ground_truth):
+    ids = np.array(ground_truth["customers"]["customer_id"][:200])
+    tenure = np.full(len(ids), 100)
+    short = true_churn_probability(ground_truth, ids, tenure, 30)
+    long = true_churn_probability(ground_truth, ids, tenure, 90)
+    assert ((short > 0) & (short < long) & (long < 1)).all()
+
+
+def test_cleaning_quarantines_exactly_the_planted_errors(
+    demo_tables, ground_truth, cleaning_params
+):
+    customers, _, report = clean_customers(demo_tables["customers"], cleaning_params)
+    reports = {"customers": report}
+    for table in RAW_TABLES[1:]:
+        reports[table] = clean_customer_table(
+            demo_tables[table], customers, cleaning_params, table=table
+        )[2]
+    for table in RAW_TABLES:
+        planted = {k: v for k, v in ground_truth["planted_data_errors"].get(table, {}).items() if v}
+        assert reports[table]["quarantined_by_reason"] == planted, table
