@@ -15,7 +15,7 @@ def _clean_node(table: str):
     return node(
         func,
         inputs=[f"{table}_raw", "customers", "params:data_cleaning"],
-        outputs=[table, f"{table}_quarantine", f"{table}_cleaning_report"],
+        outputs=[f"{table}@pandas", f"{table}_quarantine", f"{table}_cleaning_report"],
         name=f"clean_{table}",
     )
 
