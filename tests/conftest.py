@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
@@ -49,3 +51,138 @@ def cleaning_params() -> dict:
     params = load_parameters("data_cleaning")
     params["reference_date"] = "2026-01-31"
     return params
+
+
+@pytest.fixture(scope="session")
+def clean_demo(request) -> dict[str, pd.DataFrame]:
+    """The demo tables after the cleaning stage."""
+    demo_tables = {
+        t: f.copy()
+        for t, f in zip(RAW_TABLES, request.getfixturevalue("demo_output")[:-1], strict=True)
+    }
+    params = load_parameters("data_cleaning") | {"reference_date": "2026-01-31"}
+    customers = clean_customers(demo_tables["customers"], params)[0]
+    clean = {"customers": customers}
+    for table in RAW_TABLES[1:]:
+        clean[table] = clean_customer_table(demo_tables[table], customers, params, table=table)[0]
+    return clean
+
+
+def tiny_tables() -> dict[str, pd.DataFrame]:
+    """Three customers by hand: A churns 2024-03-15; B stays; C leaves and comes back."""
+
+    def frame(rows, dates):
+        df = pd.DataFrame(rows)
+        for column in dates:
+            df[column] = pd.to_datetime(df[column])
+        return df.astype({"customer_id": "string"})
+
+    return {
+        "customers": frame(
+            [
+                {"customer_id": "A", "signup_date": "2024-01-01", "plan": "basic"},
+                {"customer_id": "B", "signup_date": "2024-02-01", "plan": "pro"},
+                {"customer_id": "C", "signup_date": "2024-01-10", "plan": "basic"},
+            ],
+            ["signup_date"],
+        ),
+        "subscriptions": frame(
+            [
+                {
+                    "customer_id": "A",
+                    "start_date": "2024-01-01",
+                    "end_date": "2024-03-15",
+                    "plan": "basic",
+                    "mrr": 50.0,
+                },
+                {
+                    "customer_id": "B",
+                    "start_date": "2024-02-01",
+                    "end_date": None,
+                    "plan": "pro",
+                    "mrr": 150.0,
+                },
+                {
+                    "customer_id": "C",
+                    "start_date": "2024-01-10",
+                    "end_date": "2024-02-01",
+                    "plan": "basic",
+                    "mrr": 50.0,
+                },
+                {
+                    "customer_id": "C",
+                    "start_date": "2024-03-01",
+                    "end_date": None,
+                    "plan": "pro",
+                    "mrr": 150.0,
+                },
+            ],
+            ["start_date", "end_date"],
+        ),
+        "transactions": frame(
+            [
+                {
+                    "transaction_id": "T1",
+                    "customer_id": "A",
+                    "transaction_date": "2024-01-01",
+                    "amount": 50.0,
+                }
+            ],
+            ["transaction_date"],
+        ),
+        "events": frame(
+            [
+                {"customer_id": "A", "event_time": "2024-01-20", "event_type": "login"},
+                {"customer_id": "A", "event_time": "2024-02-20", "event_type": "export"},
+                {"customer_id": "A", "event_time": "2024-02-29", "event_type": "login"},
+                {
+                    "customer_id": "A",
+                    "event_time": "2024-03-01",
+                    "event_type": "login",
+                },  # at t: excluded
+            ],
+            ["event_time"],
+        ),
+        "support_tickets": frame(
+            [
+                {
+                    "ticket_id": "K1",
+                    "customer_id": "A",
+                    "opened_at": "2024-02-10",
+                    "first_response_at": "2024-02-10 06:00",
+                    "resolved_at": "2024-03-05",
+                    "csat": 2.0,
+                },
+            ],
+            ["opened_at", "first_response_at", "resolved_at"],
+        ),
+        "feedback": frame(
+            [
+                {
+                    "customer_id": "A",
+                    "response_date": "2024-01-15",
+                    "survey": "nps",
+                    "score": 9.0,
+                    "reason": None,
+                    "comment": None,
+                },
+                {
+                    "customer_id": "A",
+                    "response_date": "2024-02-15",
+                    "survey": "nps",
+                    "score": 4.0,
+                    "reason": None,
+                    "comment": None,
+                },
+                {
+                    "customer_id": "A",
+                    "response_date": "2024-02-25",
+                    "survey": "exit",
+                    "score": None,
+                    "reason": "too_expensive",
+                    "comment": None,
+                },
+            ],
+            ["response_date"],
+        ),
+    }

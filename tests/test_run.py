@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -26,7 +27,14 @@ def _fresh_project(tmp_path: Path, monkeypatch) -> Path:
     (project / "conf" / "local").mkdir()
     (project / "src").mkdir()  # the package itself is imported from the installed project
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    for layer in ("01_raw", "02_intermediate", "08_reporting"):
+    for layer in (
+        "01_raw",
+        "02_intermediate",
+        "03_primary",
+        "04_feature",
+        "07_model_output",
+        "08_reporting",
+    ):
         (project / "data" / layer).mkdir(parents=True)
     monkeypatch.chdir(project)
     bootstrap_project(project)
@@ -56,6 +64,14 @@ def test_default_run_generates_demo_data_and_reconciles(tmp_path, monkeypatch):
         assert report["rows_in"] == report["rows_clean"] + report["rows_quarantined"]
         assert report["quarantined_by_reason"] == truth["planted_data_errors"].get(table, {})
     assert (project / "data" / "02_intermediate" / "quarantine" / "transactions.parquet").exists()
+    snapshots = pd.read_parquet(project / "data" / "04_feature" / "customer_snapshots.parquet")
+    assert (
+        snapshots["is_as_of_snapshot"].any() and snapshots["churned_within_horizon"].notna().any()
+    )
+    monthly = pd.read_csv(project / "data" / "08_reporting" / "monthly_retention.csv")
+    assert len(monthly) >= 30
+    summary = json.loads((project / "data" / "08_reporting" / "retention_summary.json").read_text())
+    assert summary["health_score"]["roc_auc_next_horizon_churn"] > 0.5
 
 
 @pytest.mark.parametrize(
@@ -76,6 +92,10 @@ def test_runs_with_only_the_required_tables(tmp_path, monkeypatch, demo_tables, 
     assert quality["contract"] == contract
     assert {t for t, r in quality["tables"].items() if r["status"] == "present"} == set(tables)
     assert not Path("data/01_raw/ground_truth.json").exists()  # no demo data were generated
+    snapshots = pd.read_parquet("data/04_feature/customer_snapshots.parquet")
+    assert ("events_recent" in snapshots) is False and snapshots[
+        "churned_within_horizon"
+    ].notna().any()
 
 
 def test_run_without_revenue_table_stops_with_a_clear_error(tmp_path, monkeypatch, demo_tables):

@@ -7,13 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 from customer_retention.pipelines.feature_engineering import aggregations, nodes
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
 from customer_retention.pipelines.feature_engineering.pipeline import FEATURE_GROUPS
 
-from ...conftest import load_parameters
+from ...conftest import load_parameters, tiny_tables
 
 T = pd.Timestamp
 
@@ -34,75 +32,9 @@ def feature_params() -> dict:
     return load_parameters("feature_engineering")
 
 
-@pytest.fixture(scope="module")
-def clean_demo(request) -> dict[str, pd.DataFrame]:
-    demo_tables = {t: f.copy() for t, f in zip(RAW_TABLES, request.getfixturevalue("demo_output")[:-1], strict=True)}
-    params = load_parameters("data_cleaning") | {"reference_date": "2026-01-31"}
-    customers = clean_customers(demo_tables["customers"], params)[0]
-    clean = {"customers": customers}
-    for table in RAW_TABLES[1:]:
-        clean[table] = clean_customer_table(demo_tables[table], customers, params, table=table)[0]
-    return clean
-
-
-def _tiny_tables() -> dict[str, pd.DataFrame]:
-    def frame(rows, dates):
-        df = pd.DataFrame(rows)
-        for column in dates:
-            df[column] = pd.to_datetime(df[column])
-        return df.astype({"customer_id": "string"})
-
-    return {
-        "customers": frame(
-            [
-                {"customer_id": "A", "signup_date": "2024-01-01", "plan": "basic"},
-                {"customer_id": "B", "signup_date": "2024-02-01", "plan": "pro"},
-                {"customer_id": "C", "signup_date": "2024-01-10", "plan": "basic"},
-            ],
-            ["signup_date"],
-        ),
-        "subscriptions": frame(
-            [
-                {"customer_id": "A", "start_date": "2024-01-01", "end_date": "2024-03-15", "plan": "basic", "mrr": 50.0},
-                {"customer_id": "B", "start_date": "2024-02-01", "end_date": None, "plan": "pro", "mrr": 150.0},
-                {"customer_id": "C", "start_date": "2024-01-10", "end_date": "2024-02-01", "plan": "basic", "mrr": 50.0},
-                {"customer_id": "C", "start_date": "2024-03-01", "end_date": None, "plan": "pro", "mrr": 150.0},
-            ],
-            ["start_date", "end_date"],
-        ),
-        "transactions": frame(
-            [{"transaction_id": "T1", "customer_id": "A", "transaction_date": "2024-01-01", "amount": 50.0}],
-            ["transaction_date"],
-        ),
-        "events": frame(
-            [
-                {"customer_id": "A", "event_time": "2024-01-20", "event_type": "login"},
-                {"customer_id": "A", "event_time": "2024-02-20", "event_type": "export"},
-                {"customer_id": "A", "event_time": "2024-02-29", "event_type": "login"},
-                {"customer_id": "A", "event_time": "2024-03-01", "event_type": "login"},  # at t: excluded
-            ],
-            ["event_time"],
-        ),
-        "support_tickets": frame(
-            [
-                {"ticket_id": "K1", "customer_id": "A", "opened_at": "2024-02-10", "first_response_at": "2024-02-10 06:00", "resolved_at": "2024-03-05", "csat": 2.0},
-            ],
-            ["opened_at", "first_response_at", "resolved_at"],
-        ),
-        "feedback": frame(
-            [
-                {"customer_id": "A", "response_date": "2024-01-15", "survey": "nps", "score": 9.0, "reason": None, "comment": None},
-                {"customer_id": "A", "response_date": "2024-02-15", "survey": "nps", "score": 4.0, "reason": None, "comment": None},
-                {"customer_id": "A", "response_date": "2024-02-25", "survey": "exit", "score": None, "reason": "too_expensive", "comment": None},
-            ],
-            ["response_date"],
-        ),
-    }
-
-
 def test_tiny_example_matches_hand_computation(feature_params):
     params = feature_params | {"as_of_date": "2024-05-01", "n_snapshots": 4, "horizon_days": 30}
-    snapshots = compute_snapshots(_tiny_tables(), params).set_index(["snapshot_date", "customer_id"])
+    snapshots = compute_snapshots(tiny_tables(), params).set_index(["snapshot_date", "customer_id"])
     # Active customers per snapshot (episode started before t, not ended by t).
     assert sorted(snapshots.index) == [
         (T("2024-02-01"), "A"),
@@ -134,11 +66,14 @@ def test_tiny_example_matches_hand_computation(feature_params):
     assert a["mrr_current"] == 50 and a["days_since_last_transaction"] == pytest.approx(60)
     c = snapshots.loc[(T("2024-04-01"), "C")]
     assert (c["mrr_current"], c["current_plan"], c["plan_upgrades"]) == (150, "pro", 1)
-    assert c["tenure_days"] == 82 and c["days_since_last_event"] == params["windows"]["usage_lookback_days"]
+    assert (
+        c["tenure_days"] == 82
+        and c["days_since_last_event"] == params["windows"]["usage_lookback_days"]
+    )
 
 
 def test_non_contractual_timeline_uses_inactivity(feature_params):
-    tables = _tiny_tables()
+    tables = tiny_tables()
     tx = pd.DataFrame(
         {
             "transaction_id": ["1", "2", "3"],
@@ -169,7 +104,12 @@ def _perturb_from(tables: dict[str, pd.DataFrame], t: pd.Timestamp, rng) -> dict
     tx = out["transactions"]
     tx.loc[tx["transaction_date"] >= t, "amount"] *= 10
     out["transactions"] = pd.concat(
-        [tx, tx.drop_duplicates("customer_id").assign(transaction_date=t, transaction_id=lambda d: d["transaction_id"] + "x")],
+        [
+            tx,
+            tx.drop_duplicates("customer_id").assign(
+                transaction_date=t, transaction_id=lambda d: d["transaction_id"] + "x"
+            ),
+        ],
         ignore_index=True,
     )
     tickets = out["support_tickets"]
@@ -178,7 +118,12 @@ def _perturb_from(tables: dict[str, pd.DataFrame], t: pd.Timestamp, rng) -> dict
     tickets.loc[tickets["resolved_at"] >= t, "csat"] = 1
     feedback = out["feedback"]
     out["feedback"] = pd.concat(
-        [feedback, feedback.drop_duplicates("customer_id").assign(response_date=t, survey="nps", score=0.0)],
+        [
+            feedback,
+            feedback.drop_duplicates("customer_id").assign(
+                response_date=t, survey="nps", score=0.0
+            ),
+        ],
         ignore_index=True,
     )
     subs = out["subscriptions"]
@@ -191,7 +136,9 @@ def test_no_leakage_features_at_t_ignore_data_on_or_after_t(clean_demo, feature_
     t = pd.Timestamp("2025-10-01")
     before = compute_snapshots(clean_demo, params)
     after = compute_snapshots(_perturb_from(clean_demo, t, np.random.default_rng(0)), params)
-    features = [c for c in before.columns if FEATURES.get(c, None) is None or FEATURES[c].is_model_input]
+    features = [
+        c for c in before.columns if FEATURES.get(c, None) is None or FEATURES[c].is_model_input
+    ]
     at_t = before[before["snapshot_date"] == t].set_index("customer_id")
     at_t_after = after[after["snapshot_date"] == t].set_index("customer_id").loc[at_t.index]
     assert len(at_t) > 1000
@@ -222,12 +169,17 @@ def test_absent_tables_skip_their_features(clean_demo, feature_params, caplog):
 
 @pytest.mark.parametrize("group", list(FEATURE_GROUPS))
 def test_aggregations_compile_for_pyspark(group, clean_demo, feature_params):
-    class PySparkOptions(ibis.config.Config):  # what ibis.pyspark registers when pyspark is installed
+    class PySparkOptions(
+        ibis.config.Config
+    ):  # what ibis.pyspark registers when pyspark is installed
         treat_nan_as_null: bool = False
 
     ibis.options.pyspark = PySparkOptions()
     table, _ = FEATURE_GROUPS[group]
     spine = ibis.memtable(pd.DataFrame({"customer_id": ["1"], "snapshot_date": [T("2025-01-01")]}))
     builder = getattr(aggregations, f"{group}_features")
-    sql = ibis.to_sql(builder(spine, ibis.memtable(clean_demo[table]), feature_params["windows"]), dialect="pyspark")
+    sql = ibis.to_sql(
+        builder(spine, ibis.memtable(clean_demo[table]), feature_params["windows"]),
+        dialect="pyspark",
+    )
     assert "GROUP BY" in sql and "<" in sql

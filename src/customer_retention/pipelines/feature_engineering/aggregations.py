@@ -30,7 +30,9 @@ def _before_snapshot(
         facts[time_column] < spine.snapshot_date,
     ]
     if lookback_days is not None:
-        conditions.append(facts[time_column] >= spine.snapshot_date - ibis.interval(days=lookback_days))
+        conditions.append(
+            facts[time_column] >= spine.snapshot_date - ibis.interval(days=lookback_days)
+        )
     return spine.join(facts, conditions)
 
 
@@ -43,7 +45,11 @@ def _in_window(time: ir.TimestampValue, start_days: int, end_days: int = 0) -> i
 
 def usage_features(spine: ir.Table, events: ir.Table, windows: dict[str, int]) -> ir.Table:
     """Usage intensity, breadth, trend and recency from product events."""
-    recent, previous, lookback = windows["recent_days"], windows["previous_days"], windows["usage_lookback_days"]
+    recent, previous, lookback = (
+        windows["recent_days"],
+        windows["previous_days"],
+        windows["usage_lookback_days"],
+    )
     joined = _before_snapshot(spine, events, "event_time", lookback)
     recent_window = _in_window(_.event_time, recent)
     previous_window = _in_window(_.event_time, recent + previous, recent)
@@ -88,7 +94,9 @@ def purchase_features(spine: ir.Table, transactions: ir.Table, windows: dict[str
     )
 
 
-def subscription_features(spine: ir.Table, subscriptions: ir.Table, windows: dict[str, int]) -> ir.Table:
+def subscription_features(
+    spine: ir.Table, subscriptions: ir.Table, windows: dict[str, int]
+) -> ir.Table:
     """Current MRR and plan, MRR change over the previous window, upgrades and downgrades.
 
     A subscription counts at time s when it started before s and had not ended before s.
@@ -158,7 +166,9 @@ def feedback_features(spine: ir.Table, feedback: ir.Table, windows: dict[str, in
         joined.filter(_.survey == "exit")
         .group_by(KEYS)
         .aggregate(
-            exit_survey_recent=_in_window(_.response_date, windows["recent_days"] + windows["previous_days"]).sum()
+            exit_survey_recent=_in_window(
+                _.response_date, windows["recent_days"] + windows["previous_days"]
+            ).sum()
         )
     )
     return (

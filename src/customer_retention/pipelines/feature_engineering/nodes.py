@@ -124,7 +124,9 @@ def build_snapshot_spine(
     churned = spine["episode_end"].notna()
     label_known = spine["snapshot_date"] + horizon < as_of
     spine["churned_within_horizon"] = np.where(
-        label_known, (churned & (spine["episode_end"] <= spine["snapshot_date"] + horizon)).astype(float), np.nan
+        label_known,
+        (churned & (spine["episode_end"] <= spine["snapshot_date"] + horizon)).astype(float),
+        np.nan,
     )
     spine["churn_observed"] = churned
     spine["days_observed"] = (spine["episode_end"].fillna(as_of) - spine["snapshot_date"]).dt.days
@@ -149,37 +151,57 @@ def _compute(
     keys = ibis.memtable(spine[aggregations.KEYS])
     result = builder(keys, table, windows).to_pandas()
     logger.info(
-        "%s features: %s rows in %.1f s", name.capitalize(), f"{len(result):,}", time.perf_counter() - started
+        "%s features: %s rows in %.1f s",
+        name.capitalize(),
+        f"{len(result):,}",
+        time.perf_counter() - started,
     )
     return result
 
 
-def build_usage_features(spine: pd.DataFrame, events: ir.Table, params: dict[str, Any]) -> pd.DataFrame:
+def build_usage_features(
+    spine: pd.DataFrame, events: ir.Table, params: dict[str, Any]
+) -> pd.DataFrame:
     return _compute("usage", aggregations.usage_features, spine, events, params["windows"])
 
 
-def build_purchase_features(spine: pd.DataFrame, transactions: ir.Table, params: dict[str, Any]) -> pd.DataFrame:
-    return _compute("purchase", aggregations.purchase_features, spine, transactions, params["windows"])
+def build_purchase_features(
+    spine: pd.DataFrame, transactions: ir.Table, params: dict[str, Any]
+) -> pd.DataFrame:
+    return _compute(
+        "purchase", aggregations.purchase_features, spine, transactions, params["windows"]
+    )
 
 
 def build_subscription_features(
     spine: pd.DataFrame, subscriptions: ir.Table, params: dict[str, Any]
 ) -> pd.DataFrame:
-    return _compute("subscription", aggregations.subscription_features, spine, subscriptions, params["windows"])
+    return _compute(
+        "subscription", aggregations.subscription_features, spine, subscriptions, params["windows"]
+    )
 
 
-def build_support_features(spine: pd.DataFrame, tickets: ir.Table, params: dict[str, Any]) -> pd.DataFrame:
+def build_support_features(
+    spine: pd.DataFrame, tickets: ir.Table, params: dict[str, Any]
+) -> pd.DataFrame:
     return _compute("support", aggregations.support_features, spine, tickets, params["windows"])
 
 
-def build_feedback_features(spine: pd.DataFrame, feedback: ir.Table, params: dict[str, Any]) -> pd.DataFrame:
+def build_feedback_features(
+    spine: pd.DataFrame, feedback: ir.Table, params: dict[str, Any]
+) -> pd.DataFrame:
     return _compute("feedback", aggregations.feedback_features, spine, feedback, params["windows"])
 
 
 def nps_class(score: pd.Series) -> pd.Series:
     """promoter (9-10), passive (7-8), detractor (0-6), or no_answer."""
-    labels = np.select([score >= 9, score >= 7, score >= 0], ["promoter", "passive", "detractor"], "no_answer")
-    return pd.Series(pd.Categorical(labels, categories=["promoter", "passive", "detractor", "no_answer"]), index=score.index)
+    labels = np.select(
+        [score >= 9, score >= 7, score >= 0], ["promoter", "passive", "detractor"], "no_answer"
+    )
+    return pd.Series(
+        pd.Categorical(labels, categories=["promoter", "passive", "detractor", "no_answer"]),
+        index=score.index,
+    )
 
 
 def assemble_customer_snapshots(

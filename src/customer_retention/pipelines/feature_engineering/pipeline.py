@@ -18,7 +18,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.build_customer_timeline,
-                inputs=["customers", "subscriptions@ibis", "transactions@ibis", "params:feature_engineering"],
+                inputs=[
+                    "customers",
+                    "subscriptions@ibis",
+                    "transactions@ibis",
+                    "params:feature_engineering",
+                ],
                 outputs="customer_timeline",
                 name="build_customer_timeline",
             ),

@@ -1,0 +1,345 @@
+"""Retention KPIs a customer-success lead reads every month.
+
+A customer is *active at instant t* when one of their activity episodes started before t and had
+not ended by t (the same definition as the snapshots). For the month [m0, m1):
+
+- customers_start = active at m0, customers_end = active at m1,
+- new = episodes starting in [m0, m1), churned = episodes ending in (m0, m1],
+- so customers_end = customers_start + new - churned exactly;
+- retention_rate = (customers_end - new) / customers_start x 100,
+- churn_rate = churned among customers_start / customers_start x 100.
+
+MRR movements (contractual data) compare each customer's MRR at m0 and m1:
+net revenue retention NRR = (MRR_start + expansion - contraction - churned) / MRR_start x 100,
+gross revenue retention GRR = (MRR_start - contraction - churned) / MRR_start x 100.
+NPS = % promoters (9-10) - % detractors (0-6) among the month's answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from ibis import _
+from sklearn.metrics import roc_auc_score
+
+logger = logging.getLogger(__name__)
+
+
+def month_starts(timeline: pd.DataFrame) -> pd.DatetimeIndex:
+    """Month starts from the first episode's month to the month of the as-of date."""
+    as_of = timeline["as_of_date"].iat[0]
+    first = timeline["episode_start"].min().to_period("M").to_timestamp()
+    return pd.date_range(first, as_of.to_period("M").to_timestamp(), freq="MS")
+
+
+def _active_at(timeline: pd.DataFrame, instants: np.ndarray) -> np.ndarray:
+    """Number of episodes active at each instant (start < t and (end missing or end > t))."""
+    starts = np.sort(timeline["episode_start"].to_numpy())
+    ends = np.sort(timeline["episode_end"].dropna().to_numpy())
+    started = np.searchsorted(starts, instants, side="left")
+    ended = np.searchsorted(ends, instants, side="right")
+    return started - ended
+
+
+def customer_movements(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Customers at start/end of each complete month, new, churned, retention and churn rates."""
+    months = month_starts(timeline)
+    m0, m1 = months[:-1].to_numpy(), months[1:].to_numpy()
+    starts = timeline["episode_start"].to_numpy()
+    ends = timeline["episode_end"].to_numpy()
+    month_of_start = np.searchsorted(
+        m1, starts, side="right"
+    )  # index k with m0[k] <= start < m1[k]
+    month_of_end = np.searchsorted(m1, ends, side="left")  # index k with m0[k] < end <= m1[k]
+    has_end = ~pd.isna(ends)
+    n = len(m0)
+    new = np.bincount(month_of_start[month_of_start < n], minlength=n)
+    churned_mask = has_end & (month_of_end < n)
+    churned = np.bincount(month_of_end[churned_mask], minlength=n)
+    from_start = churned_mask & (starts < m0[np.minimum(month_of_end, n - 1)])
+    churned_from_start = np.bincount(month_of_end[from_start], minlength=n)
+    kpis = pd.DataFrame(
+        {
+            "month": months[:-1].strftime("%Y-%m"),
+            "customers_start": _active_at(timeline, m0),
+            "new_customers": new,
+            "churned_customers": churned,
+            "churned_from_start": churned_from_start,
+            "customers_end": _active_at(timeline, m1),
+        }
+    )
+    start = kpis["customers_start"].where(kpis["customers_start"] > 0)
+    kpis["retention_rate"] = (kpis["customers_end"] - kpis["new_customers"]) / start * 100
+    kpis["churn_rate"] = kpis["churned_from_start"] / start * 100
+    return kpis
+
+
+def mrr_movements(subscriptions: ir.Table, months: pd.DatetimeIndex) -> pd.DataFrame:
+    """MRR at start and end of each month, split into new, expansion, contraction, churned.
+
+    Each customer's MRR at instant t sums the subscriptions with start < t and (end missing
+    or end > t). Runs in the engine (one row per customer and month boundary).
+    """
+    columns = [
+        "month",
+        "mrr_start",
+        "mrr_end",
+        "new_mrr",
+        "expansion_mrr",
+        "contraction_mrr",
+        "churned_mrr",
+    ]
+    if subscriptions.count().execute() == 0 or len(months) < 2:
+        return pd.DataFrame(columns=columns)
+    boundaries = ibis.memtable(pd.DataFrame({"boundary": months}))
+    running = subscriptions.join(
+        boundaries,
+        [
+            subscriptions.start_date < boundaries.boundary,
+            subscriptions.end_date.isnull() | (subscriptions.end_date > boundaries.boundary),
+        ],
+    )
+    mrr_at = running.group_by(["customer_id", "boundary"]).aggregate(mrr=_.mrr.sum())
+    pairs = ibis.memtable(pd.DataFrame({"boundary": months[:-1], "next_boundary": months[1:]}))
+    start = mrr_at.join(pairs, "boundary").select("customer_id", month=_.boundary, mrr_start=_.mrr)
+    end = mrr_at.join(pairs, mrr_at.boundary == pairs.next_boundary).select(
+        "customer_id", month=_.boundary_right, mrr_end=_.mrr
+    )
+    both = start.outer_join(end, ["customer_id", "month"]).mutate(
+        month=ibis.coalesce(_.month, _.month_right),
+        mrr_start=_.mrr_start.fill_null(0),
+        mrr_end=_.mrr_end.fill_null(0),
+    )
+    change = _.mrr_end - _.mrr_start
+    kept = (_.mrr_start > 0) & (_.mrr_end > 0)
+    result = (
+        both.group_by("month")
+        .aggregate(
+            mrr_start=_.mrr_start.sum(),
+            mrr_end=_.mrr_end.sum(),
+            new_mrr=_.mrr_end.sum(where=_.mrr_start == 0),
+            expansion_mrr=change.sum(where=kept & (change > 0)),
+            contraction_mrr=(-change).sum(where=kept & (change < 0)),
+            churned_mrr=_.mrr_start.sum(where=_.mrr_end == 0),
+        )
+        .to_pandas()
+    )
+    result["month"] = pd.to_datetime(result["month"]).dt.strftime("%Y-%m")
+    return result[columns].fillna(0).sort_values("month", ignore_index=True)
+
+
+def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
+    """Promoters, passives, detractors and NPS per month of answer."""
+    nps = feedback[feedback["survey"] == "nps"].dropna(subset=["score"])
+    columns = ["month", "nps_responses", "promoters_pct", "detractors_pct", "nps"]
+    if nps.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = nps.assign(
+        month=nps["response_date"].dt.strftime("%Y-%m"),
+        promoter=nps["score"] >= 9,
+        detractor=nps["score"] <= 6,
+    ).groupby("month")
+    result = grouped.agg(
+        nps_responses=("score", "size"),
+        promoters_pct=("promoter", "mean"),
+        detractors_pct=("detractor", "mean"),
+    ).reset_index()
+    result[["promoters_pct", "detractors_pct"]] *= 100
+    result["nps"] = result["promoters_pct"] - result["detractors_pct"]
+    return result[columns]
+
+
+def build_monthly_retention(
+    customer_timeline: pd.DataFrame, subscriptions: ir.Table, feedback: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per complete month: customer movements, MRR movements and NPS."""
+    kpis = customer_movements(customer_timeline)
+    mrr = mrr_movements(subscriptions, month_starts(customer_timeline))
+    if len(mrr):
+        kpis = kpis.merge(mrr, on="month", how="left")
+        start = kpis["mrr_start"].where(kpis["mrr_start"] > 0)
+        lost = kpis["contraction_mrr"] + kpis["churned_mrr"]
+        kpis["net_revenue_retention"] = (
+            (kpis["mrr_start"] + kpis["expansion_mrr"] - lost) / start * 100
+        )
+        kpis["gross_revenue_retention"] = (kpis["mrr_start"] - lost) / start * 100
+    kpis = kpis.merge(monthly_nps(feedback), on="month", how="left")
+    if len(kpis):
+        latest = kpis.iloc[-1]
+        logger.info(
+            "Monthly retention over %s months; %s: retention %.1f%%, churn %.1f%%",
+            len(kpis),
+            latest["month"],
+            latest["retention_rate"],
+            latest["churn_rate"],
+        )
+    return kpis
+
+
+def build_cohort_retention(
+    customers: pd.DataFrame, customer_timeline: pd.DataFrame
+) -> pd.DataFrame:
+    """Share of each signup-month cohort still active k whole months after its signup month.
+
+    Column ``k`` is measured at the instant the month (signup month + k + 1) starts, and only
+    for cohorts for which that instant is not after the as-of date (otherwise empty). A customer
+    counts as active until their last episode ends.
+    """
+    as_of = customer_timeline["as_of_date"].iat[0]
+    last_end = customer_timeline.groupby("customer_id")["episode_end"].agg(
+        lambda ends: pd.NaT if ends.isna().any() else ends.max()
+    )
+    frame = customers[["customer_id", "signup_date"]].merge(
+        last_end.rename("end").reset_index(), on="customer_id", how="inner"
+    )
+    cohort_month = frame["signup_date"].to_numpy().astype("datetime64[M]")
+    horizon = int((np.datetime64(as_of, "M") - cohort_month.min()).astype(int)) if len(frame) else 0
+    k = np.arange(horizon)
+    instants = (cohort_month[:, None] + (k[None, :] + 1)).astype("datetime64[ns]")
+    end = frame["end"].fillna(pd.Timestamp.max).to_numpy().astype("datetime64[ns]")
+    active = (end[:, None] > instants).astype(float)
+    active[instants > np.datetime64(as_of, "ns")] = np.nan
+    cohort = pd.Series(cohort_month.astype(str), name="signup_month")
+    matrix = pd.DataFrame(active, columns=[str(c) for c in k]).groupby(cohort).mean()
+    matrix.insert(0, "cohort_size", cohort.value_counts().sort_index())
+    return matrix.dropna(axis=1, how="all").reset_index()
+
+
+def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
+    """Exit-survey reasons, most frequent first, with their share and cumulative share (Pareto)."""
+    exits = feedback[feedback["survey"] == "exit"]
+    counts = (
+        exits["reason"]
+        .fillna("not given")
+        .value_counts()
+        .rename_axis("reason")
+        .reset_index(name="responses")
+    )
+    counts["share_pct"] = counts["responses"] / max(len(exits), 1) * 100
+    counts["cumulative_pct"] = counts["share_pct"].cumsum()
+    return counts
+
+
+def churn_by_support_band(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Churn rate within the horizon by band of median first-response time (labelled rows)."""
+    labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
+    if "median_first_response_hours" not in labelled:
+        return pd.DataFrame(columns=["support_response_band", "customers", "churn_rate_pct"])
+    edges = params["support_band_hours"]
+    labels = [f"under {edges[0]} h"]
+    labels += [f"{lo}-{hi} h" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    labels += [f"over {edges[-1]} h"]
+    band = pd.cut(
+        labelled["median_first_response_hours"], [0, *edges, np.inf], labels=labels, right=False
+    )
+    band = band.cat.add_categories("no tickets").fillna("no tickets")
+    result = labelled.groupby(band, observed=False)["churned_within_horizon"].agg(["size", "mean"])
+    result = result.rename(columns={"size": "customers", "mean": "churn_rate_pct"})
+    result["churn_rate_pct"] *= 100
+    return result.rename_axis("support_response_band").reset_index()
+
+
+def health_components(snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Component scores in [0, 100]; a component whose source table is absent is left out.
+
+    - usage: percentile of ``events_recent`` among the customers of the same snapshot;
+    - engagement_trend: ``usage_trend_ratio`` mapped linearly from 0 (ratio 0) to 100 (ratio >= 2);
+    - feedback: latest NPS x 10, 0 after an exit survey was started, neutral without answers;
+    - support: 100 for instant first responses down to 0 at ``slow_response_hours``, neutral
+      without tickets;
+    - revenue_trend: 50 +/- 50 x relative MRR change over the previous window (clipped to +/-100%);
+    - purchase_recency: 100 for a purchase just before t down to 0 at ``inactive_after_days``.
+    """
+    neutral = float(params["neutral_score"])
+    components = pd.DataFrame(index=snapshots.index)
+    if "events_recent" in snapshots:
+        components["usage"] = (
+            snapshots.groupby("snapshot_date")["events_recent"].rank(pct=True) * 100
+        )
+        components["engagement_trend"] = snapshots["usage_trend_ratio"].clip(0, 2) * 50
+    if "nps_latest" in snapshots:
+        feedback = (snapshots["nps_latest"] * 10).fillna(neutral)
+        components["feedback"] = feedback.where(~snapshots["exit_survey_started"], 0.0)
+    if "median_first_response_hours" in snapshots:
+        speed = 1 - snapshots["median_first_response_hours"] / params["slow_response_hours"]
+        components["support"] = (speed.clip(0, 1) * 100).fillna(neutral)
+    if "mrr_change" in snapshots:
+        relative = snapshots["mrr_change"] / snapshots["mrr_previous"].where(snapshots["mrr_previous"] > 0)
+        components["revenue_trend"] = (50 + 50 * relative.clip(-1, 1)).fillna(neutral)
+    if "days_since_last_transaction" in snapshots:
+        recency = 1 - snapshots["days_since_last_transaction"] / params["inactive_after_days"]
+        components["purchase_recency"] = recency.clip(0, 1) * 100
+    return components
+
+
+def build_customer_health(
+    customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Health score 0-100 = weighted mean of the available components (weights in parameters),
+    and its ROC-AUC for churn within the horizon (a lower score should mean more churn)."""
+    components = health_components(customer_snapshots, params)
+    weights = {name: float(w) for name, w in params["weights"].items() if name in components}
+    if not weights:
+        raise ValueError(
+            f"No health-score component with a weight can be computed; weights: {params['weights']}"
+        )
+    total = sum(weights.values())
+    score = sum(components[name] * weight for name, weight in weights.items()) / total
+    health = customer_snapshots[["customer_id", "snapshot_date", "churned_within_horizon"]].copy()
+    health["health_score"] = score.round(1)
+    health = pd.concat([health, components.add_prefix("component_").round(1)], axis=1)
+    labelled = health.dropna(subset=["churned_within_horizon"])
+    both_classes = labelled["churned_within_horizon"].nunique() == 2
+    auc = (
+        float(roc_auc_score(labelled["churned_within_horizon"], -labelled["health_score"]))
+        if both_classes
+        else None
+    )
+    summary = {
+        "weights": {name: weight / total for name, weight in weights.items()},
+        "roc_auc_next_horizon_churn": auc,
+        "labelled_rows": len(labelled),
+        "mean_score_churned": float(
+            labelled.loc[labelled["churned_within_horizon"] == 1, "health_score"].mean()
+        ),
+        "mean_score_retained": float(
+            labelled.loc[labelled["churned_within_horizon"] == 0, "health_score"].mean()
+        ),
+    }
+    logger.info(
+        "Health score ROC-AUC for churn within the horizon: %s",
+        auc if auc is None else round(auc, 3),
+    )
+    return health.drop(columns="churned_within_horizon"), summary
+
+
+def summarise_retention(
+    monthly_retention: pd.DataFrame, health_summary: dict[str, Any], exit_reasons: pd.DataFrame
+) -> dict[str, Any]:
+    """Headline figures for the report: the latest complete month and the health score's power."""
+    latest = (
+        monthly_retention.iloc[-1].replace({np.nan: None}).to_dict()
+        if len(monthly_retention)
+        else {}
+    )
+    return {
+        "latest_month": latest,
+        "months": len(monthly_retention),
+        "mean_monthly_churn_rate_pct": float(monthly_retention["churn_rate"].mean())
+        if len(monthly_retention)
+        else None,
+        "health_score": health_summary,
+        "top_exit_reason": exit_reasons["reason"].iat[0] if len(exit_reasons) else None,
+        "formulas": {
+            "retention_rate": "(customers_end - new_customers) / customers_start x 100",
+            "churn_rate": "churned_from_start / customers_start x 100",
+            "net_revenue_retention": "(mrr_start + expansion - contraction - churned_mrr) / mrr_start x 100",
+            "gross_revenue_retention": "(mrr_start - contraction - churned_mrr) / mrr_start x 100",
+            "nps": "% promoters (9-10) - % detractors (0-6)",
+        },
+    }
