@@ -269,7 +269,9 @@ def health_components(snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
         speed = 1 - snapshots["median_first_response_hours"] / params["slow_response_hours"]
         components["support"] = (speed.clip(0, 1) * 100).fillna(neutral)
     if "mrr_change" in snapshots:
-        relative = snapshots["mrr_change"] / snapshots["mrr_previous"].where(snapshots["mrr_previous"] > 0)
+        relative = snapshots["mrr_change"] / snapshots["mrr_previous"].where(
+            snapshots["mrr_previous"] > 0
+        )
         components["revenue_trend"] = (50 + 50 * relative.clip(-1, 1)).fillna(neutral)
     if "days_since_last_transaction" in snapshots:
         recency = 1 - snapshots["days_since_last_transaction"] / params["inactive_after_days"]
