@@ -72,6 +72,13 @@ def test_default_run_generates_demo_data_and_reconciles(tmp_path, monkeypatch):
     assert len(monthly) >= 30
     summary = json.loads((project / "data" / "08_reporting" / "retention_summary.json").read_text())
     assert summary["health_score"]["roc_auc_next_horizon_churn"] > 0.5
+    curves = pd.read_parquet(project / "data" / "07_model_output" / "survival_curves.parquet")
+    assert set(curves["customer_id"]) == set(
+        snapshots.loc[snapshots["is_as_of_snapshot"], "customer_id"]
+    )
+    assert list(
+        (project / "data" / "08_reporting" / "charts").glob("kaplan_meier.png/*/kaplan_meier.png")
+    )
 
 
 @pytest.mark.parametrize(

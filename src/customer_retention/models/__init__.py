@@ -21,6 +21,12 @@ Contractual setting (renewals are observed):
   retention"): survival curve, retention rates, discounted expected residual lifetime
   (Fader & Hardie 2010).
 
+Time to churn:
+
+* :class:`WeibullPH` -- Weibull proportional-hazards regression with a parametric tail,
+  fitted in numpy (landmark survival curves for CLV).
+* :func:`integrated_brier_score` -- IPCW Brier score of predicted survival curves (Graf et al. 1999).
+
 Simulators for checks and what-if analyses: :func:`simulate_bg_nbd`,
 :func:`simulate_gamma_gamma`, :func:`simulate_sbg_cohort`.
 """
@@ -30,12 +36,16 @@ from .bg_nbd import BetaGeo, simulate_bg_nbd
 from .gamma_gamma import GammaGamma, simulate_gamma_gamma
 from .rfm import rfm_summary
 from .sbg import ShiftedBetaGeometric, simulate_sbg_cohort
+from .survival_metrics import integrated_brier_score
+from .weibull import WeibullPH
 
 __all__ = [
     "BetaGeo",
     "GammaGamma",
     "NotFittedError",
     "ShiftedBetaGeometric",
+    "WeibullPH",
+    "integrated_brier_score",
     "rfm_summary",
     "simulate_bg_nbd",
     "simulate_gamma_gamma",

@@ -1,0 +1,147 @@
+"""Censoring by hand, planted hazard ratios recovered, survival-curve invariants."""
+
+from __future__ import annotations
+
+import copy
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_retention.pipelines.data_cleaning.nodes import clean_customers
+from customer_retention.pipelines.demo_data.nodes import generate_demo_data
+from customer_retention.pipelines.feature_engineering import nodes as features
+from customer_retention.pipelines.survival_analysis import nodes
+
+from ...conftest import load_parameters, tiny_tables
+from ..feature_engineering.test_nodes import compute_snapshots
+
+DAYS = nodes.DAYS_PER_MONTH
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    return load_parameters("survival_analysis")
+
+
+def test_survival_table_censors_active_customers_by_hand(params):
+    tables = tiny_tables()
+    fe = load_parameters("feature_engineering") | {"as_of_date": "2024-05-01"}
+    timeline = features.build_customer_timeline(
+        tables["customers"],
+        ibis.memtable(tables["subscriptions"]),
+        ibis.memtable(tables["transactions"]),
+        fe,
+    )
+    table = nodes.build_survival_table(tables["customers"], timeline).set_index("customer_id")
+    assert table.loc["A", ["tenure_days", "churned"]].tolist() == [74, True]  # Jan 1 -> Mar 15
+    assert table.loc["B", ["tenure_days", "churned"]].tolist() == [90, False]  # censored at May 1
+    assert table.loc["C", ["tenure_days", "churned"]].tolist() == [
+        22,
+        True,
+    ]  # first episode ends Feb 1
+
+
+def test_kaplan_meier_summary_matches_hand_computation(params):
+    # Months 1..5; churned at 1, 3, 4; censored at 2 and 5.
+    frame = pd.DataFrame({"d": np.arange(1, 6) * DAYS, "e": [True, False, True, True, False]})
+    summary = nodes._km_segment_summary(
+        frame, "d", "e", params | {"survival_at_months": [1, 3, 4, 6]}
+    )
+    # S(1) = 4/5; S(3) = 4/5 * 2/3; S(4) = S(3) * 1/2; month 6 is past the follow-up.
+    assert summary["survival_1m"] == pytest.approx(0.8)
+    assert summary["survival_3m"] == pytest.approx(0.8 * 2 / 3)
+    assert summary["survival_4m"] == pytest.approx(0.8 * 2 / 3 / 2)
+    assert summary["survival_6m"] is None
+    assert summary["median_survival_days"] == pytest.approx(4 * DAYS)
+    assert (summary["customers"], summary["churned"]) == (5, 3)
+
+
+@pytest.fixture(scope="module")
+def default_size_demo() -> dict:
+    """The demo data at the default size of `make run` (the issue's acceptance size)."""
+    demo = load_parameters("demo_data")
+    output = generate_demo_data(copy.deepcopy(demo))
+    cleaning = load_parameters("data_cleaning") | {"reference_date": "2026-01-31"}
+    customers = clean_customers(output[0], cleaning)[0]
+    subscriptions = output[1].astype({"customer_id": "string"})
+    subscriptions = subscriptions[
+        subscriptions["end_date"].isna()
+        | (subscriptions["end_date"] >= subscriptions["start_date"])
+    ]
+    fe = load_parameters("feature_engineering")
+    timeline = features.build_customer_timeline(
+        customers, ibis.memtable(subscriptions), ibis.memtable(output[2].iloc[:0]), fe
+    )
+    return {"customers": customers, "timeline": timeline, "truth": output[-1]}
+
+
+def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
+    table = nodes.build_survival_table(
+        default_size_demo["customers"], default_size_demo["timeline"]
+    )
+    summary, hazard_ratios = nodes.fit_cox_model(table, params)
+    hr = hazard_ratios.set_index("covariate")
+    planted = {
+        f"{attribute}={level}": ratio
+        for attribute, levels in default_size_demo["truth"]["hazard_ratios"].items()
+        for level, ratio in levels.items()
+        if attribute in table.columns
+    }
+    assert len(planted) == 5
+    inside = 0
+    for covariate, truth in planted.items():
+        estimate = hr.loc[covariate]
+        assert estimate["hazard_ratio"] == pytest.approx(truth, rel=0.15), covariate
+        inside += estimate["ci_lower_95"] <= truth <= estimate["ci_upper_95"]
+    assert inside >= 4
+    for region in [c for c in hr.index if c.startswith("region=")]:  # no planted effect
+        assert hr.loc[region, "ci_lower_95"] < 1 < hr.loc[region, "ci_upper_95"]
+    assert summary["ph_test"]["violating_attributes"] == []  # the planted model is PH
+    assert 0.58 < summary["c_index_test"] < 0.7
+    aft = nodes.fit_weibull_aft(table, params)
+    assert aft["weibull_shape"] == pytest.approx(
+        default_size_demo["truth"]["baseline_hazard"]["weibull_shape"], rel=0.1
+    )
+
+
+def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
+    rng = np.random.default_rng(1)
+    n = 3000
+    crossing = rng.random(n) < 0.5
+    # Group "late": low hazard early, high later (Weibull shape 3 vs 0.7): not proportional.
+    days = np.where(crossing, 400 * rng.weibull(3, n), 400 * rng.weibull(0.7, n))
+    table = pd.DataFrame(
+        {
+            "customer_id": np.arange(n).astype(str),
+            "signup_date": pd.Timestamp("2024-01-01"),
+            "profile": np.where(crossing, "late", "early"),
+            "plan": rng.choice(["basic", "pro"], n),
+            "tenure_days": np.ceil(np.minimum(days, 700)).astype(int),
+            "churned": days < 700,
+        }
+    )
+    summary, hazard_ratios = nodes.fit_cox_model(table, params)
+    assert summary["ph_test"]["violating_attributes"] == ["profile"]
+    assert summary["ph_test"]["handling"] == "stratified by ['profile']"
+    assert list(hazard_ratios["covariate"]) == ["plan=pro"]
+
+
+def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):
+    snapshots = compute_snapshots(clean_demo, load_parameters("feature_engineering"))
+    summary, curves, _ = nodes.fit_landmark_model(snapshots, params)
+    survival = curves.filter(like="survival_month_").to_numpy()
+    assert survival.shape[1] == params["landmark"]["horizon_months"]
+    assert ((survival >= 0) & (survival <= 1)).all()
+    assert (np.diff(survival, axis=1) <= 1e-12).all()
+    as_of = snapshots[snapshots["is_as_of_snapshot"]]
+    assert sorted(curves["customer_id"]) == sorted(as_of["customer_id"])
+    assert (
+        curves["expected_remaining_lifetime_months"] <= params["landmark"]["horizon_months"]
+    ).all()
+    assert (
+        summary["integrated_brier_score_test"]
+        < summary["integrated_brier_score_kaplan_meier_reference"]
+    )
+    assert summary["c_index_test"] > 0.6
