@@ -186,3 +186,18 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
             ["response_date"],
         ),
     }
+
+
+def tiny_timeline(tables: dict[str, pd.DataFrame], as_of_date: str = "2024-05-01") -> pd.DataFrame:
+    """The customer timeline of ``tiny_tables()`` at the given as-of date."""
+    import ibis
+
+    from customer_retention.pipelines.feature_engineering.nodes import build_customer_timeline
+
+    params = load_parameters("feature_engineering") | {"as_of_date": as_of_date}
+    return build_customer_timeline(
+        tables["customers"],
+        ibis.memtable(tables["subscriptions"]),
+        ibis.memtable(tables["transactions"]),
+        params,
+    )

@@ -49,3 +49,24 @@ def maximise_log_likelihood(
             stacklevel=3,
         )
     return result.x
+
+
+class MaximumLikelihoodModel:
+    """Shared constructor and repr of the maximum-likelihood models of this package.
+
+    ``max_iter`` and ``tol``: iteration limit and projected-gradient tolerance of L-BFGS-B on
+    the mean log-likelihood. ``params_`` and ``log_likelihood_`` are None until ``fit``.
+    """
+
+    def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.params_: dict[str, float] | None = None
+        self.log_likelihood_: float | None = None
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        if self.params_ is None:
+            return f"{name}(not fitted)"
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        return f"{name}({shown}, log_likelihood={self.log_likelihood_:.2f})"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from ._optimize import maximise_log_likelihood
+from ._optimize import MaximumLikelihoodModel, maximise_log_likelihood
 from ._validation import (
     as_float_array,
     check_fitted,
@@ -165,7 +165,7 @@ def _euler_hyp2f1_term(r: float, a: float, b: float, x: np.ndarray, z: np.ndarra
     return np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
 
 
-class BetaGeo:
+class BetaGeo(MaximumLikelihoodModel):
     r"""BG/NBD ("beta-geometric / negative binomial distribution") model.
 
     Fader, Hardie & Lee (2005), "'Counting your customers' the easy way", *Marketing Science*.
@@ -201,17 +201,8 @@ class BetaGeo:
     """
 
     def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10):
-        self.max_iter = max_iter
-        self.tol = tol
-        self.params_: dict[str, float] | None = None
-        self.log_likelihood_: float | None = None
+        super().__init__(max_iter=max_iter, tol=tol)
         self.n_customers_: int | None = None
-
-    def __repr__(self) -> str:
-        if self.params_ is None:
-            return "BetaGeo(not fitted)"
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
-        return f"BetaGeo({shown}, log_likelihood={self.log_likelihood_:.2f})"
 
     @classmethod
     def from_params(cls, r: float, alpha: float, a: float, b: float) -> BetaGeo:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from ._optimize import maximise_log_likelihood
+from ._optimize import MaximumLikelihoodModel, maximise_log_likelihood
 from ._validation import (
     as_float_array,
     broadcast_together,
@@ -84,7 +84,7 @@ def _log_likelihood_terms(p, q, gamma, x, m, w, *, gradient: bool):
     return ll, np.array([grad_p, grad_q, grad_gamma])
 
 
-class GammaGamma:
+class GammaGamma(MaximumLikelihoodModel):
     r"""Gamma-Gamma model of the average value of a customer's repeat purchases.
 
     Fader & Hardie (2013), "The Gamma-Gamma model of monetary value"; Fader, Hardie & Lee
@@ -114,17 +114,8 @@ class GammaGamma:
     """
 
     def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10):
-        self.max_iter = max_iter
-        self.tol = tol
-        self.params_: dict[str, float] | None = None
-        self.log_likelihood_: float | None = None
+        super().__init__(max_iter=max_iter, tol=tol)
         self.n_customers_: int | None = None
-
-    def __repr__(self) -> str:
-        if self.params_ is None:
-            return "GammaGamma(not fitted)"
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
-        return f"GammaGamma({shown}, log_likelihood={self.log_likelihood_:.2f})"
 
     @classmethod
     def from_params(cls, p: float, q: float, gamma: float) -> GammaGamma:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import betaln, digamma, hyp2f1
 
-from ._optimize import maximise_log_likelihood
+from ._optimize import MaximumLikelihoodModel, maximise_log_likelihood
 from ._validation import (
     as_float_array,
     check_fitted,
@@ -86,7 +86,7 @@ def _validate_n_alive(n_alive: Any) -> np.ndarray:
     return counts
 
 
-class ShiftedBetaGeometric:
+class ShiftedBetaGeometric(MaximumLikelihoodModel):
     r"""Shifted-beta-geometric (sBG) model of contract renewals.
 
     Fader & Hardie (2007), "How to project customer retention", *J. Interactive Marketing*.
@@ -112,17 +112,8 @@ class ShiftedBetaGeometric:
     """
 
     def __init__(self, *, max_iter: int = 2000, tol: float = 1e-10):
-        self.max_iter = max_iter
-        self.tol = tol
-        self.params_: dict[str, float] | None = None
-        self.log_likelihood_: float | None = None
+        super().__init__(max_iter=max_iter, tol=tol)
         self.n_periods_: int | None = None
-
-    def __repr__(self) -> str:
-        if self.params_ is None:
-            return "ShiftedBetaGeometric(not fitted)"
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
-        return f"ShiftedBetaGeometric({shown}, log_likelihood={self.log_likelihood_:.2f})"
 
     @classmethod
     def from_params(cls, alpha: float, beta: float) -> ShiftedBetaGeometric:

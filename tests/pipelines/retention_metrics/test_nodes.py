@@ -10,20 +10,14 @@ import pytest
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.retention_metrics import nodes
 
-from ...conftest import load_parameters, tiny_tables
+from ...conftest import load_parameters, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
 
 
 @pytest.fixture(scope="module")
 def tiny() -> dict:
     tables = tiny_tables()
-    params = load_parameters("feature_engineering") | {"as_of_date": "2024-05-01"}
-    timeline = features.build_customer_timeline(
-        tables["customers"],
-        ibis.memtable(tables["subscriptions"]),
-        ibis.memtable(tables["transactions"]),
-        params,
-    )
+    timeline = tiny_timeline(tables)
     monthly = nodes.build_monthly_retention(
         timeline, ibis.memtable(tables["subscriptions"]), tables["feedback"]
     )

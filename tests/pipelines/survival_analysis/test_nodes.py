@@ -14,7 +14,7 @@ from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.survival_analysis import nodes
 
-from ...conftest import load_parameters, tiny_tables
+from ...conftest import load_parameters, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
 
 DAYS = nodes.DAYS_PER_MONTH
@@ -27,13 +27,7 @@ def params() -> dict:
 
 def test_survival_table_censors_active_customers_by_hand(params):
     tables = tiny_tables()
-    fe = load_parameters("feature_engineering") | {"as_of_date": "2024-05-01"}
-    timeline = features.build_customer_timeline(
-        tables["customers"],
-        ibis.memtable(tables["subscriptions"]),
-        ibis.memtable(tables["transactions"]),
-        fe,
-    )
+    timeline = tiny_timeline(tables)
     table = nodes.build_survival_table(tables["customers"], timeline).set_index("customer_id")
     assert table.loc["A", ["tenure_days", "churned"]].tolist() == [74, True]  # Jan 1 -> Mar 15
     assert table.loc["B", ["tenure_days", "churned"]].tolist() == [90, False]  # censored at May 1
