@@ -249,7 +249,11 @@ def fit_cox_model(
     held_out = CoxPHFitter(penalizer=cox["penalizer"]).fit(
         train, DURATION, EVENT, strata=violating or None
     )
-    c_index = concordance_index(test[DURATION], -held_out.predict_partial_hazard(test), test[EVENT])
+    # With strata the partial hazard ignores the stratum baselines: rank by expected lifetime.
+    predicted = (
+        held_out.predict_expectation(test) if violating else -held_out.predict_partial_hazard(test)
+    )
+    c_index = concordance_index(test[DURATION], predicted, test[EVENT])
     s = model.summary
     hazard_ratios = pd.DataFrame(
         {
