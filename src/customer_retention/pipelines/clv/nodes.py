@@ -1,0 +1,322 @@
+"""Customer lifetime value, value at risk, an sBG cross-check and the retention budget plan.
+
+Contractual data (subscriptions): CLV from each active customer's conditional survival curve
+(landmark model) x margin x MRR, discounted monthly. Non-contractual data (transactions only):
+BG/NBD expected purchases x Gamma-Gamma expected spend x margin, discounted monthly.
+value_at_risk = churn_probability x CLV.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ibis.expr.types as ir
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary  # noqa: E402
+from customer_retention.models.clv import (  # noqa: E402
+    contractual_clv,
+    monthly_discount_rate,
+    plan_retention_budget,
+)
+
+logger = logging.getLogger(__name__)
+DAYS_PER_MONTH = 365.25 / 12
+VALUE_COLUMNS = [
+    "customer_id",
+    "monthly_revenue",
+    "expected_remaining_lifetime_months",
+    "clv",
+    "p_alive",
+    "churn_probability",
+    "value_at_risk",
+]
+
+
+def _as_of_rows(customer_snapshots: pd.DataFrame) -> pd.DataFrame:
+    return customer_snapshots[customer_snapshots["is_as_of_snapshot"]].set_index("customer_id")
+
+
+def value_contractual_customers(
+    survival_curves: pd.DataFrame, customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """CLV = sum_k margin x MRR x S(k | alive now) x (1 + d_m)^-k over ``horizon_months``;
+    churn_probability = 1 - S(m), m = the label horizon in whole months (rounded up)."""
+    horizon = int(params["horizon_months"])
+    columns = [f"survival_month_{k}" for k in range(1, horizon + 1)]
+    missing = [c for c in columns if c not in survival_curves]
+    if missing:
+        raise ValueError(
+            f"survival_curves stop at month {len(survival_curves.filter(like='survival_month_').columns)}; "
+            f"clv.horizon_months = {horizon} needs survival_analysis.landmark.horizon_months >= {horizon}"
+        )
+    curves = survival_curves.set_index("customer_id")
+    revenue = _as_of_rows(customer_snapshots)["mrr_current"].reindex(curves.index).fillna(0.0)
+    survival = curves[columns].to_numpy()
+    churn_month = int(np.ceil(params["churn_horizon_days"] / DAYS_PER_MONTH))
+    value = pd.DataFrame(
+        {
+            "customer_id": curves.index,
+            "monthly_revenue": revenue.to_numpy(),
+            "expected_remaining_lifetime_months": survival.sum(axis=1),
+            "clv": contractual_clv(
+                survival, revenue.to_numpy(), params["gross_margin"], params["annual_discount_rate"]
+            ),
+            "p_alive": np.nan,
+            "churn_probability": 1.0 - survival[:, churn_month - 1],
+        }
+    )
+    value["value_at_risk"] = value["churn_probability"] * value["clv"]
+    return value[VALUE_COLUMNS]
+
+
+def value_noncontractual_customers(
+    transactions: ir.Table, customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """BG/NBD + Gamma-Gamma: expected purchases in each coming month x expected spend per
+    purchase x margin, discounted monthly; churn_probability = 1 - P(alive).
+
+    Transactions are first merged per customer and day in the engine (same-day purchases count
+    once, as is standard), so only one row per customer-day reaches pandas.
+    """
+    as_of = customer_snapshots["snapshot_date"].max()
+    daily = (
+        transactions.filter(transactions.transaction_date < as_of)
+        .mutate(day=transactions.transaction_date.truncate("D"))
+        .group_by(["customer_id", "day"])
+        .aggregate(amount=transactions.amount.sum())
+        .to_pandas()
+    )
+    summary = rfm_summary(
+        daily, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
+    )
+    active = _as_of_rows(customer_snapshots).index
+    summary = summary.reindex(summary.index.intersection(active))
+    bg = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
+    repeat = summary[summary["frequency"] > 0]
+    gg = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
+    spend = gg.conditional_expected_value(summary["frequency"], summary["monetary_value"])
+    weeks_per_month = DAYS_PER_MONTH / 7
+    horizon = int(params["horizon_months"])
+    cumulative = np.column_stack(
+        [
+            bg.conditional_expected_purchases(
+                k * weeks_per_month, summary["frequency"], summary["recency"], summary["T"]
+            )
+            for k in range(1, horizon + 1)
+        ]
+    )
+    per_month = np.diff(cumulative, axis=1, prepend=0.0)
+    discount = (1 + monthly_discount_rate(params["annual_discount_rate"])) ** -np.arange(
+        1, horizon + 1
+    )
+    p_alive = np.asarray(
+        bg.probability_alive(summary["frequency"], summary["recency"], summary["T"])
+    )
+    value = pd.DataFrame(
+        {
+            "customer_id": summary.index,
+            "monthly_revenue": np.asarray(spend) * per_month[:, 0],
+            "expected_remaining_lifetime_months": np.nan,
+            "clv": params["gross_margin"] * np.asarray(spend) * (per_month @ discount),
+            "p_alive": p_alive,
+            "churn_probability": 1 - p_alive,
+        }
+    )
+    value["value_at_risk"] = value["churn_probability"] * value["clv"]
+    logger.info("BG/NBD %s; Gamma-Gamma %s", bg, gg)
+    return value[VALUE_COLUMNS]
+
+
+def value_customers(
+    customer_timeline: pd.DataFrame,
+    survival_curves: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    transactions: ir.Table,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Contractual or non-contractual valuation, by the kind of data at hand."""
+    contractual = customer_timeline["contract"].iat[0] == "contractual"
+    value = (
+        value_contractual_customers(survival_curves, customer_snapshots, params)
+        if contractual
+        else value_noncontractual_customers(transactions, customer_snapshots, params)
+    )
+    logger.info(
+        "Customer value (%s): %s active customers, total CLV %s, value at risk %s",
+        "contractual" if contractual else "non-contractual",
+        f"{len(value):,}",
+        f"{value['clv'].sum():,.0f}",
+        f"{value['value_at_risk'].sum():,.0f}",
+    )
+    return value.sort_values("value_at_risk", ascending=False, ignore_index=True)
+
+
+def _months_active(
+    survival_table: pd.DataFrame, as_of: pd.Timestamp
+) -> tuple[pd.Series, pd.Series]:
+    """Whole months each customer stayed, and whole months they could have been observed."""
+    stayed = np.floor(survival_table["tenure_days"] / DAYS_PER_MONTH).astype(int)
+    observable = np.floor((as_of - survival_table["signup_date"]).dt.days / DAYS_PER_MONTH).astype(
+        int
+    )
+    return stayed, observable
+
+
+def sbg_cross_check(
+    survival_table: pd.DataFrame,
+    customer_value: pd.DataFrame,
+    customer_timeline: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], plt.Figure]:
+    """Fit an sBG per segment on monthly renewals and compare its CLV with the landmark CLV.
+
+    Cohort: the customers who could be observed for at least ``sbg.observed_months`` months;
+    n_alive[k] = how many of them were still active k months after signup. The sBG CLV of an
+    active customer with n whole months of tenure is margin x MRR x
+    sum_{j=1..H} S(n + j) / S(n) x (1 + d_m)^-j, i.e. the same formula as the landmark CLV
+    with the segment's sBG survival curve instead of the customer's own.
+    """
+    sbg = params["sbg"]
+    segment, months = sbg["segment"], int(sbg["observed_months"])
+    as_of = customer_timeline["as_of_date"].iat[0]
+    stayed, observable = _months_active(survival_table, as_of)
+    eligible = observable >= months
+    horizon = int(params["horizon_months"])
+    discount = (1 + monthly_discount_rate(params["annual_discount_rate"])) ** -np.arange(
+        1, horizon + 1
+    )
+    value = customer_value.set_index("customer_id")
+    results: dict[str, Any] = {}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for level, group in survival_table[eligible].groupby(segment, observed=True):
+        stayed_level = stayed[group.index].to_numpy()
+        n_alive = np.array([(stayed_level >= k).sum() for k in range(months + 1)])
+        if n_alive[0] < sbg["min_cohort"] or n_alive[-1] == n_alive[0]:
+            continue
+        model = ShiftedBetaGeometric().fit(n_alive)
+        active = survival_table[(survival_table[segment] == level) & ~survival_table["churned"]]
+        active = active[active["customer_id"].isin(value.index)]
+        tenure = np.floor(active["tenure_days"].to_numpy() / DAYS_PER_MONTH).astype(int)
+        curve = np.asarray(model.survival(np.arange(tenure.max(initial=0) + horizon + 1)))
+        future = tenure[:, None] + np.arange(1, horizon + 1)[None, :]
+        conditional = curve[future] / curve[tenure][:, None]
+        revenue = value.loc[active["customer_id"], "monthly_revenue"].to_numpy()
+        sbg_clv = params["gross_margin"] * revenue * (conditional @ discount)
+        landmark_clv = value.loc[active["customer_id"], "clv"].to_numpy()
+        results[str(level)] = {
+            "cohort_size": int(n_alive[0]),
+            "alpha": model.params_["alpha"],
+            "beta": model.params_["beta"],
+            "active_customers": len(active),
+            "mean_clv_sbg": float(sbg_clv.mean()) if len(active) else None,
+            "mean_clv_landmark": float(landmark_clv.mean()) if len(active) else None,
+        }
+        line = ax.plot(
+            np.arange(months + 1), n_alive / n_alive[0], "o", label=f"{level}: observed"
+        )[0]
+        ax.plot(
+            np.arange(months + 1),
+            model.survival(np.arange(months + 1)),
+            "-",
+            color=line.get_color(),
+            label=f"{level}: sBG",
+        )
+    ax.set(
+        title=f"Monthly retention by {segment}: observed vs shifted-beta-geometric fit",
+        xlabel="months since signup",
+        ylabel="share of cohort still active",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return {"segment": segment, "observed_months": months, "by_level": results}, fig
+
+
+def build_retention_plan(
+    customer_value: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Whom to contact under the budget (max expected saved value - cost), and its expected
+    return against contacting the same number of customers ranked by churn probability."""
+    budget = params["budget"]
+    cost, save_rate = float(budget["cost_per_contact"]), float(budget["save_rate"])
+    plan = customer_value[["customer_id", "churn_probability", "clv", "value_at_risk"]].copy()
+    plan["expected_saved_value"] = save_rate * plan["value_at_risk"]
+    plan["net_value"] = plan["expected_saved_value"] - cost
+    plan["contact"] = plan_retention_budget(
+        plan["value_at_risk"], pd.Series(save_rate, index=plan.index), cost, budget["amount"]
+    )
+    capacity = int(budget["amount"] // cost)
+    by_churn = plan.nlargest(
+        min(capacity, int(plan["contact"].sum()) or capacity), "churn_probability"
+    )
+
+    def outcome(chosen: pd.DataFrame) -> dict[str, float]:
+        spent = cost * len(chosen)
+        saved = float(chosen["expected_saved_value"].sum())
+        return {
+            "contacts": len(chosen),
+            "cost": spent,
+            "expected_saved_value": saved,
+            "expected_net_return": saved - spent,
+            "return_on_spend": (saved - spent) / spent if spent else None,
+        }
+
+    summary = {
+        "budget": budget["amount"],
+        "cost_per_contact": cost,
+        "save_rate": save_rate,
+        "plan": outcome(plan[plan["contact"]]),
+        "top_n_by_churn_probability": outcome(by_churn),
+        "note": "Both use the same number of contacts; the plan ranks by expected saved value net of cost.",
+    }
+    logger.info(
+        "Retention plan: %s contacts, expected net return %s (top-N by churn probability: %s)",
+        summary["plan"]["contacts"],
+        f"{summary['plan']['expected_net_return']:,.0f}",
+        f"{summary['top_n_by_churn_probability']['expected_net_return']:,.0f}",
+    )
+    plan = plan.sort_values("net_value", ascending=False, ignore_index=True)
+    plan.insert(0, "priority", np.arange(1, len(plan) + 1))
+    return plan, summary
+
+
+def plot_clv_distribution(customer_value: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(customer_value["clv"], bins=50, color="tab:blue")
+    ax.axvline(
+        customer_value["clv"].median(),
+        color="black",
+        linestyle="--",
+        label=f"median {customer_value['clv'].median():,.0f}",
+    )
+    ax.set(
+        title="Customer lifetime value of active customers",
+        xlabel="CLV (discounted margin)",
+        ylabel="customers",
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_value_at_risk_by_segment(
+    customer_value: pd.DataFrame, customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> plt.Figure:
+    segments = [s for s in params["value_at_risk_segments"] if s in customer_snapshots]
+    attributes = _as_of_rows(customer_snapshots)[segments]
+    frame = customer_value.set_index("customer_id").join(attributes)
+    fig, axes = plt.subplots(
+        1, max(len(segments), 1), figsize=(4.5 * max(len(segments), 1), 4), squeeze=False
+    )
+    for ax, segment in zip(axes.flat, segments, strict=False):
+        totals = frame.groupby(segment, observed=True)["value_at_risk"].sum().sort_values()
+        ax.barh(totals.index.astype(str), totals.to_numpy(), color="tab:red")
+        ax.set(title=f"Value at risk by {segment.replace('_', ' ')}", xlabel="value at risk")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,90 @@
+"""CLV nodes on demo data: contractual and non-contractual valuation, sBG, budget plan."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pytest
+
+from customer_retention.pipelines.clv import nodes
+from customer_retention.pipelines.feature_engineering import nodes as features
+from customer_retention.pipelines.survival_analysis import nodes as survival
+
+from ...conftest import load_parameters
+from ..feature_engineering.test_nodes import compute_snapshots
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    return load_parameters("clv")
+
+
+@pytest.fixture(scope="module")
+def contractual(clean_demo) -> dict:
+    fe = load_parameters("feature_engineering")
+    snapshots = compute_snapshots(clean_demo, fe)
+    timeline = features.build_customer_timeline(
+        clean_demo["customers"],
+        ibis.memtable(clean_demo["subscriptions"]),
+        ibis.memtable(clean_demo["transactions"]),
+        fe,
+    )
+    _, curves, _ = survival.fit_landmark_model(snapshots, load_parameters("survival_analysis"))
+    return {"snapshots": snapshots, "timeline": timeline, "curves": curves}
+
+
+def test_contractual_value_of_every_active_customer(contractual, params):
+    value = nodes.value_customers(
+        contractual["timeline"], contractual["curves"], contractual["snapshots"], None, params
+    )
+    as_of = contractual["snapshots"][contractual["snapshots"]["is_as_of_snapshot"]]
+    assert sorted(value["customer_id"]) == sorted(as_of["customer_id"])
+    assert (value["clv"] > 0).all() and value["churn_probability"].between(0, 1).all()
+    np.testing.assert_allclose(value["value_at_risk"], value["churn_probability"] * value["clv"])
+    assert value["value_at_risk"].is_monotonic_decreasing
+    # CLV is bounded by margin x revenue x horizon (no discounting, certain survival).
+    assert (
+        value["clv"] <= params["gross_margin"] * value["monthly_revenue"] * params["horizon_months"]
+    ).all()
+
+
+def test_horizon_longer_than_the_curves_is_a_clear_error(contractual, params):
+    with pytest.raises(ValueError, match="needs survival_analysis.landmark.horizon_months >= 48"):
+        nodes.value_contractual_customers(
+            contractual["curves"], contractual["snapshots"], params | {"horizon_months": 48}
+        )
+
+
+def test_non_contractual_value_uses_bg_nbd(clean_demo, contractual, params):
+    value = nodes.value_noncontractual_customers(
+        ibis.memtable(clean_demo["transactions"]), contractual["snapshots"], params
+    )
+    assert value["p_alive"].between(0, 1).all()
+    np.testing.assert_allclose(value["churn_probability"], 1 - value["p_alive"])
+    assert (value["clv"] >= 0).all() and value["clv"].median() > 0
+
+
+def test_sbg_cross_check_fits_each_plan(clean_demo, contractual, params):
+    table = survival.build_survival_table(clean_demo["customers"], contractual["timeline"])
+    value = nodes.value_contractual_customers(
+        contractual["curves"], contractual["snapshots"], params
+    )
+    check, _ = nodes.sbg_cross_check(table, value, contractual["timeline"], params)
+    assert set(check["by_level"]) == {"basic", "pro", "enterprise"}
+    for level in check["by_level"].values():
+        assert level["alpha"] > 0 and level["beta"] > 0
+        assert level["mean_clv_sbg"] == pytest.approx(level["mean_clv_landmark"], rel=0.5)
+
+
+def test_retention_plan_beats_ranking_by_churn_probability(contractual, params):
+    value = nodes.value_contractual_customers(
+        contractual["curves"], contractual["snapshots"], params
+    )
+    plan, summary = nodes.build_retention_plan(value, params)
+    assert summary["plan"]["cost"] <= params["budget"]["amount"]
+    assert (
+        summary["plan"]["expected_net_return"]
+        >= summary["top_n_by_churn_probability"]["expected_net_return"]
+    )
+    assert plan["contact"].sum() == summary["plan"]["contacts"]
+    assert (plan.loc[plan["contact"], "net_value"] > 0).all()
