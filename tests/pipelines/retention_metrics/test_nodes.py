@@ -154,3 +154,19 @@ def test_exit_reasons_pareto(demo_metrics):
     reasons = nodes.count_exit_reasons(demo_metrics["clean"]["feedback"])
     assert reasons["responses"].is_monotonic_decreasing
     assert reasons["cumulative_pct"].iat[-1] == pytest.approx(100)
+
+
+def test_health_score_falls_back_to_equal_weights_when_only_unweighted_components_exist(
+    demo_metrics, caplog
+):
+    params = load_parameters("retention_metrics")["health_score"]
+    snapshots = demo_metrics["snapshots"][
+        ["customer_id", "snapshot_date", "churned_within_horizon", "days_since_last_transaction"]
+    ]
+    with caplog.at_level("WARNING"):
+        health, summary = nodes.build_customer_health(snapshots, params)
+    assert "weighting them equally" in caplog.text
+    assert summary["weights"] == {"purchase_recency": 1.0}
+    np.testing.assert_allclose(
+        health["health_score"], health["component_purchase_recency"], atol=0.051
+    )

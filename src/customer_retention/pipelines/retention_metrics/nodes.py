@@ -285,11 +285,15 @@ def build_customer_health(
     """Health score 0-100 = weighted mean of the available components (weights in parameters),
     and its ROC-AUC for churn within the horizon (a lower score should mean more churn)."""
     components = health_components(customer_snapshots, params)
-    weights = {name: float(w) for name, w in params["weights"].items() if name in components}
+    weights = {name: float(w) for name, w in params["weights"].items() if name in components and w > 0}
     if not weights:
-        raise ValueError(
-            f"No health-score component with a weight can be computed; weights: {params['weights']}"
+        if components.empty:
+            raise ValueError("No health-score component can be computed from the available tables.")
+        logger.warning(
+            "None of the available health components %s has a positive weight: weighting them equally",
+            list(components.columns),
         )
+        weights = dict.fromkeys(components.columns, 1.0)
     total = sum(weights.values())
     score = sum(components[name] * weight for name, weight in weights.items()) / total
     health = customer_snapshots[["customer_id", "snapshot_date", "churned_within_horizon"]].copy()
