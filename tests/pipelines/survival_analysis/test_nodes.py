@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from customer_retention.pipelines.data_cleaning.nodes import clean_customers
-from customer_retention.pipelines.demo_data.nodes import generate_demo_data
+from customer_retention.pipelines.demo_data.nodes import generate_demo_data, true_churn_probability
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.survival_analysis import nodes
 
@@ -75,7 +75,14 @@ def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
     table = nodes.build_survival_table(
         default_size_demo["customers"], default_size_demo["timeline"]
     )
-    summary, hazard_ratios = nodes.fit_cox_model(table, params)
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": table["customer_id"],
+            "snapshot_date": pd.Timestamp("2025-06-01"),
+            "tenure_days": 30,
+        }
+    )
+    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, 90, params)
     hr = hazard_ratios.set_index("covariate")
     planted = {
         f"{attribute}={level}": ratio
@@ -116,8 +123,12 @@ def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
             "churned": days < 700,
         }
     )
-    summary, hazard_ratios = nodes.fit_cox_model(table, params)
+    snapshots = table[["customer_id"]].assign(
+        snapshot_date=pd.Timestamp("2024-06-01"), tenure_days=100
+    )
+    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, 90, params)
     assert summary["ph_test"]["violating_attributes"] == ["profile"]
+    assert risk["churn_probability"].between(0, 1).all()  # works with strata too
     assert summary["ph_test"]["handling"] == "stratified by ['profile']"
     assert list(hazard_ratios["covariate"]) == ["plan=pro"]
 
@@ -139,3 +150,26 @@ def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):
         < summary["integrated_brier_score_kaplan_meier_reference"]
     )
     assert summary["c_index_test"] > 0.6
+
+
+def test_cox_risk_scores_follow_the_planted_multiplier(default_size_demo, params):
+    table = nodes.build_survival_table(
+        default_size_demo["customers"], default_size_demo["timeline"]
+    )
+    snapshots = table[["customer_id"]].assign(
+        snapshot_date=pd.Timestamp("2025-06-01"), tenure_days=60
+    )
+    _, _, risk = nodes.fit_cox_model(table, snapshots, 90, params)
+    truth = pd.DataFrame(default_size_demo["truth"]["customers"]).astype({"customer_id": str})
+    joined = risk.merge(truth, on="customer_id")
+    assert joined["churn_probability"].between(0, 1).all()
+    # Same tenure for everyone: the ranking follows the planted multiplier ...
+    assert (
+        joined[["churn_probability", "true_hazard_multiplier"]].corr(method="spearman").iloc[0, 1]
+        > 0.3
+    )
+    # ... and on average the probability matches the truth (calibration in the large).
+    oracle = true_churn_probability(
+        default_size_demo["truth"], joined["customer_id"].astype(int), 60, 90
+    )
+    assert joined["churn_probability"].mean() == pytest.approx(oracle.mean(), abs=0.01)

@@ -22,8 +22,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.fit_cox_model,
-                inputs=["survival_table", "params:survival_analysis"],
-                outputs=["cox_model", "hazard_ratios"],
+                inputs=[
+                    "survival_table",
+                    "customer_snapshots",
+                    "params:feature_engineering.horizon_days",
+                    "params:survival_analysis",
+                ],
+                outputs=["cox_model", "hazard_ratios", "cox_risk_scores"],
                 name="fit_cox_model",
             ),
             node(
