@@ -16,10 +16,10 @@ from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_parameters(pipeline: str) -> dict:
-    """The parameters a pipeline runs with, as in conf/base/parameters_<pipeline>.yml."""
+def load_parameters(pipeline: str, key: str | None = None) -> dict:
+    """The parameters under ``key`` (default: the pipeline's name) in parameters_<pipeline>.yml."""
     path = PROJECT_ROOT / "conf" / "base" / f"parameters_{pipeline}.yml"
-    return yaml.safe_load(path.read_text())[pipeline]
+    return yaml.safe_load(path.read_text())[key or pipeline]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Customer lifetime value, value at risk, an sBG cross-check and the retention budget plan.
+"""Customer lifetime value, value at risk and an sBG cross-check.
 
 Contractual data (subscriptions): CLV from each active customer's conditional survival curve
 (landmark model) x margin x MRR, discounted monthly. Non-contractual data (transactions only):
@@ -20,11 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary  # noqa: E402
-from customer_retention.models.clv import (  # noqa: E402
-    contractual_clv,
-    monthly_discount_rate,
-    plan_retention_budget,
-)
+from customer_retention.models.clv import contractual_clv, monthly_discount_rate  # noqa: E402
 
 logger = logging.getLogger(__name__)
 DAYS_PER_MONTH = 365.25 / 12
@@ -236,54 +232,6 @@ def sbg_cross_check(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return {"segment": segment, "observed_months": months, "by_level": results}, fig
-
-
-def build_retention_plan(
-    customer_value: pd.DataFrame, params: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Whom to contact under the budget (max expected saved value - cost), and its expected
-    return against contacting the same number of customers ranked by churn probability."""
-    budget = params["budget"]
-    cost, save_rate = float(budget["cost_per_contact"]), float(budget["save_rate"])
-    plan = customer_value[["customer_id", "churn_probability", "clv", "value_at_risk"]].copy()
-    plan["expected_saved_value"] = save_rate * plan["value_at_risk"]
-    plan["net_value"] = plan["expected_saved_value"] - cost
-    plan["contact"] = plan_retention_budget(
-        plan["value_at_risk"], pd.Series(save_rate, index=plan.index), cost, budget["amount"]
-    )
-    capacity = int(budget["amount"] // cost)
-    by_churn = plan.nlargest(
-        min(capacity, int(plan["contact"].sum()) or capacity), "churn_probability"
-    )
-
-    def outcome(chosen: pd.DataFrame) -> dict[str, float]:
-        spent = cost * len(chosen)
-        saved = float(chosen["expected_saved_value"].sum())
-        return {
-            "contacts": len(chosen),
-            "cost": spent,
-            "expected_saved_value": saved,
-            "expected_net_return": saved - spent,
-            "return_on_spend": (saved - spent) / spent if spent else None,
-        }
-
-    summary = {
-        "budget": budget["amount"],
-        "cost_per_contact": cost,
-        "save_rate": save_rate,
-        "plan": outcome(plan[plan["contact"]]),
-        "top_n_by_churn_probability": outcome(by_churn),
-        "note": "Both use the same number of contacts; the plan ranks by expected saved value net of cost.",
-    }
-    logger.info(
-        "Retention plan: %s contacts, expected net return %s (top-N by churn probability: %s)",
-        summary["plan"]["contacts"],
-        f"{summary['plan']['expected_net_return']:,.0f}",
-        f"{summary['top_n_by_churn_probability']['expected_net_return']:,.0f}",
-    )
-    plan = plan.sort_values("net_value", ascending=False, ignore_index=True)
-    plan.insert(0, "priority", np.arange(1, len(plan) + 1))
-    return plan, summary
 
 
 def plot_clv_distribution(customer_value: pd.DataFrame) -> plt.Figure:

@@ -1,4 +1,4 @@
-"""CLV: value every active customer, cross-check with sBG, plan the retention budget."""
+"""CLV: value every active customer and cross-check with sBG."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -25,12 +25,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["survival_table", "customer_value", "customer_timeline", "params:clv"],
                 outputs=["sbg_cross_check", "sbg_retention_chart"],
                 name="sbg_cross_check",
-            ),
-            node(
-                nodes.build_retention_plan,
-                inputs=["customer_value", "params:clv"],
-                outputs=["retention_plan", "retention_plan_summary"],
-                name="build_retention_plan",
             ),
             node(
                 nodes.plot_clv_distribution,

@@ -135,7 +135,7 @@ def _simulate_customers(
 
 
 def _plan_changes(
-    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator
+    customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, window_days: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Day of a customer's single plan change (NaN if none) and the plan after it."""
     n = len(customers)
@@ -143,13 +143,14 @@ def _plan_changes(
     changes = rng.random(n) < params["plan_change_share"]
     step = np.where(rng.random(n) < params["upgrade_share"], 1, -1)
     new_index = np.clip(plan_index + step, 0, len(PLAN_ORDER) - 1)
-    changes &= (new_index != plan_index) & (customers["active_days"].to_numpy() > 2)
-    change_day = np.where(
-        changes,
-        customers["signup_day"] + 1 + np.floor(rng.random(n) * (customers["active_days"] - 2)),
-        np.nan,
-    )
-    return change_day, np.array(PLAN_ORDER, dtype=object)[new_index]
+    # The change day is drawn over the rest of the data window, independently of the churn
+    # date (drawing it within the customer's lifetime would leak when they leave); a customer
+    # who leaves before it simply never changes plan.
+    signup = customers["signup_day"].to_numpy()
+    remaining = np.maximum(window_days - signup - 1, 0)
+    change_day = signup + 1 + np.floor(rng.random(n) * remaining)
+    changes &= (new_index != plan_index) & (change_day < customers["active_until_day"].to_numpy())
+    return np.where(changes, change_day, np.nan), np.array(PLAN_ORDER, dtype=object)[new_index]
 
 
 def _mrr_on(
@@ -462,7 +463,7 @@ def generate_demo_data(
         params["subscriptions"]["mean_extra_seats"], len(customers)
     )
     customers["plan_change_day"], customers["plan_after_change"] = _plan_changes(
-        customers, params["subscriptions"], rng
+        customers, params["subscriptions"], rng, window_days
     )
     tables = {
         "customers": pd.DataFrame(

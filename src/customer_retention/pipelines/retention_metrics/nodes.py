@@ -285,7 +285,9 @@ def build_customer_health(
     """Health score 0-100 = weighted mean of the available components (weights in parameters),
     and its ROC-AUC for churn within the horizon (a lower score should mean more churn)."""
     components = health_components(customer_snapshots, params)
-    weights = {name: float(w) for name, w in params["weights"].items() if name in components and w > 0}
+    weights = {
+        name: float(w) for name, w in params["weights"].items() if name in components and w > 0
+    }
     if not weights:
         if components.empty:
             raise ValueError("No health-score component can be computed from the available tables.")

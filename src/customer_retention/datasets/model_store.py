@@ -1,0 +1,199 @@
+"""The promoted churn model at a fixed place, replaced atomically; and optional inputs.
+
+Layout of :class:`PromotedModelDataset` (``path`` = e.g. ``data/06_models/promoted``)::
+
+    promoted/
+      current.json                  <- {"model_id": ...}: the promoted model (atomic pointer)
+      <model_id>/model.json         <- XGBoost booster, XGBoost's own JSON format
+      <model_id>/calibrator.json    <- calibration map (plain JSON)
+      <model_id>/metadata.json      <- features, training window, metrics, promotion decision
+
+A save writes the three files into a temporary directory, renames it to ``<model_id>`` and only
+then replaces ``current.json`` with ``os.replace`` (atomic on POSIX and Windows). A reader sees
+either the previous model or the new one, never a mix; a crash mid-save leaves the promoted
+model untouched. Saving the model that is already promoted is a no-op, so a pipeline that keeps
+its champion rewrites nothing. The ``keep`` most recent model directories are kept (rollback:
+point ``current.json`` at an older one); older ones are deleted.
+
+Nothing is pickled: the booster is loaded with ``xgboost.Booster.load_model``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
+
+POINTER = "current.json"
+FILES = {"booster": "model.json", "calibrator": "calibrator.json", "metadata": "metadata.json"}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then os.replace it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None]):
+    """Load / save ``{"booster", "calibrator", "metadata"}`` of the promoted churn model.
+
+    ``metadata["model_id"]`` names the model. ``booster`` may be saved as an
+    ``xgboost.Booster`` or as its JSON text; it always loads as an ``xgboost.Booster``.
+
+    With ``missing_ok: true`` loading returns ``None`` when nothing is promoted yet (the
+    champion input of training); otherwise it raises an error saying how to create one.
+
+    Example catalog entry::
+
+        promoted_churn_model:
+          type: customer_retention.datasets.model_store.PromotedModelDataset
+          path: data/06_models/promoted
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        missing_ok: bool = False,
+        keep: int = 5,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if keep < 1:
+            raise DatasetError(f"keep must be at least 1, got {keep}")
+        self._path = Path(path)
+        self._missing_ok = missing_ok
+        self._keep = keep
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "missing_ok": self._missing_ok, "keep": self._keep}
+
+    def _current_id(self) -> str | None:
+        pointer = self._path / POINTER
+        if not pointer.is_file():
+            return None
+        return json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
+
+    def _exists(self) -> bool:
+        return self._current_id() is not None
+
+    def load(self) -> dict[str, Any] | None:
+        model_id = self._current_id()
+        if model_id is None:
+            if self._missing_ok:
+                return None
+            raise DatasetError(
+                f"No promoted churn model at {self._path} ({POINTER} is missing). Train and "
+                "promote one first: kedro run --pipeline churn_model"
+            )
+        folder = self._path / model_id
+        try:
+            booster = xgb.Booster()
+            booster.load_model(str(folder / FILES["booster"]))
+            calibrator = json.loads((folder / FILES["calibrator"]).read_text(encoding="utf-8"))
+            metadata = json.loads((folder / FILES["metadata"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError, xgb.core.XGBoostError) as error:
+            raise DatasetError(
+                f"The promoted churn model {model_id} in {folder} is unreadable: {error}. "
+                f"Point {self._path / POINTER} at an intact model folder or retrain "
+                "(kedro run --pipeline churn_model)."
+            ) from error
+        return {"booster": booster, "calibrator": calibrator, "metadata": metadata}
+
+    def save(self, data: dict[str, Any]) -> None:
+        model_id = str(data["metadata"]["model_id"])
+        if self._current_id() == model_id:
+            logger.info("Promoted churn model unchanged (%s)", model_id)
+            return
+        self._path.mkdir(parents=True, exist_ok=True)
+        booster = data["booster"]
+        booster_json = (
+            bytes(booster.save_raw(raw_format="json")).decode("utf-8")
+            if isinstance(booster, xgb.Booster)
+            else booster.decode("utf-8")
+            if isinstance(booster, bytes | bytearray)
+            else str(booster)
+        )
+        target = self._path / model_id
+        if not target.is_dir():
+            staging = self._path / f".staging-{model_id}-{uuid.uuid4().hex[:8]}"
+            staging.mkdir()
+            try:
+                (staging / FILES["booster"]).write_text(booster_json, encoding="utf-8")
+                for key in ("calibrator", "metadata"):
+                    (staging / FILES[key]).write_text(
+                        json.dumps(data[key], indent=2, default=str), encoding="utf-8"
+                    )
+                os.replace(staging, target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        _write_atomic(self._path / POINTER, json.dumps({"model_id": model_id}) + "\n")
+        logger.info("Promoted churn model %s at %s", model_id, target)
+        self._prune(keep_id=model_id)
+
+    def _prune(self, keep_id: str) -> None:
+        """Keep the promoted model and the ``keep - 1`` most recent others."""
+        others = sorted(
+            (
+                p
+                for p in self._path.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and p.name != keep_id
+            ),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for folder in others[self._keep - 1 :]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class OptionalDataset(AbstractDataset[Any, Any]):
+    """Wraps any dataset; loads ``None`` (with a log line) when the wrapped data do not exist.
+
+    For inputs a pipeline can do without: the demo data's ground truth (absent for real data),
+    scores from a stage that may not have run. Saves go to the wrapped dataset.
+
+    Example catalog entry::
+
+        churn_model_ground_truth:
+          type: customer_retention.datasets.model_store.OptionalDataset
+          dataset: {type: json.JSONDataset, filepath: data/01_raw/ground_truth.json}
+    """
+
+    def __init__(self, *, dataset: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+        self._config = dict(dataset)
+        self._dataset = AbstractDataset.from_config("optional", dict(dataset))
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._config}
+
+    def _exists(self) -> bool:
+        return self._dataset.exists()
+
+    def load(self) -> Any:
+        if not self._dataset.exists():
+            logger.info("Optional input %s is absent: skipped", self._config)
+            return None
+        return self._dataset.load()
+
+    def save(self, data: Any) -> None:
+        self._dataset.save(data)

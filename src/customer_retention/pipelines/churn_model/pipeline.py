@@ -1,0 +1,130 @@
+"""Churn model: split by time, train XGBoost, calibrate, evaluate every scorer, promote."""
+
+from kedro.pipeline import Pipeline, node
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.split_snapshots,
+                inputs=["customer_snapshots", "params:churn_model"],
+                outputs=["churn_model_input", "churn_split_info"],
+                name="split_snapshots",
+            ),
+            node(
+                nodes.define_model_features,
+                inputs=["churn_model_input", "params:churn_model"],
+                outputs="churn_feature_spec",
+                name="define_model_features",
+            ),
+            node(
+                nodes.train_churn_model,
+                inputs=["churn_model_input", "churn_feature_spec", "params:churn_model"],
+                outputs=["churn_model_booster", "churn_training_summary"],
+                name="train_churn_model",
+            ),
+            node(
+                nodes.calibrate_churn_model,
+                inputs=[
+                    "churn_model_booster",
+                    "churn_model_input",
+                    "churn_feature_spec",
+                    "params:churn_model",
+                ],
+                outputs="churn_model_calibrator",
+                name="calibrate_churn_model",
+            ),
+            node(
+                nodes.predict_test_snapshot,
+                inputs=[
+                    "churn_model_booster",
+                    "churn_model_calibrator",
+                    "churn_model_input",
+                    "churn_feature_spec",
+                ],
+                outputs="churn_test_predictions",
+                name="predict_test_snapshot",
+            ),
+            node(
+                nodes.score_benchmarks,
+                inputs=[
+                    "churn_test_predictions",
+                    "churn_model_input",
+                    "churn_feature_spec",
+                    "customer_health",
+                    "churn_model_ground_truth",
+                    "cox_risk_scores",  # optional: written by the survival stage, when it exists
+                    "params:feature_engineering.horizon_days",
+                    "params:churn_model",
+                ],
+                outputs="churn_test_scores",
+                name="score_benchmarks",
+            ),
+            node(
+                nodes.evaluate_scorers,
+                inputs=[
+                    "churn_test_scores",
+                    "churn_split_info",
+                    "churn_training_summary",
+                    "params:churn_model",
+                ],
+                outputs="churn_model_metrics_draft",
+                name="evaluate_scorers",
+            ),
+            node(
+                nodes.plot_evaluation,
+                inputs=["churn_test_scores", "params:churn_model"],
+                outputs=[
+                    "churn_model_roc_curve",
+                    "churn_model_pr_curve",
+                    "churn_model_reliability_curve",
+                    "churn_model_gains_curve",
+                ],
+                name="plot_churn_model_evaluation",
+            ),
+            node(
+                nodes.compute_feature_importance,
+                inputs=["churn_model_booster", "churn_model_input", "churn_feature_spec"],
+                outputs="churn_feature_importance",
+                name="compute_feature_importance",
+            ),
+            node(
+                nodes.plot_feature_importance,
+                inputs="churn_feature_importance",
+                outputs="churn_model_feature_importance_chart",
+                name="plot_feature_importance",
+            ),
+            node(
+                nodes.describe_churn_model,
+                inputs=[
+                    "churn_model_booster",
+                    "churn_model_calibrator",
+                    "churn_feature_spec",
+                    "churn_split_info",
+                    "churn_training_summary",
+                    "churn_model_metrics_draft",
+                    "churn_model_input",
+                    "params:churn_model",
+                ],
+                outputs="churn_model_metadata_draft",
+                name="describe_churn_model",
+            ),
+            node(
+                nodes.promote_churn_model,
+                inputs=[
+                    "churn_model_booster",
+                    "churn_model_calibrator",
+                    "churn_model_metadata_draft",
+                    "churn_model_metrics_draft",
+                    "champion_churn_model",
+                    "churn_model_input",
+                    "params:churn_model",
+                ],
+                outputs=["promoted_churn_model", "churn_model_metadata", "churn_model_metrics"],
+                name="promote_churn_model",
+            ),
+        ]
+    )

@@ -1,0 +1,37 @@
+"""Scoring: the promoted churn model applied to the as-of snapshot (no training nodes),
+ranked by value at risk, and the retention budget plan."""
+
+from kedro.pipeline import Pipeline, node
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.select_as_of_snapshot,
+                inputs="customer_snapshots",
+                outputs="scoring_input",
+                name="select_as_of_snapshot",
+            ),
+            node(
+                nodes.score_customers,
+                inputs=["scoring_input", "promoted_churn_model", "params:scoring"],
+                outputs="churn_scores",
+                name="score_customers",
+            ),
+            node(
+                nodes.rank_by_value_at_risk,
+                inputs=["churn_scores", "customer_value"],
+                outputs="at_risk_customers",
+                name="rank_by_value_at_risk",
+            ),
+            node(
+                nodes.build_retention_plan,
+                inputs=["at_risk_customers", "params:retention_plan"],
+                outputs=["retention_plan", "retention_plan_summary"],
+                name="build_retention_plan",
+            ),
+        ]
+    )

@@ -1,0 +1,60 @@
+"""The at-risk list ranked by value at risk, and the budget plan with save rates per action."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_retention.pipelines.scoring import nodes
+
+from ...conftest import load_parameters
+
+
+@pytest.fixture
+def at_risk() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 400
+    scores = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in range(n)],
+            "churn_probability": rng.beta(1, 8, n),
+            "top_driver": rng.choice(
+                ["usage_trend_ratio", "nps_latest", "median_first_response_hours", None], n
+            ),
+            "recommended_action": "some action",
+        }
+    )
+    value = pd.DataFrame({"customer_id": scores["customer_id"], "clv": rng.lognormal(7, 1, n)})
+    return nodes.rank_by_value_at_risk(scores, value)
+
+
+def test_at_risk_list_is_ranked_by_value_at_risk(at_risk):
+    np.testing.assert_allclose(
+        at_risk["value_at_risk"], at_risk["churn_probability"] * at_risk["clv"]
+    )
+    assert at_risk["value_at_risk"].is_monotonic_decreasing
+
+
+def test_plan_respects_budget_uses_action_save_rates_and_beats_churn_ranking(at_risk):
+    params = load_parameters("scoring", "retention_plan")
+    plan, summary = nodes.build_retention_plan(at_risk, params)
+    assert summary["plan"]["cost"] <= params["budget"]
+    assert (plan.loc[plan["contact"], "net_value"] > 0).all()
+    usage = plan["top_driver"] == "usage_trend_ratio"
+    assert (plan.loc[usage, "save_rate"] == params["save_rate_by_driver_group"]["usage"]).all()
+    assert (plan.loc[plan["top_driver"].isna(), "save_rate"] == params["default_save_rate"]).all()
+    np.testing.assert_allclose(
+        plan["expected_saved_value"], plan["save_rate"] * plan["value_at_risk"]
+    )
+    assert (
+        summary["plan"]["expected_net_return"]
+        >= summary["top_n_by_churn_probability"]["expected_net_return"]
+    )
+    assert summary["plan"]["contacts"] == summary["top_n_by_churn_probability"]["contacts"]
+
+
+def test_a_small_budget_buys_few_contacts(at_risk):
+    params = load_parameters("scoring", "retention_plan") | {"budget": 120, "cost_per_contact": 50}
+    plan, summary = nodes.build_retention_plan(at_risk, params)
+    assert plan["contact"].sum() == 2 and summary["plan"]["cost"] == 100
