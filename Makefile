@@ -10,7 +10,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Pins apply to build environments too.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
-.PHONY: run test lint format install demo-data lock clean-data
+.PHONY: run test lint format install demo-data lock clean-data bench
+SIZE ?= S
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +30,15 @@ test: $(STAMP) lint ## lint, format check and the full test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: $(STAMP) ## time the default pipeline at SIZE=XS|S|M|L (5k, 100k, 300k, 1M customers); results in benchmarks/results/
+	$(BIN)/python benchmarks/run.py $(SIZE)
 
 demo-data: $(STAMP) ## regenerate the demo data in data/01_raw (parameters in parameters_demo_data.yml)
 	$(BIN)/kedro run --pipeline demo_data

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import resource
+import time
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
 from customer_retention.pipelines.data_cleaning.nodes import check_required_tables
@@ -35,3 +40,63 @@ class DemoDataHook:
             )
             SequentialRunner().run(demo_pipeline(), catalog)
         check_required_tables({table: catalog.exists(f"{table}_raw") for table in RAW_TABLES})
+
+
+def _current_rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+class NodeTimingHook:
+    """Record wall time and memory of every node; write them as JSON after the run.
+
+    Off unless the environment variable ``CUSTOMER_RETENTION_NODE_TIMINGS`` names the output
+    file (the benchmarks set it), so normal runs pay nothing.
+    """
+
+    def __init__(self) -> None:
+        self._started: dict[str, tuple[float, float]] = {}
+        self.records: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _target() -> str | None:
+        return os.environ.get("CUSTOMER_RETENTION_NODE_TIMINGS")
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        if self._target():
+            self._started[node.name] = (time.perf_counter(), _current_rss_mb())
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        if not self._target() or node.name not in self._started:
+            return
+        started, rss_before = self._started.pop(node.name)
+        self.records.append(
+            {
+                "node": node.name,
+                "seconds": round(time.perf_counter() - started, 3),
+                "rss_before_mb": round(rss_before, 1),
+                "rss_after_mb": round(_current_rss_mb(), 1),
+                "peak_rss_so_far_mb": round(_peak_rss_mb(), 1),
+            }
+        )
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        target = self._target()
+        if target:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            Path(target).write_text(
+                json.dumps({"nodes": self.records, "peak_rss_mb": _peak_rss_mb()}, indent=2)
+            )
