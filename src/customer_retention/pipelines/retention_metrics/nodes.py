@@ -225,19 +225,21 @@ def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
+def support_speed_band(first_response_hours: pd.Series, edges: list[float]) -> pd.Series:
+    """Band of median first-response hours: "under 4 h", "4-24 h", ..., "over 72 h", "no tickets"."""
+    labels = [f"under {edges[0]} h"]
+    labels += [f"{lo}-{hi} h" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    labels += [f"over {edges[-1]} h"]
+    band = pd.cut(first_response_hours, [0, *edges, np.inf], labels=labels, right=False)
+    return band.cat.add_categories("no tickets").fillna("no tickets")
+
+
 def churn_by_support_band(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Churn rate within the horizon by band of median first-response time (labelled rows)."""
     labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
     if "median_first_response_hours" not in labelled:
         return pd.DataFrame(columns=["support_response_band", "customers", "churn_rate_pct"])
-    edges = params["support_band_hours"]
-    labels = [f"under {edges[0]} h"]
-    labels += [f"{lo}-{hi} h" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    labels += [f"over {edges[-1]} h"]
-    band = pd.cut(
-        labelled["median_first_response_hours"], [0, *edges, np.inf], labels=labels, right=False
-    )
-    band = band.cat.add_categories("no tickets").fillna("no tickets")
+    band = support_speed_band(labelled["median_first_response_hours"], params["support_band_hours"])
     result = labelled.groupby(band, observed=False)["churned_within_horizon"].agg(["size", "mean"])
     result = result.rename(columns={"size": "customers", "mean": "churn_rate_pct"})
     result["churn_rate_pct"] *= 100

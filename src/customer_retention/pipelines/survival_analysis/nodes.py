@@ -27,6 +27,7 @@ from lifelines.utils import concordance_index  # noqa: E402
 from customer_retention.models.survival_metrics import integrated_brier_score  # noqa: E402
 from customer_retention.models.weibull import WeibullPH  # noqa: E402
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES  # noqa: E402
+from customer_retention.pipelines.retention_metrics.nodes import support_speed_band  # noqa: E402
 
 logger = logging.getLogger(__name__)
 DAYS_PER_MONTH = 365.25 / 12
@@ -110,20 +111,8 @@ def _landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any])
     labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
     landmark = labelled[labelled["snapshot_date"] == labelled["snapshot_date"].min()].copy()
     if "median_first_response_hours" in landmark:
-        edges = params["support_band_hours"]
-        landmark["support_speed_band"] = (
-            pd.cut(
-                landmark["median_first_response_hours"],
-                [0, *edges, np.inf],
-                right=False,
-                labels=[
-                    f"< {edges[0]} h",
-                    *[f"{a}-{b} h" for a, b in zip(edges[:-1], edges[1:], strict=True)],
-                    f">= {edges[-1]} h",
-                ],
-            )
-            .cat.add_categories("no tickets")
-            .fillna("no tickets")
+        landmark["support_speed_band"] = support_speed_band(
+            landmark["median_first_response_hours"], params["support_band_hours"]
         )
     return landmark
 
