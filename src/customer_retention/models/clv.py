@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+DAYS_PER_MONTH = 365.25 / 12  # average month, to turn day durations into months
+
 
 def monthly_discount_rate(annual_rate: float) -> float:
     """The monthly rate d_m with (1 + d_m)^12 = 1 + d (compounding, not d / 12)."""
     if annual_rate <= -1:
         raise ValueError(f"annual discount rate must be > -1, got {annual_rate}")
     return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+
+
+def monthly_discount_factors(annual_rate: float, months: int) -> np.ndarray:
+    """(1 + d_m)^-k for k = 1..months: the value today of one unit received at the end of month k."""
+    return (1.0 + monthly_discount_rate(annual_rate)) ** -np.arange(1, months + 1)
 
 
 def contractual_clv(
@@ -40,9 +47,11 @@ def contractual_clv(
         )
     if not 0 <= margin <= 1:
         raise ValueError(f"margin must be in [0, 1], got {margin}")
-    months = np.arange(1, survival.shape[1] + 1)
-    discount = (1 + monthly_discount_rate(annual_discount_rate)) ** -months
-    return margin * revenue * (survival @ discount)
+    return (
+        margin
+        * revenue
+        * (survival @ monthly_discount_factors(annual_discount_rate, survival.shape[1]))
+    )
 
 
 def plan_retention_budget(

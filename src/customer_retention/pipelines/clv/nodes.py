@@ -20,10 +20,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary  # noqa: E402
-from customer_retention.models.clv import contractual_clv, monthly_discount_rate  # noqa: E402
+from customer_retention.models.clv import (  # noqa: E402
+    DAYS_PER_MONTH,
+    contractual_clv,
+    monthly_discount_factors,
+)
 
 logger = logging.getLogger(__name__)
-DAYS_PER_MONTH = 365.25 / 12
 VALUE_COLUMNS = [
     "customer_id",
     "monthly_revenue",
@@ -109,9 +112,7 @@ def value_noncontractual_customers(
         ]
     )
     per_month = np.diff(cumulative, axis=1, prepend=0.0)
-    discount = (1 + monthly_discount_rate(params["annual_discount_rate"])) ** -np.arange(
-        1, horizon + 1
-    )
+    discount = monthly_discount_factors(params["annual_discount_rate"], horizon)
     p_alive = np.asarray(
         bg.probability_alive(summary["frequency"], summary["recency"], summary["T"])
     )
@@ -185,9 +186,7 @@ def sbg_cross_check(
     stayed, observable = _months_active(survival_table, as_of)
     eligible = observable >= months
     horizon = int(params["horizon_months"])
-    discount = (1 + monthly_discount_rate(params["annual_discount_rate"])) ** -np.arange(
-        1, horizon + 1
-    )
+    discount = monthly_discount_factors(params["annual_discount_rate"], horizon)
     value = customer_value.set_index("customer_id")
     results: dict[str, Any] = {}
     fig, ax = plt.subplots(figsize=(7, 4.5))

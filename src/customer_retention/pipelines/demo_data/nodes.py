@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_retention.models.clv import DAYS_PER_MONTH
+
 logger = logging.getLogger(__name__)
 
-DAYS_PER_MONTH = 365.25 / 12
 PLAN_ORDER = ("basic", "pro", "enterprise")
 EXIT_REASONS = (
     "too_expensive",

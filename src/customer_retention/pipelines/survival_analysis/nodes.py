@@ -24,13 +24,13 @@ from lifelines.statistics import (  # noqa: E402
 )
 from lifelines.utils import concordance_index  # noqa: E402
 
+from customer_retention.models.clv import DAYS_PER_MONTH  # noqa: E402
 from customer_retention.models.survival_metrics import integrated_brier_score  # noqa: E402
 from customer_retention.models.weibull import WeibullPH  # noqa: E402
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES  # noqa: E402
 from customer_retention.pipelines.retention_metrics.nodes import support_speed_band  # noqa: E402
 
 logger = logging.getLogger(__name__)
-DAYS_PER_MONTH = 365.25 / 12
 DURATION, EVENT = "tenure_days", "churned"
 
 
