@@ -195,6 +195,14 @@ def design_matrix(
     return pd.concat(parts, axis=1)
 
 
+def static_design(survival_table: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """One-hot static attributes plus duration and event: the Cox and AFT model frame."""
+    design = design_matrix(
+        survival_table, attribute_columns(survival_table), params["reference_levels"]
+    )
+    return pd.concat([design, survival_table[[DURATION, EVENT]]], axis=1)
+
+
 def _split_customers(
     table: pd.DataFrame, test_share: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -223,8 +231,8 @@ def fit_cox_model(
     """
     cox = params["cox"]
     columns = attribute_columns(survival_table)
-    design = design_matrix(survival_table, columns, params["reference_levels"])
-    data = pd.concat([design, survival_table[[DURATION, EVENT]]], axis=1)
+    data = static_design(survival_table, params)
+    design = data.drop(columns=[DURATION, EVENT])
     started = time.perf_counter()
     model = CoxPHFitter(penalizer=cox["penalizer"]).fit(data, DURATION, EVENT)
     ph = proportional_hazard_test(model, data, time_transform="rank").summary
@@ -320,14 +328,7 @@ def cox_churn_probability(
 
 def fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """Weibull AFT on the same covariates: a parametric tail; AIC and held-out C-index."""
-    columns = attribute_columns(survival_table)
-    data = pd.concat(
-        [
-            design_matrix(survival_table, columns, params["reference_levels"]),
-            survival_table[[DURATION, EVENT]],
-        ],
-        axis=1,
-    )
+    data = static_design(survival_table, params)
     train, test = _split_customers(data, params["test_share"], params["seed"])
     started = time.perf_counter()
     model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
