@@ -27,6 +27,8 @@ import pandas as pd
 from ibis import _
 from sklearn.metrics import roc_auc_score
 
+from customer_retention.pipelines.feature_engineering.nodes import nps_class
+
 logger = logging.getLogger(__name__)
 
 
@@ -139,10 +141,11 @@ def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
     columns = ["month", "nps_responses", "promoters_pct", "detractors_pct", "nps"]
     if nps.empty:
         return pd.DataFrame(columns=columns)
+    nps_classes = nps_class(nps["score"])
     grouped = nps.assign(
         month=nps["response_date"].dt.strftime("%Y-%m"),
-        promoter=nps["score"] >= 9,
-        detractor=nps["score"] <= 6,
+        promoter=nps_classes == "promoter",
+        detractor=nps_classes == "detractor",
     ).groupby("month")
     result = grouped.agg(
         nps_responses=("score", "size"),
