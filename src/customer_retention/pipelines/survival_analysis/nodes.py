@@ -137,12 +137,8 @@ def kaplan_meier_by_segment(
     }
     tests: list[dict] = []
     present = {s: v for s, v in sources.items() if s in v[0].columns and v[0][s].nunique() > 1}
-    fig, axes = plt.subplots(
-        int(np.ceil(len(present) / 3)) or 1,
-        3,
-        figsize=(15, 4 * (int(np.ceil(len(present) / 3)) or 1)),
-        squeeze=False,
-    )
+    n_rows = max(1, int(np.ceil(len(present) / 3)))
+    fig, axes = plt.subplots(n_rows, 3, figsize=(15, 4 * n_rows), squeeze=False)
     for ax, (segment, (frame, duration, event)) in zip(axes.flat, present.items(), strict=False):
         frame = frame.assign(**{segment: frame[segment].astype(str)})
         summary["segments"][segment] = {
