@@ -43,23 +43,27 @@ def _in_window(time: ir.TimestampValue, start_days: int, end_days: int = 0) -> i
     )
 
 
+def _trend_windows(
+    time: ir.TimestampValue, windows: dict[str, int]
+) -> tuple[ir.BooleanValue, ir.BooleanValue]:
+    """(recent, previous): the last recent_days before t, and the previous_days before those."""
+    recent, previous = windows["recent_days"], windows["previous_days"]
+    return _in_window(time, recent), _in_window(time, recent + previous, recent)
+
+
 def usage_features(spine: ir.Table, events: ir.Table, windows: dict[str, int]) -> ir.Table:
     """Usage intensity, breadth, trend and recency from product events."""
-    recent, previous, lookback = (
-        windows["recent_days"],
-        windows["previous_days"],
-        windows["usage_lookback_days"],
-    )
-    joined = _before_snapshot(spine, events, "event_time", lookback)
-    recent_window = _in_window(_.event_time, recent)
-    previous_window = _in_window(_.event_time, recent + previous, recent)
+    joined = _before_snapshot(spine, events, "event_time", windows["usage_lookback_days"])
+    recent_window, previous_window = _trend_windows(_.event_time, windows)
     return (
         joined.group_by(KEYS)
         .aggregate(
             events_recent=recent_window.sum(),
             events_previous=previous_window.sum(),
             active_days_recent=_.event_time.date().nunique(where=recent_window),
-            event_types_recent=_.event_type.nunique(where=_in_window(_.event_time, previous)),
+            event_types_recent=_.event_type.nunique(
+                where=_in_window(_.event_time, windows["previous_days"])
+            ),
             last_event_time=_.event_time.max(),
         )
         .mutate(days_since_last_event=_days_between(_.snapshot_date, _.last_event_time))
@@ -69,11 +73,9 @@ def usage_features(spine: ir.Table, events: ir.Table, windows: dict[str, int]) -
 
 def purchase_features(spine: ir.Table, transactions: ir.Table, windows: dict[str, int]) -> ir.Table:
     """Recency, frequency and monetary value of transactions, and their trend."""
-    recent, previous = windows["recent_days"], windows["previous_days"]
     lookback = windows["purchase_lookback_days"]
     joined = _before_snapshot(spine, transactions, "transaction_date", lookback)
-    recent_window = _in_window(_.transaction_date, recent)
-    previous_window = _in_window(_.transaction_date, recent + previous, recent)
+    recent_window, previous_window = _trend_windows(_.transaction_date, windows)
     return (
         joined.group_by(KEYS)
         .aggregate(
