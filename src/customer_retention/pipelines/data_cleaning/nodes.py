@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TableSpec
+from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TEXT_DTYPE, TableSpec
 
 logger = logging.getLogger(__name__)
 QUARANTINE_REASON = "quarantine_reason"
@@ -44,16 +46,75 @@ def _parse_column(values: pd.Series, kind: str) -> pd.Series:
         return parsed.astype("datetime64[ns]")
     if kind == "number":
         return pd.to_numeric(values, errors="coerce").astype("float64")
-    text = values.astype("string").str.strip()
+    text = _as_text(values).str.strip()
     return text.mask(text == "", pd.NA) if kind == "text" else text
 
 
-def _reasons_from_schema(typed: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.Series:
+def _as_text(values: pd.Series) -> pd.Series:
+    """``values`` as Arrow-backed text; typed input (integer ids, categories) is cast by Arrow."""
+    if not isinstance(values.dtype, pd.CategoricalDtype) and (
+        pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    ):
+        return values.astype(TEXT_DTYPE)
+    arrow = pa.array(values, from_pandas=True)
+    if pa.types.is_dictionary(arrow.type):
+        arrow = arrow.dictionary_decode()
+    text = pd.arrays.ArrowStringArray(pc.cast(arrow, pa.string()))
+    return pd.Series(text, index=values.index, name=values.name)
+
+
+def _unparseable(values: pd.Series, parsed: pd.Series) -> pd.Series:
+    """Rows with a non-blank raw value that did not parse (only text input can fail to parse)."""
+    failed = values.notna() & parsed.isna()
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return failed
+    return failed & (_as_text(values).str.strip() != "")
+
+
+def _is_in(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` for text, computed by Arrow (pandas loops in Python here)."""
+    found = pc.is_in(pa.array(_as_text(values).array), value_set=pa.array(_as_text(allowed).array))
+    return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def _factor_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes with equal codes for equal values (missing values share one code)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        codes = pc.dictionary_encode(pa.array(column.array)).indices
+        return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
+    if pd.api.types.is_datetime64_dtype(column):
+        return column.to_numpy().view("int64")  # NaT is one value
+    if pd.api.types.is_float_dtype(column):
+        return np.nan_to_num(column.to_numpy() + 0.0, nan=np.inf).view("int64")  # -0.0 == 0.0
+    return pd.factorize(column, use_na_sentinel=True)[0]
+
+
+def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
+    """``frame.duplicated(keep="first")``: every repeat of an earlier row, as a boolean array.
+
+    A stable lexicographic sort of per-column integer codes puts equal rows next to each other
+    in their original order, so a row is a repeat when it equals its predecessor. Several times
+    faster than pandas' own on millions of rows with text columns.
+    """
+    if frame.empty:
+        return np.zeros(len(frame), dtype=bool)
+    codes = [_factor_codes(frame[column]) for column in frame.columns]
+    order = np.lexsort(codes[::-1])
+    same_as_previous = np.ones(len(order) - 1, dtype=bool)
+    for column_codes in codes:
+        in_order = column_codes[order]
+        same_as_previous &= in_order[1:] == in_order[:-1]
+    repeated = np.zeros(len(frame), dtype=bool)
+    repeated[order[1:][same_as_previous]] = True
+    return repeated
+
+
+def _reasons_from_schema(typed: pd.DataFrame, schema: pandera.DataFrameSchema) -> pd.Series:
     """One reason string per failing row, from the pandera failure cases ('' = row passes)."""
     reasons = pd.Series("", index=typed.index, dtype=object)
     try:
         schema.validate(typed, lazy=True)
-    except pa.errors.SchemaErrors as errors:
+    except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases.dropna(subset=["index"])
         if len(cases) < len(errors.failure_cases):
             raise  # a failure not tied to rows (e.g. a dtype): a bug here, not bad data
@@ -116,10 +177,7 @@ def clean_table(
     for column, kind in spec.columns.items():
         values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
         typed[column] = _parse_column(values, kind)
-        unparseable = (
-            values.notna() & (values.astype("string").str.strip() != "") & typed[column].isna()
-        )
-        _add_reason(reasons, unparseable, f"unparseable {column}")
+        _add_reason(reasons, _unparseable(values, typed[column]), f"unparseable {column}")
     for column in extra:
         typed[column] = _parse_column(raw[column], "text")
     if "survey" in typed:
@@ -130,14 +188,14 @@ def clean_table(
     rule_reasons = _reasons_from_schema(typed[parsed_ok], schema)
     reasons[parsed_ok] = rule_reasons
     if known_customer_ids is not None:
-        unknown = typed["customer_id"].notna() & ~typed["customer_id"].isin(known_customer_ids)
+        unknown = typed["customer_id"].notna() & ~_is_in(typed["customer_id"], known_customer_ids)
         _add_reason(reasons, unknown, "unknown customer_id")
     valid = reasons == ""
-    _add_reason(reasons, valid & typed.duplicated(keep="first"), "duplicate row")
+    _add_reason(reasons, valid & _duplicated_rows(typed), "duplicate row")
     if spec.key is not None:
         valid = reasons == ""
         conflicting = (
-            valid & typed[spec.key].where(valid).duplicated(keep="first") & typed[spec.key].notna()
+            valid & _duplicated_rows(typed[[spec.key]].where(valid)) & typed[spec.key].notna()
         )
         _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
 
