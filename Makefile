@@ -53,3 +53,10 @@ lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
 clean-data: ## remove generated data (keeps the folder layout)
 	find data -type f ! -name .gitkeep -delete
 	find data -mindepth 2 -type d -empty -delete
+
+.PHONY: viz
+viz: $(STAMP) ## build the kedro-viz pipeline map as a static site in build/ (offline; see README "Explore")
+	rm -rf build
+	$(BIN)/kedro viz build
+	@test -s build/api/main || { echo "kedro viz build failed (it exits 0 on errors)"; exit 1; }
+	@echo "Serve it with: $(BIN)/python -m http.server -d build 8000, then open http://localhost:8000"

@@ -201,3 +201,30 @@ def tiny_timeline(tables: dict[str, pd.DataFrame], as_of_date: str = "2024-05-01
         ibis.memtable(tables["transactions"]),
         params,
     )
+
+
+def fresh_project(root: Path) -> Path:
+    """A copy of the project's configuration at ``root/project`` with empty data folders and an
+    empty src/ (the package is imported from the installed project), as a new user has it.
+
+    Nothing is run and the working directory is not changed.
+    """
+    import shutil
+
+    project = root / "project"
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
+    (project / "conf" / "local").mkdir()
+    (project / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
+    for layer in (
+        "01_raw",
+        "02_intermediate",
+        "03_primary",
+        "04_feature",
+        "05_model_input",
+        "06_models",
+        "07_model_output",
+        "08_reporting",
+    ):
+        (project / "data" / layer).mkdir(parents=True)
+    return project

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.sbg_cross_check,
                 inputs=["survival_table", "customer_value", "customer_timeline", "params:clv"],
                 outputs=["sbg_cross_check", "sbg_retention_chart"],
-                name="sbg_cross_check",
+                name="cross_check_clv_with_sbg",
             ),
             node(
                 nodes.plot_clv_distribution,

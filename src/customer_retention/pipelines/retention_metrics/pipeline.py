@@ -30,7 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.churn_by_support_band,
                 inputs=["customer_snapshots", "params:retention_metrics"],
                 outputs="churn_by_support_band",
-                name="churn_by_support_band",
+                name="compute_churn_by_support_band",
             ),
             node(
                 nodes.build_customer_health,

@@ -48,6 +48,17 @@ def risk_deciles(probability: pd.Series) -> pd.Series:
     return np.ceil(rank * 10 / len(probability)).astype(int)
 
 
+def _use_approximate_shap(params: dict[str, Any], rows: int) -> bool:
+    """``approximate_shap``: true / false, or ``auto`` = approximate above exact_shap_max_rows."""
+    setting = params.get("approximate_shap", "auto")
+    if setting == "auto":
+        approximate = rows > int(params.get("exact_shap_max_rows", 100_000))
+        if approximate:
+            logger.info("%s customers: reasons from approximate (Saabas) contributions", rows)
+        return approximate
+    return bool(setting)
+
+
 def score_customers(
     scoring_input: pd.DataFrame, promoted_churn_model: dict[str, Any], params: dict[str, Any]
 ) -> pd.DataFrame:
@@ -62,9 +73,9 @@ def score_customers(
     matrix = dmatrix(scoring_input, spec)  # raises, naming missing feature columns
     raw = booster.predict(matrix)
     probability = apply_calibrator(promoted_churn_model["calibrator"], raw)
-    contributions = booster.predict(
-        matrix, pred_contribs=True, approx_contribs=bool(params.get("approximate_shap", False))
-    )[:, :-1]  # drop the bias column
+    approximate = _use_approximate_shap(params, len(scoring_input))
+    contributions = booster.predict(matrix, pred_contribs=True, approx_contribs=approximate)
+    contributions = contributions[:, :-1]  # drop the bias column
     k = int(params["top_reasons"])
     reasons = explain(scoring_input, contributions, spec["features"], params["actions"], k)
     scored = pd.DataFrame(

@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.kaplan_meier_by_segment,
                 inputs=["survival_table", "customer_snapshots", "params:survival_analysis"],
                 outputs=["kaplan_meier_summary", "logrank_tests", "kaplan_meier_chart"],
-                name="kaplan_meier_by_segment",
+                name="fit_kaplan_meier_by_segment",
             ),
             node(
                 nodes.fit_cox_model,
