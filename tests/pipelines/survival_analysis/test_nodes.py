@@ -107,9 +107,9 @@ def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
     )
 
 
-def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
+def _crossing_hazards_table(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers whose ``profile`` violates proportional hazards, and one snapshot of them."""
     rng = np.random.default_rng(1)
-    n = 3000
     crossing = rng.random(n) < 0.5
     # Group "late": low hazard early, high later (Weibull shape 3 vs 0.7): not proportional.
     days = np.where(crossing, 400 * rng.weibull(3, n), 400 * rng.weibull(0.7, n))
@@ -126,6 +126,11 @@ def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
     snapshots = table[["customer_id"]].assign(
         snapshot_date=pd.Timestamp("2024-06-01"), tenure_days=100
     )
+    return table, snapshots
+
+
+def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
+    table, snapshots = _crossing_hazards_table(3000)
     summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, 90, params)
     assert summary["ph_test"]["violating_attributes"] == ["profile"]
     assert risk["churn_probability"].between(0, 1).all()  # works with strata too
@@ -173,3 +178,16 @@ def test_cox_risk_scores_follow_the_planted_multiplier(default_size_demo, params
         default_size_demo["truth"], joined["customer_id"].astype(int), 60, 90
     )
     assert joined["churn_probability"].mean() == pytest.approx(oracle.mean(), abs=0.01)
+
+
+def test_cox_fits_and_tests_on_samples_but_scores_every_customer(params):
+    table, snapshots = _crossing_hazards_table(6000)
+    sampled = params | {
+        "max_customers": 4000,
+        "cox": params["cox"] | {"ph_test_max_customers": 2500},
+    }
+    summary, _, risk = nodes.fit_cox_model(table, snapshots, 90, sampled)
+    assert (summary["customers"], summary["customers_available"]) == (4000, 6000)
+    assert summary["ph_test_customers"] == 2500
+    assert summary["ph_test"]["violating_attributes"] == ["profile"]  # still found on the sample
+    assert len(risk) == len(snapshots) and risk["churn_probability"].between(0, 1).all()
