@@ -194,9 +194,8 @@ def build_cohort_retention(
     counts as active until their last episode ends.
     """
     as_of = customer_timeline["as_of_date"].iat[0]
-    last_end = customer_timeline.groupby("customer_id")["episode_end"].agg(
-        lambda ends: pd.NaT if ends.isna().any() else ends.max()
-    )
+    ends = customer_timeline.groupby("customer_id")["episode_end"]
+    last_end = ends.max().where(ends.count() == ends.size())  # NaT while an episode is open
     frame = customers[["customer_id", "signup_date"]].merge(
         last_end.rename("end").reset_index(), on="customer_id", how="inner"
     )
