@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -209,8 +210,6 @@ def fresh_project(root: Path) -> Path:
 
     Nothing is run and the working directory is not changed.
     """
-    import shutil
-
     project = root / "project"
     shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
     (project / "conf" / "local").mkdir()

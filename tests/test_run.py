@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,7 @@ from kedro.framework.startup import bootstrap_project
 
 from customer_retention.datasets import RawTableDataset
 
-from .conftest import PROJECT_ROOT
+from .conftest import fresh_project
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +21,7 @@ SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_da
 
 def _fresh_project(tmp_path: Path, monkeypatch) -> Path:
     """A copy of the project's configuration with empty data folders, as a new user has it."""
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()  # the package itself is imported from the installed project
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    for layer in (
-        "01_raw",
-        "02_intermediate",
-        "03_primary",
-        "04_feature",
-        "07_model_output",
-        "08_reporting",
-    ):
-        (project / "data" / layer).mkdir(parents=True)
+    project = fresh_project(tmp_path)
     monkeypatch.chdir(project)
     bootstrap_project(project)
     return project
