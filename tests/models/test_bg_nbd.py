@@ -252,3 +252,34 @@ def test_predict_before_fit() -> None:
             call()
     assert issubclass(NotFittedError, ValueError)
     assert "not fitted" in repr(model)
+
+
+def test_probability_no_purchase_is_calibrated_on_simulated_futures():
+    """Simulate each customer's purchases over (0, T + t] under the BG/NBD story directly; the
+    predicted P(no purchase in (T, T + t]) must match the observed share, overall and by
+    frequency group."""
+    rng = np.random.default_rng(5)
+    n, big_t, horizon = 30_000, 30.0, 13.0
+    rate = rng.gamma(TRUE["r"], 1 / TRUE["alpha"], n)
+    churn = rng.beta(TRUE["a"], TRUE["b"], n)
+    x, t_x, quiet = np.zeros(n), np.zeros(n), np.ones(n, dtype=bool)
+    for i in range(n):
+        times = np.cumsum(rng.exponential(1 / rate[i], 200))
+        times = times[times <= big_t + horizon]
+        alive_after = rng.random(len(times)) >= churn[i]  # churns right after a purchase
+        dead_at = np.flatnonzero(~alive_after)
+        times = times[: dead_at[0] + 1] if len(dead_at) else times
+        past = times[times <= big_t]
+        x[i], t_x[i] = len(past), past[-1] if len(past) else 0.0
+        quiet[i] = not np.any(times > big_t)
+    model = BetaGeo.from_params(**TRUE)
+    predicted = model.probability_no_purchase(horizon, x, t_x, np.full(n, big_t))
+    assert np.all((predicted >= 0) & (predicted <= 1))
+    assert predicted.mean() == pytest.approx(quiet.mean(), abs=0.01)
+    for group in (x == 0, (x >= 1) & (x <= 2), x >= 3):
+        assert predicted[group].mean() == pytest.approx(quiet[group].mean(), abs=0.02)
+    assert model.probability_no_purchase(0.0, x, t_x, np.full(n, big_t)) == pytest.approx(1.0)
+    # An endless window is quiet only for customers who have already churned.
+    assert model.probability_no_purchase(1e12, x, t_x, np.full(n, big_t)) == pytest.approx(
+        1 - model.probability_alive(x, t_x, np.full(n, big_t)), abs=0.005
+    )

@@ -293,6 +293,26 @@ class BetaGeo(MaximumLikelihoodModel):
         )
         return expit(-log_odds_dead)
 
+    def probability_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        r"""Probability of no repeat purchase in :math:`(T, T+t]` given the history.
+
+        .. math::
+            P(Y(t) = 0 \mid x, t_x, T) = 1 - P_\text{alive} + P_\text{alive}
+                \Big(\frac{\alpha+T}{\alpha+T+t}\Big)^{r+x}
+
+        A customer alive at T has purchase rate :math:`\lambda \sim \text{Gamma}(r+x,
+        \alpha+T)` a posteriori, and P(no purchase in t | lambda) = exp(-lambda t); she cannot
+        churn in a window without purchases, since BG/NBD churn follows a purchase. With the
+        label's horizon as ``t`` this is the non-contractual churn probability (no activity in
+        the horizon), which unlike 1 - P(alive) does not vanish for recent buyers.
+        """
+        r, alpha, a, b = self._params()
+        x, t_x, big_t = validate_rfm(frequency, recency, T)
+        alive = self._probability_alive(r, alpha, a, b, x, t_x, big_t)
+        horizon = np.asarray(t, dtype=float)
+        quiet_if_alive = np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + horizon)))
+        return to_output(1.0 - alive + alive * quiet_if_alive, frequency, recency, T)
+
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
         r"""Expected number of repeat purchases in :math:`(T, T+t]` given the history.
 

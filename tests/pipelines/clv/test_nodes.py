@@ -60,7 +60,10 @@ def test_non_contractual_value_uses_bg_nbd(clean_demo, contractual, params):
         ibis.memtable(clean_demo["transactions"]), contractual["snapshots"], params
     )
     assert value["p_alive"].between(0, 1).all()
-    np.testing.assert_allclose(value["churn_probability"], 1 - value["p_alive"])
+    # P(no purchase in the horizon) >= P(already churned), and it does not vanish for buyers.
+    assert (value["churn_probability"] >= 1 - value["p_alive"] - 1e-12).all()
+    assert value["churn_probability"].between(0, 1).all()
+    assert value["churn_probability"].median() > 0.01
     assert (value["clv"] >= 0).all() and value["clv"].median() > 0
 
 

@@ -79,7 +79,8 @@ def value_noncontractual_customers(
     transactions: ir.Table, customer_snapshots: pd.DataFrame, params: dict[str, Any]
 ) -> pd.DataFrame:
     """BG/NBD + Gamma-Gamma: expected purchases in each coming month x expected spend per
-    purchase x margin, discounted monthly; churn_probability = 1 - P(alive).
+    purchase x margin, discounted monthly; churn_probability = P(no purchase within
+    churn_horizon_days) (1 - P(alive) alone is ~0 for every recent buyer).
 
     Transactions are first merged per customer and day in the engine (same-day purchases count
     once, as is standard), so only one row per customer-day reaches pandas.
@@ -116,6 +117,12 @@ def value_noncontractual_customers(
     p_alive = np.asarray(
         bg.probability_alive(summary["frequency"], summary["recency"], summary["T"])
     )
+    churn_horizon_weeks = params["churn_horizon_days"] / 7
+    no_purchase = np.asarray(
+        bg.probability_no_purchase(
+            churn_horizon_weeks, summary["frequency"], summary["recency"], summary["T"]
+        )
+    )
     value = pd.DataFrame(
         {
             "customer_id": summary.index,
@@ -123,7 +130,7 @@ def value_noncontractual_customers(
             "expected_remaining_lifetime_months": np.nan,
             "clv": params["gross_margin"] * np.asarray(spend) * (per_month @ discount),
             "p_alive": p_alive,
-            "churn_probability": 1 - p_alive,
+            "churn_probability": no_purchase,
         }
     )
     value["value_at_risk"] = value["churn_probability"] * value["clv"]
