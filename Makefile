@@ -43,6 +43,13 @@ bench: $(STAMP) ## time the default pipeline at SIZE=XS|S|M|L (5k, 100k, 300k, 1
 demo-data: $(STAMP) ## regenerate the demo data in data/01_raw (parameters in parameters_demo_data.yml)
 	$(BIN)/kedro run --pipeline demo_data
 
+.PHONY: airflow-dag versions
+airflow-dag: $(STAMP) ## generate the Airflow DAGs of the retrain and score jobs into airflow/dags (schedules in conf/base/airflow.yml)
+	$(BIN)/kedro airflow create --pipelines retrain,score --group-by memory --jinja-file airflow/dag_template.j2 --target-dir airflow/dags
+
+versions: $(STAMP) ## list the churn model versions with their test metrics (* = promoted)
+	$(BIN)/python -m customer_retention.model_versions
+
 lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
 	rm -rf /tmp/cr-lock && $(PYTHON) -m venv /tmp/cr-lock
 	PIP_CONSTRAINT= /tmp/cr-lock/bin/pip install --quiet -e ".[dev]"

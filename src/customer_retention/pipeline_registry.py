@@ -26,6 +26,8 @@ STAGES = (
     "churn_model",
     "clv",
     "scoring",
+    "monitoring",
+    "reporting",
 )
 RETRAIN = (
     "data_cleaning",
@@ -34,8 +36,9 @@ RETRAIN = (
     "survival_analysis",
     "churn_model",
     "clv",
+    "reporting",
 )
-SCORE = ("data_cleaning", "feature_engineering", "scoring")
+SCORE = ("data_cleaning", "feature_engineering", "scoring", "monitoring")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -1,9 +1,11 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
 from customer_retention.hooks import DemoDataHook, NodeTimingHook
+from customer_retention.run_manifest import PromotedModelCheckHook, RunManifestHook
 
-# Hooks are executed in a Last-In-First-Out (LIFO) order.
-HOOKS = (DemoDataHook(), NodeTimingHook())
+# Hooks are executed in a Last-In-First-Out (LIFO) order. RunManifestHook wraps the other
+# before_pipeline_run hooks (a pluggy wrapper), so a failing pre-flight check is recorded too.
+HOOKS = (DemoDataHook(), NodeTimingHook(), PromotedModelCheckHook(), RunManifestHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -101,8 +101,9 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             if self._missing_ok:
                 return None
             raise DatasetError(
-                f"No promoted churn model at {self._path} ({POINTER} is missing). Train and "
-                "promote one first: kedro run --pipeline churn_model"
+                f"No promoted churn model at {self._path} ({POINTER} is missing). Run the "
+                "retraining job first: kedro run --pipeline retrain (or only the model: "
+                "kedro run --pipeline churn_model)"
             )
         folder = self._path / model_id
         try:
@@ -114,7 +115,7 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             raise DatasetError(
                 f"The promoted churn model {model_id} in {folder} is unreadable: {error}. "
                 f"Point {self._path / POINTER} at an intact model folder or retrain "
-                "(kedro run --pipeline churn_model)."
+                "(kedro run --pipeline retrain)."
             ) from error
         return {"booster": booster, "calibrator": calibrator, "metadata": metadata}
 

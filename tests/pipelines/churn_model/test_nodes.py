@@ -237,19 +237,35 @@ def test_worse_challenger_keeps_the_champion(tmp_path, trained):
     assert [p.name for p in store.iterdir() if p.is_dir()] == [champion_id]
 
 
-def test_equal_challenger_is_promoted(tmp_path, trained):
+def test_retraining_on_the_same_data_keeps_the_identical_champion(tmp_path, trained):
     store = tmp_path / "promoted"
     trained_model(store)
+    promoted_before = (store / "current.json").read_text()
     snapshots, health, _ = demo_data()
     catalog = run_churn_model(snapshots, store, health=health)
     decision = catalog.load("churn_model_metrics")["promotion"]
-    assert decision["decision"] == "promoted"
+    assert decision["decision"] == "kept_champion"
+    assert decision["reason"].startswith("identical to the promoted model")
     assert decision["champion_score"] == pytest.approx(decision["challenger_score"])
     assert decision["champion_trained_on_test_window"] is False
-    assert (
-        json.loads((store / "current.json").read_text())["model_id"]
-        == (decision["challenger_model_id"])
+    assert (store / "current.json").read_text() == promoted_before  # nothing rewritten
+
+
+def test_equal_but_different_challenger_is_promoted(trained):
+    champion = PromotedModelDataset(path=str(trained["store"])).load()
+    draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
+    draft |= {"model_id": "challenger", "booster_sha256": "another booster"}
+    _, _, result = nodes.promote_churn_model(
+        trained["churn_model_booster"],
+        trained["churn_model_calibrator"],
+        draft,
+        trained["churn_model_metrics"],
+        champion,
+        trained["churn_model_input"],
+        churn_params(),
     )
+    assert result["promotion"]["decision"] == "promoted"
+    assert result["promotion"]["promoted_model_id"] == "challenger"
 
 
 def test_promotion_metric_where_lower_is_better(trained):

@@ -878,15 +878,20 @@ def promote_churn_model(
         except (ValueError, xgb.core.XGBoostError) as error:
             promote, reason = True, f"the champion cannot score the current data ({error})"
         else:
+            same_model = champion_meta.get("booster_sha256") == churn_model_metadata_draft.get(
+                "booster_sha256"
+            ) and jsonable(champion["calibrator"]) == jsonable(churn_model_calibrator)
             decision["champion_score"] = champion_score
             margin = challenger_score - champion_score
             if not higher_is_better:
                 margin = -margin
-            promote = margin >= -tolerance
+            promote = margin >= -tolerance and not same_model
             reason = (
-                f"challenger {metric} {challenger_score:.4f} vs champion {champion_score:.4f} "
-                f"on the same test window: {'within' if promote else 'worse than'} the "
-                f"tolerance {tolerance}"
+                "identical to the promoted model (same booster and calibration): kept"
+                if same_model
+                else f"challenger {metric} {challenger_score:.4f} vs champion "
+                f"{champion_score:.4f} on the same test window: "
+                f"{'within' if promote else 'worse than'} the tolerance {tolerance}"
             )
     decision["decision"] = "promoted" if promote else "kept_champion"
     decision["reason"] = reason

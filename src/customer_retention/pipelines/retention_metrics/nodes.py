@@ -132,7 +132,10 @@ def mrr_movements(subscriptions: ir.Table, months: pd.DatetimeIndex) -> pd.DataF
         .to_pandas()
     )
     result["month"] = pd.to_datetime(result["month"]).dt.strftime("%Y-%m")
-    return result[columns].fillna(0).sort_values("month", ignore_index=True)
+    # DuckDB adds floats across threads in varying order: round off the last-bit noise so that
+    # identical inputs give identical outputs.
+    result[columns[1:]] = result[columns[1:]].astype(float).fillna(0).round(6)
+    return result[columns].sort_values("month", ignore_index=True)
 
 
 def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:

@@ -106,7 +106,7 @@ def _logrank(frame: pd.DataFrame, segment: str, duration: str, event: str) -> li
     return rows
 
 
-def _landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Customers at the landmark snapshot with segments known at that date (no immortal time)."""
     labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
     landmark = labelled[labelled["snapshot_date"] == labelled["snapshot_date"].min()].copy()
@@ -128,7 +128,7 @@ def kaplan_meier_by_segment(
     segment was known.
     """
     sources = {segment: (survival_table, DURATION, EVENT) for segment in params["km_segments"]}
-    landmark = _landmark_segments(customer_snapshots, params)
+    landmark = landmark_segments(customer_snapshots, params)
     for segment in params["landmark_km_segments"]:
         sources[segment] = (landmark, "days_observed", "churn_observed")
     summary: dict[str, Any] = {

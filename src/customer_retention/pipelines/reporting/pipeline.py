@@ -1,0 +1,130 @@
+"""Reporting: one self-contained HTML report (data/08_reporting/report.html) for reviewers."""
+
+from kedro.pipeline import Pipeline, node
+
+from . import nodes
+
+HORIZON = "params:feature_engineering.horizon_days"
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.estimate_km_curves,
+                inputs=[
+                    "survival_table",
+                    "customer_snapshots",
+                    "params:survival_analysis",
+                    "params:reporting.km_min_at_risk",
+                ],
+                outputs="report_km_curves",
+                name="estimate_km_curves_for_report",
+            ),
+            node(
+                nodes.build_retention_section,
+                inputs=[
+                    "monthly_retention",
+                    "cohort_retention",
+                    "exit_reasons",
+                    "churn_by_support_band",
+                    "customer_health",
+                    "retention_summary",
+                    HORIZON,
+                    "params:reporting",
+                ],
+                outputs=["report_retention_section", "report_retention_charts"],
+                name="build_retention_section",
+            ),
+            node(
+                nodes.build_survival_section,
+                inputs=["survival_summary", "hazard_ratios", "logrank_tests", "report_km_curves"],
+                outputs=["report_survival_section", "report_survival_charts"],
+                name="build_survival_section",
+            ),
+            node(
+                nodes.build_model_section,
+                inputs=[
+                    "churn_model_metrics",
+                    "churn_test_scores",
+                    "churn_feature_importance",
+                    HORIZON,
+                    "params:churn_model.evaluation",
+                ],
+                outputs=["report_model_section", "report_model_charts"],
+                name="build_model_section",
+            ),
+            node(
+                nodes.build_value_section,
+                inputs=[
+                    "customer_value",
+                    "at_risk_customers",
+                    "retention_plan",
+                    "retention_plan_summary",
+                    "survival_table",
+                    "customer_health",
+                    "params:clv.value_at_risk_segments",
+                    HORIZON,
+                    "params:reporting",
+                ],
+                outputs=["report_value_section", "report_value_charts"],
+                name="build_value_section",
+            ),
+            node(
+                nodes.build_run_section,
+                inputs=[
+                    "data_quality",
+                    "churn_model_metrics",
+                    "churn_model_metadata",
+                    "monthly_retention",
+                    "customer_health",
+                    "drift_report",
+                    "parameters",
+                ],
+                outputs=["report_run_section", "report_run_charts"],
+                name="build_run_section",
+            ),
+            node(
+                nodes.summarise_headlines,
+                inputs=[
+                    "report_retention_section",
+                    "report_model_section",
+                    "report_value_section",
+                    "report_run_section",
+                    "previous_report_summary",
+                    HORIZON,
+                    "params:reporting",
+                ],
+                outputs=["report_summary", "report_summary_section"],
+                name="summarise_report_headlines",
+            ),
+            node(
+                nodes.encode_report_charts,
+                inputs=[
+                    "report_retention_charts",
+                    "report_survival_charts",
+                    "report_model_charts",
+                    "report_value_charts",
+                    "report_run_charts",
+                ],
+                outputs=["report_charts", "report_chart_images"],
+                name="encode_report_charts",
+            ),
+            node(
+                nodes.render_report,
+                inputs=[
+                    "report_summary_section",
+                    "report_retention_section",
+                    "report_survival_section",
+                    "report_model_section",
+                    "report_value_section",
+                    "report_run_section",
+                    "report_chart_images",
+                    HORIZON,
+                    "params:reporting",
+                ],
+                outputs="report_html",
+                name="render_report",
+            ),
+        ]
+    )

@@ -1,0 +1,551 @@
+"""A record of every run: ``data/08_reporting/run_manifest.json`` plus a history.
+
+:class:`RunManifestHook` writes, for every ``kedro run`` (the ``retrain`` and ``score`` jobs, a
+single stage, or one Airflow task):
+
+* ``run_id`` (Kedro's session id, also the save version of every versioned dataset of the run),
+  ``started_at`` / ``finished_at`` (UTC), ``duration_seconds``;
+* ``status``: ``running`` while the run is going (a manifest left ``running`` means the process
+  was killed), then ``success`` or ``failed`` with ``error`` {type, message, node};
+* ``pipeline`` (names and node filters as given), ``env``, ``runtime_params``, ``scheduler``
+  (Airflow dag / run / task ids when run by Airflow), ``git_commit`` (None when the project is
+  not a git checkout) and ``git_dirty``, the package and Kedro versions;
+* ``parameters_hash``: SHA-256 of all parameters as canonical JSON;
+* ``inputs``: for every raw table the pipeline reads, the file, its size, row count and the
+  date range of its main date column, from Parquet metadata (row-group statistics) or a
+  DuckDB scan of one column, never by loading the table into pandas; for other file inputs
+  (e.g. ``customer_value`` of the last retraining in ``score``) size, modification time and,
+  for Parquet, the row count;
+* ``models``: the models ``used`` (the promoted / champion churn model's id, versions of
+  versioned models loaded) and ``produced`` (save versions of the models written, the new
+  churn model's id), the ``promotion`` decision of this run and the ``promoted_model`` after
+  the run (id, training window, test metrics, from ``data/06_models/promoted``);
+* ``drift``: the recommendation and reasons from ``drift_report`` when monitoring ran;
+* ``outputs_written``: every persisted dataset saved, so that after a failure it is clear
+  which files come from the failed run.
+
+Files are written atomically (temporary file + ``os.replace``): the latest run at
+``run_manifest.json``, every run at ``run_history/<run_id>.json``.
+
+:class:`PromotedModelCheckHook` stops a run that needs the promoted churn model (``score``,
+``scoring``, ``monitoring``) before any node runs when there is none, with the message of
+:class:`~customer_retention.datasets.model_store.PromotedModelDataset` (run ``retrain``).
+
+Hooks run in the Kedro process; with ``ParallelRunner`` the dataset hooks fire in worker
+processes and the lists of models and outputs stay empty (the status is still right).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from kedro import __version__ as kedro_version
+from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+
+import customer_retention
+from customer_retention.datasets.model_store import POINTER, PromotedModelDataset
+from customer_retention.datasets.raw_table import RawTableDataset
+from customer_retention.pipelines.data_cleaning.schemas import TABLE_SPECS
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = "run_manifest.json"
+HISTORY_DIR = "run_history"
+PROMOTED_MODEL = "promoted_churn_model"
+MODELS_LAYER = "06_models"
+AIRFLOW_CONTEXT = {
+    "dag_id": "AIRFLOW_CTX_DAG_ID",
+    "dag_run_id": "AIRFLOW_CTX_DAG_RUN_ID",
+    "task_id": "AIRFLOW_CTX_TASK_ID",
+}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to a temporary file beside ``path``, then ``os.replace`` it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def parameters_hash(parameters: Any) -> str:
+    """SHA-256 of the parameters as canonical JSON (sorted keys, no whitespace)."""
+    text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _git(project_path: Path, *args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=project_path,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+def git_state(project_path: Path) -> dict[str, Any]:
+    """``git_commit`` of the project (None outside a git checkout) and ``git_dirty``."""
+    commit = _git(project_path, "rev-parse", "HEAD") or None
+    if commit is None:
+        return {"git_commit": None, "git_dirty": None}
+    status = _git(project_path, "status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def _main_date_column(table: str) -> str | None:
+    spec = TABLE_SPECS.get(table)
+    if spec is None:
+        return None
+    return next((column for column, kind in spec.columns.items() if kind == "date"), None)
+
+
+def _parquet_range(file: Path, column: str) -> tuple[Any, Any] | None:
+    """Min and max of ``column`` from the row-group statistics; None when a row group with
+    values has no statistics (the caller then scans the column)."""
+    metadata = pq.ParquetFile(file).metadata
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    if column not in names:
+        return None
+    index = names.index(column)
+    lows, highs = [], []
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group).column(index)
+        statistics = chunk.statistics
+        if statistics is not None and statistics.has_min_max:
+            lows.append(statistics.min)
+            highs.append(statistics.max)
+        elif statistics is None or statistics.null_count != chunk.num_values:
+            return None  # values without statistics
+    return (min(lows), max(highs)) if lows else (None, None)
+
+
+def _duckdb_profile(file: Path, column: str | None) -> dict[str, Any]:
+    """Row count and min / max of one column (parsed as timestamp) with DuckDB."""
+    import duckdb
+
+    reader = (
+        f"read_csv('{file.as_posix()}', all_varchar = true)"
+        if file.suffix == ".csv"
+        else f"read_parquet('{file.as_posix()}')"
+    )
+    with duckdb.connect(":memory:") as connection:
+        if column is None:
+            (rows,) = connection.execute(f"SELECT count(*) FROM {reader}").fetchone()
+            return {"rows": int(rows)}
+        quoted = '"' + column.replace('"', '""') + '"'
+        rows, low, high = connection.execute(
+            f"SELECT count(*), min(TRY_CAST({quoted} AS TIMESTAMP)), "
+            f"max(TRY_CAST({quoted} AS TIMESTAMP)) FROM {reader}"
+        ).fetchone()
+    return {"rows": int(rows), "date_min": low, "date_max": high}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def table_fingerprint(file: Path, date_column: str | None) -> dict[str, Any]:
+    """File, size, modification time, row count and the date range of ``date_column``.
+
+    Parquet: the footer's row count and row-group min / max statistics (no data read; DuckDB
+    scans the one column when statistics are missing). CSV: one DuckDB pass.
+    """
+    stat = file.stat()
+    out: dict[str, Any] = {
+        "file": file.as_posix(),
+        "bytes": stat.st_size,
+        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+        "date_column": date_column,
+    }
+    try:
+        if file.suffix == ".parquet":
+            out["rows"] = pq.ParquetFile(file).metadata.num_rows
+            bounds = _parquet_range(file, date_column) if date_column else (None, None)
+            if bounds is None:
+                profile = _duckdb_profile(file, date_column)
+                bounds = (profile["date_min"], profile["date_max"])
+        else:
+            profile = _duckdb_profile(file, date_column)
+            out["rows"] = profile["rows"]
+            bounds = (profile.get("date_min"), profile.get("date_max"))
+        out["date_min"], out["date_max"] = _iso(bounds[0]), _iso(bounds[1])
+    except Exception as error:  # a fingerprint must never fail the run
+        out["error"] = f"{type(error).__name__}: {error}"
+    return out
+
+
+def _file_fingerprint(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"file": path.as_posix(), "exists": False}
+    stat = path.stat()
+    out: dict[str, Any] = {
+        "file": path.as_posix(),
+        "bytes": stat.st_size,
+        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+    }
+    if path.is_file() and path.suffix == ".parquet":
+        try:
+            out["rows"] = pq.ParquetFile(path).metadata.num_rows
+        except Exception as error:
+            out["error"] = f"{type(error).__name__}: {error}"
+    return out
+
+
+def promoted_model_summary(promoted_dir: Path) -> dict[str, Any] | None:
+    """Id, creation time, training window, test metrics and promotion decision of the model
+    ``current.json`` points at in ``promoted_dir``; None when nothing is promoted."""
+    pointer = promoted_dir / POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        model_id = json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
+        metadata = json.loads((promoted_dir / model_id / "metadata.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError) as error:
+        return {"error": f"unreadable promoted model: {type(error).__name__}: {error}"}
+    calibrated = metadata.get("metrics", {}).get("xgboost_calibrated", {})
+    promotion = metadata.get("promotion", {})
+    return {
+        "model_id": model_id,
+        "created_at": metadata.get("created_at"),
+        "booster_sha256": metadata.get("booster_sha256"),
+        "training_window": {
+            part: metadata.get("training_window", {}).get(part)
+            for part in ("train", "valid", "test")
+        },
+        "test_metrics": {
+            key: calibrated.get(key)
+            for key in ("roc_auc", "pr_auc", "brier_score", "ece", "top_decile_lift")
+            if key in calibrated
+        },
+        "promotion": {
+            key: promotion.get(key)
+            for key in ("decision", "reason", "metric", "challenger_score", "champion_score")
+        },
+    }
+
+
+def _dataset_path(dataset: Any) -> str | None:
+    try:
+        described = dataset._describe()
+    except Exception:
+        return None
+    wrapped = described.get("dataset") if isinstance(described.get("dataset"), dict) else {}
+    path = described.get("filepath") or described.get("path") or wrapped.get("filepath")
+    return None if path is None else str(path)
+
+
+def is_model_dataset(dataset: Any) -> bool:
+    """The promoted-model store, or a dataset stored under the ``06_models`` layer folder."""
+    if isinstance(dataset, PromotedModelDataset):
+        return True
+    path = _dataset_path(dataset) if dataset is not None else None
+    return path is not None and MODELS_LAYER in Path(path).parts
+
+
+def drift_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The part of a drift report that belongs in the run manifest."""
+    return {
+        "retraining_recommended": report.get("retraining_recommended"),
+        "reasons": report.get("reasons", []),
+        "drifted_features": [f["feature"] for f in report.get("features", []) if f["drifted"]],
+        "score_psi": (report.get("score_shift") or {}).get("psi"),
+        "model_age_days": report.get("model_age_days"),
+        "reference_window": report.get("reference_window"),
+        "scoring_snapshot": report.get("scoring_snapshot"),
+    }
+
+
+class RunManifestHook:
+    """Writes the run manifest (module docstring) at the start and at the end of every run.
+
+    Args:
+        reporting_dir: folder of ``run_manifest.json`` and ``run_history/``, relative to the
+            project path unless absolute.
+    """
+
+    def __init__(self, reporting_dir: str = "data/08_reporting") -> None:
+        self._reporting_dir = Path(reporting_dir)
+        self._manifest: dict[str, Any] | None = None
+        self._catalog: CatalogProtocol | None = None
+        self._started = 0.0
+        self._current_node: str | None = None
+        self._project_path = Path.cwd()
+
+    # --- paths -------------------------------------------------------------------------------
+
+    def _absolute(self, path: Path) -> Path:
+        return path if path.is_absolute() else self._project_path / path
+
+    def _relative(self, path: str) -> str:
+        try:
+            return Path(path).relative_to(self._project_path).as_posix()
+        except ValueError:
+            return path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self._absolute(self._reporting_dir) / MANIFEST_NAME
+
+    def _history_path(self, run_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+        return self._absolute(self._reporting_dir) / HISTORY_DIR / f"{safe}.json"
+
+    def _promoted_dir(self) -> Path | None:
+        dataset = self._catalog.get(PROMOTED_MODEL) if self._catalog is not None else None
+        if not isinstance(dataset, PromotedModelDataset):
+            return None
+        return self._absolute(Path(dataset._describe()["path"]))
+
+    def _dataset(self, name: str) -> Any:
+        try:
+            return self._catalog.get(name) if self._catalog is not None else None
+        except Exception:  # a pattern that cannot be resolved: treat as unknown
+            return None
+
+    def _write(self) -> None:
+        if self._manifest is None:
+            return
+        try:
+            write_json_atomic(self.manifest_path, self._manifest)
+            write_json_atomic(self._history_path(self._manifest["run_id"]), self._manifest)
+        except OSError as error:  # never hide the run's own outcome behind a manifest error
+            logger.error("Could not write the run manifest: %s", error)
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
+    ):
+        """Record the start (status ``running``), let the other hooks run (demo data,
+        pre-flight checks), then fingerprint the inputs; a failing hook fails the manifest."""
+        self._start(run_params, pipeline, catalog)
+        try:
+            result = yield
+        except BaseException as error:
+            self._finish("failed", error)
+            raise
+        self._fingerprint_inputs(pipeline)
+        self._write()
+        return result
+
+    def _start(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
+    ) -> None:
+        self._catalog = catalog
+        self._current_node = None
+        self._project_path = Path(run_params.get("project_path") or Path.cwd())
+        self._started = time.perf_counter()
+        try:
+            parameters = catalog.load("parameters")
+        except Exception:  # no parameters dataset in a hand-built catalog
+            parameters = {}
+        scheduler = {key: os.environ.get(var) for key, var in AIRFLOW_CONTEXT.items()}
+        promoted_dir = self._promoted_dir()
+        before = promoted_model_summary(promoted_dir) if promoted_dir else None
+        self._manifest = {
+            "run_id": str(run_params.get("run_id")),
+            "status": "running",
+            "started_at": utc_now(),
+            "finished_at": None,
+            "duration_seconds": None,
+            "error": None,
+            "pipeline": {
+                "names": run_params.get("pipeline_names") or ["__default__"],
+                "node_filter": {
+                    key: run_params.get(key)
+                    for key in ("node_names", "from_nodes", "to_nodes", "tags", "namespaces")
+                    if run_params.get(key)
+                },
+                "nodes_planned": len(pipeline.nodes),
+                "nodes_completed": 0,
+            },
+            "env": run_params.get("env"),
+            "runtime_params": run_params.get("runtime_params") or {},
+            "scheduler": scheduler if any(scheduler.values()) else None,
+            **git_state(self._project_path),
+            "package_version": customer_retention.__version__,
+            "kedro_version": kedro_version,
+            "parameters_hash": parameters_hash(parameters),
+            "inputs": {},
+            "models": {
+                "used": {},
+                "produced": {},
+                "promoted_before": before.get("model_id") if before else None,
+                "promotion": None,
+                "promoted_model": before,
+            },
+            "drift": None,
+            "outputs_written": [],
+        }
+        self._write()
+
+    def _fingerprint_inputs(self, pipeline: Pipeline) -> None:
+        if self._manifest is None:
+            return
+        started = time.perf_counter()
+        inputs = {}
+        for name in sorted(pipeline.inputs()):
+            if name == "parameters" or name.startswith("params:"):
+                continue
+            dataset = self._dataset(name)
+            if isinstance(dataset, RawTableDataset):
+                file = dataset._existing_file()
+                table = dataset._describe()["table"]
+                inputs[name] = (
+                    table_fingerprint(self._absolute(file), _main_date_column(table))
+                    if file is not None
+                    else {"file": None, "exists": False}
+                )
+            elif isinstance(dataset, PromotedModelDataset):
+                continue  # recorded under models
+            elif dataset is not None and not isinstance(dataset, MemoryDataset):
+                filepath = _dataset_path(dataset)
+                if filepath:
+                    inputs[name] = _file_fingerprint(self._absolute(Path(str(filepath))))
+        for fingerprint in inputs.values():  # project-relative paths: comparable across copies
+            if fingerprint.get("file"):
+                fingerprint["file"] = self._relative(fingerprint["file"])
+        self._manifest["inputs"] = inputs
+        logger.info("Run manifest: inputs fingerprinted in %.2f s", time.perf_counter() - started)
+
+    def _enter(self, node: Node) -> None:
+        self._current_node = node.name
+
+    @hook_impl
+    def before_dataset_loaded(self, node: Node) -> None:
+        self._enter(node)
+
+    @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        self._enter(node)
+
+    @hook_impl
+    def before_dataset_saved(self, node: Node) -> None:
+        self._enter(node)
+
+    @hook_impl
+    def after_node_run(self, node: Node) -> None:
+        if self._manifest is not None:
+            self._manifest["pipeline"]["nodes_completed"] += 1
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Node) -> None:
+        if self._manifest is not None:
+            self._manifest["error"] = {
+                "type": type(error).__name__,
+                "message": str(error),
+                "node": node.name,
+            }
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if self._manifest is None:
+            return
+        dataset = self._dataset(dataset_name)
+        models = self._manifest["models"]
+        if not is_model_dataset(dataset) or dataset_name in models["produced"]:
+            return  # not a model, or one this run wrote itself
+        used = models["used"]
+        if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+            used[dataset_name] = data["metadata"].get("model_id")
+        elif data is None:
+            used[dataset_name] = None
+        elif isinstance(dataset, AbstractVersionedDataset):
+            used[dataset_name] = dataset.resolve_load_version()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if self._manifest is None:
+            return
+        dataset = self._dataset(dataset_name)
+        if dataset is None or isinstance(dataset, MemoryDataset):
+            return
+        self._manifest["outputs_written"].append(dataset_name)
+        models = self._manifest["models"]
+        if is_model_dataset(dataset):
+            if isinstance(dataset, AbstractVersionedDataset):
+                models["produced"][dataset_name] = dataset.resolve_save_version()
+            elif isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+                models["produced"][dataset_name] = data["metadata"].get("model_id")
+        if dataset_name == "churn_model_metadata" and isinstance(data, dict):
+            models["produced"]["churn_model_id"] = data.get("model_id")
+        if dataset_name == "churn_model_metrics" and isinstance(data, dict):
+            models["promotion"] = data.get("promotion")
+        if dataset_name == "drift_report" and isinstance(data, dict):
+            self._manifest["drift"] = drift_summary(data)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._finish("success")
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._finish("failed", error)
+
+    def _finish(self, status: str, error: BaseException | None = None) -> None:
+        if self._manifest is None:
+            return
+        manifest = self._manifest
+        manifest["status"] = status
+        manifest["finished_at"] = utc_now()
+        manifest["duration_seconds"] = round(time.perf_counter() - self._started, 3)
+        if error is not None:
+            node = (manifest["error"] or {}).get("node") or self._current_node
+            manifest["error"] = {
+                "type": type(error).__name__,
+                "message": str(error),
+                "node": node,
+            }
+        promoted_dir = self._promoted_dir()
+        if promoted_dir is not None:
+            manifest["models"]["promoted_model"] = promoted_model_summary(promoted_dir)
+        manifest["outputs_written"] = sorted(set(manifest["outputs_written"]))
+        self._write()
+        (logger.info if status == "success" else logger.error)(
+            "Run %s %s; manifest: %s", manifest["run_id"], status, self.manifest_path
+        )
+        self._manifest = None
+
+
+class PromotedModelCheckHook:
+    """Before a run whose pipeline reads the promoted churn model without producing it
+    (``score``, ``scoring``, ``monitoring``): stop at once when none is promoted, with the
+    dataset's own message (run ``retrain`` first), instead of after cleaning and features."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
+        if PROMOTED_MODEL in pipeline.inputs() and not catalog.exists(PROMOTED_MODEL):
+            catalog.load(PROMOTED_MODEL)  # raises DatasetError: how to create one

@@ -1,0 +1,355 @@
+"""Report nodes on small hand-made inputs: absent inputs, headline changes, charts as PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from customer_retention.pipelines.reporting import charts, nodes
+
+from ...conftest import load_parameters
+
+PARAMS = load_parameters("reporting")
+AS_OF = pd.Timestamp("2026-01-01")
+
+
+@pytest.fixture
+def health() -> pd.DataFrame:
+    """Health scores of 4 customers at an older snapshot and 5 at the as-of date."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4", "1", "2", "3", "4", "5"],
+            "snapshot_date": [AS_OF - pd.DateOffset(months=1)] * 4 + [AS_OF] * 5,
+            "health_score": [50.0, 60, 70, 80, 20, 45, 65, 75, 90],
+        }
+    )
+
+
+@pytest.fixture
+def survival_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4", "5"],
+            "plan": ["basic", "basic", "pro", "pro", "enterprise"],
+            "contract_type": ["monthly", "annual", "monthly", "annual", "annual"],
+        }
+    )
+
+
+@pytest.fixture
+def customer_value() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4", "5"],
+            "clv": [1000.0, 2000.0, 3000.0, 4000.0, 10000.0],
+            "churn_probability": [0.5, 0.1, 0.1, 0.05, 0.01],
+            "value_at_risk": [500.0, 200.0, 300.0, 200.0, 100.0],
+        }
+    )
+
+
+def _at_risk(as_of: str = "2026-01-01") -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4", "5"],
+            "as_of_date": as_of,
+            "churn_probability": [0.40, 0.05, 0.20, 0.02, 0.03],
+            "reason_1": ["usage down 60%", "no NPS answer", "slow support", None, "new customer"],
+            "reason_2": ["new customer", None, None, None, None],
+            "reason_3": [None] * 5,
+            "recommended_action": ["Onboarding", "Account review", "Support", "Review", "Review"],
+            "model_id": "m1",
+            "clv": [1000.0, 2000.0, 3000.0, 4000.0, 10000.0],
+        }
+    )
+    frame["value_at_risk"] = frame["churn_probability"] * frame["clv"]
+    return frame
+
+
+PLAN_SUMMARY = {
+    "plan": {
+        "contacts": 2,
+        "cost": 100.0,
+        "expected_saved_value": 400.0,
+        "expected_net_return": 300.0,
+        "return_on_spend": 3.0,
+    },
+    "top_n_by_churn_probability": {
+        "contacts": 2,
+        "cost": 100.0,
+        "expected_saved_value": 250.0,
+        "expected_net_return": 150.0,
+        "return_on_spend": 1.5,
+    },
+    "contacts_by_action": {"Support": 1, "Onboarding": 1},
+}
+
+
+def _value_section(at_risk, customer_value, survival_table, health, plan=None, summary=None):
+    return nodes.build_value_section(
+        customer_value,
+        at_risk,
+        plan,
+        summary,
+        survival_table,
+        health,
+        ["plan", "contract_type"],
+        90,
+        PARAMS,
+    )
+
+
+def test_value_section_without_scoring_says_so_and_falls_back_to_clv(
+    customer_value, survival_table, health
+):
+    section, figures = _value_section(None, customer_value, survival_table, health)
+    assert section["scoring_absent"].startswith("No scoring outputs yet")
+    assert section["top_customers"] == [] and section["plan_table"] == []
+    budget = next(b for b in section["charts"] if b["key"] == "budget_plan")
+    assert budget["absent"] == section["scoring_absent"]
+    assert set(figures) == {"clv_distribution", "value_at_risk"}
+    headline = section["headline"]
+    assert headline["value_at_risk"] == customer_value["value_at_risk"].sum()
+    assert headline["value_at_risk_source"] == "survival model"
+    assert headline["high_risk_customers"] is None
+
+
+def test_value_section_ignores_a_stale_at_risk_list(customer_value, survival_table, health):
+    section, _ = _value_section(
+        _at_risk("2025-12-01"), customer_value, survival_table, health, summary=PLAN_SUMMARY
+    )
+    assert "2025-12-01" in section["scoring_absent"] and "2026-01-01" in section["scoring_absent"]
+    assert section["headline"]["value_at_risk_source"] == "survival model"
+    assert section["plan_table"] == []
+
+
+def test_value_section_with_scoring_ranks_by_value_at_risk(customer_value, survival_table, health):
+    at_risk = _at_risk()
+    plan = pd.DataFrame({"customer_id": ["3", "1", "2"], "contact": [True, False, True]})
+    section, figures = _value_section(
+        at_risk, customer_value, survival_table, health, plan, PLAN_SUMMARY
+    )
+    assert section["scoring_absent"] is None
+    assert set(figures) == {"clv_distribution", "value_at_risk", "budget_plan"}
+    top = section["top_customers"]
+    expected_order = at_risk.sort_values("value_at_risk", ascending=False)["customer_id"]
+    assert [row["customer_id"] for row in top] == list(expected_order)
+    assert top[0] == {
+        "customer_id": "3",
+        "probability": "20.0%",
+        "clv": "$3,000",
+        "value_at_risk": "$600",
+        "reasons": ["slow support"],
+        "action": "Support",
+        "in_plan": "yes",
+    }
+    assert {row["customer_id"]: row["in_plan"] for row in top}["1"] == "no"
+    mean = at_risk["churn_probability"].mean()  # 0.14: high risk = at least 0.28
+    headline = section["headline"]
+    assert headline["high_risk_customers"] == int((at_risk["churn_probability"] >= 2 * mean).sum())
+    assert headline["value_at_risk"] == pytest.approx(at_risk["value_at_risk"].sum())
+    assert headline["scoring_model_id"] == "m1"
+    assert [row["net"] for row in section["plan_table"]] == ["$300", "$150"]
+
+
+def test_value_at_risk_by_segment_sums_per_level(customer_value, survival_table):
+    table = nodes._segment_values(customer_value, survival_table, ["plan", "contract_type", "x"])
+    plan = table[table["segment"] == "plan"].set_index("level")
+    assert plan.loc["basic", "value_at_risk"] == 700.0 and plan.loc["basic", "customers"] == 2
+    assert set(table["segment"]) == {"plan", "contract_type"}
+    assert table.groupby("segment")["value_at_risk"].sum().eq(1300.0).all()
+
+
+def _sections(churn: float, customers: int, value_at_risk: float | None, high_risk: int | None):
+    retention = {
+        "headline": {
+            "latest_month": "2025-12",
+            "churn_rate_pct": churn,
+            "retention_rate_pct": 100 - churn,
+            "customers_start": 1000,
+            "churned_from_start": churn * 10,
+            "new_customers": 50,
+            "customers_end": 1010,
+            "net_revenue_retention_pct": None,
+            "gross_revenue_retention_pct": None,
+            "nps": None,
+            "nps_month": None,
+            "nps_responses": None,
+        }
+    }
+    value = {
+        "scoring_absent": None if high_risk is not None else "No scoring outputs yet",
+        "headline": {
+            "high_risk_customers": high_risk,
+            "high_risk_threshold": 0.2,
+            "value_at_risk": value_at_risk,
+            "value_at_risk_source": "churn model",
+        },
+    }
+    run = {
+        "headline": {
+            "as_of_date": "2026-01-01",
+            "active_customers": customers,
+            "promoted_model_id": "m1",
+        }
+    }
+    model = {"headline": {"roc_auc": np.float64(0.7)}}
+    return retention, model, value, run
+
+
+def test_headlines_first_run_then_changes_against_the_previous_run():
+    numbers, section = nodes.summarise_headlines(
+        *_sections(4.4, 1000, 12_000.0, 30), None, 90, PARAMS
+    )
+    assert section["previous"] is None
+    assert numbers["active_customers"] == 1000 and numbers["churn_model_roc_auc"] == 0.7
+    assert type(numbers["churn_model_roc_auc"]) is float  # JSON-safe
+    assert section["cards"]["churn_rate"] == "4.4%"
+    assert section["cards"]["nps"] == "n/a" and not section["cards"]["has_revenue"]
+
+    _, section = nodes.summarise_headlines(
+        *_sections(3.9, 1012, 10_500.0, None), numbers, 90, PARAMS
+    )
+    changes = {row["metric"]: row for row in section["changes"]}
+    assert changes["Monthly churn rate"] == {
+        "metric": "Monthly churn rate",
+        "previous": "4.4%",
+        "now": "3.9%",
+        "change": "-0.5 pts",
+    }
+    assert changes["Active customers"]["change"] == "+12"
+    assert changes["Total value at risk"]["change"] == "-$1,500"
+    assert changes["Customers at high risk"]["now"] == "n/a"
+    assert changes["Customers at high risk"]["change"] == "n/a"
+    assert section["cards"]["high_risk"] == "not scored"
+    assert section["previous"]["as_of"] == "2026-01-01"
+
+
+def test_encoded_charts_are_png_and_keep_their_names():
+    figure = charts.health_histogram(pd.Series([10.0, 45, 50, 80, 95]), 40, 70)
+    files, images = nodes.encode_report_charts({"health_scores": figure}, {}, {}, {}, {})
+    assert list(files) == ["health_scores.png"] and files["health_scores.png"] is figure
+    prefix = "data:image/png;base64,"
+    assert images["health_scores"].startswith(prefix)
+    png = Image.open(io.BytesIO(base64.b64decode(images["health_scores"][len(prefix) :])))
+    assert png.format == "PNG" and png.size == (800, 400)  # 8 x 4 inches at 100 dpi
+    again = io.BytesIO()
+    figure.savefig(again, format="png", dpi=100)  # the versioned dataset's render
+    assert Image.open(again).size == png.size
+
+
+def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
+    rng = np.random.default_rng(1)
+    n = 400
+    table = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in range(n)],
+            "plan": np.where(np.arange(n) < 300, "basic", "pro"),
+            "tenure_days": rng.integers(1, 900, n),
+            "churned": rng.random(n) < 0.6,
+        }
+    )
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": ["1", "2"],
+            "snapshot_date": pd.to_datetime(["2025-01-01"] * 2),
+            "churned_within_horizon": [0.0, 1.0],
+            "days_observed": [100, 20],
+            "churn_observed": [False, True],
+        }
+    )
+    params = load_parameters("survival_analysis") | {
+        "km_segments": ["plan", "region"],  # region is absent: skipped
+        "landmark_km_segments": ["nps_class"],  # absent from the snapshots: skipped
+    }
+    curves = nodes.estimate_km_curves(table, snapshots, params, min_at_risk=20)
+    assert set(curves["segment"]) == {"plan"}
+    assert list(dict.fromkeys(curves["group"])) == ["basic", "pro"]
+    for group, curve in curves.groupby("group"):
+        assert curve["survival"].iat[0] == pytest.approx(1.0)
+        assert (np.diff(curve["survival"]) <= 1e-12).all()
+        members = table[table["plan"] == group]
+        last_month = curve["months"].max()
+        still_observed = (members["tenure_days"] / nodes.DAYS_PER_MONTH >= last_month).sum()
+        assert still_observed >= 20  # never drawn where fewer than 20 remain at risk
+
+
+def test_run_section_lists_drift_by_psi_and_reconciles_quality():
+    drift = {
+        "reference_window": {"start": "2025-02-01", "end": "2025-10-01"},
+        "scoring_snapshot": "2026-01-01",
+        "features": [
+            {
+                "feature": "plan",
+                "psi": 0.01,
+                "ks_statistic": 0.02,
+                "ks_pvalue": 0.9,
+                "drifted": False,
+            },
+            {
+                "feature": "usage_trend_ratio",
+                "psi": 0.4,
+                "ks_statistic": 0.3,
+                "ks_pvalue": 1e-9,
+                "drifted": True,
+            },
+        ],
+        "score_shift": {
+            "psi": 0.05,
+            "ks_statistic": 0.1,
+            "mean_reference": 0.08,
+            "mean_scoring": 0.1,
+        },
+        "model_age_days": 120,
+        "retraining_recommended": True,
+        "reasons": ["usage trend drifted"],
+    }
+    quality = {
+        "tables": {
+            "customers": {
+                "status": "present",
+                "rows_in": 10,
+                "rows_clean": 9,
+                "rows_quarantined": 1,
+            },
+            "events": {"status": "present", "rows_in": 10, "rows_clean": 9, "rows_quarantined": 0},
+            "feedback": {"status": "absent"},
+        },
+        "contract": "contractual",
+    }
+    section, figures = nodes.build_run_section(
+        quality, {}, {}, pd.DataFrame({"month": ["2025-11", "2025-12"]}), None, drift, {}
+    )
+    assert list(figures) == ["drift"]
+    assert [row["feature"] for row in section["drift"]["rows"]] == ["usage trend", "plan"]
+    assert section["drift"]["recommended"] and section["drift"]["model_age_days"] == "120"
+    assert section["drift"]["score_mean"] == "8.0% → 10.0%"
+    assert [row["reconciled"] for row in section["quality_table"]] == [True, False, True]
+    assert section["window"]["first_month"] == "Nov 2025"
+
+    section, figures = nodes.build_run_section(quality, {}, {}, None, None, None, {})
+    assert section["drift"] is None and figures == {}
+
+
+def test_report_renders_without_any_chart_and_links_nothing_outside():
+    """Every section empty: the template still renders, with an absent message per chart."""
+    retention, _ = nodes.build_retention_section(
+        pd.DataFrame(), None, pd.DataFrame(), pd.DataFrame(), None, {}, 90, PARAMS
+    )
+    survival, _ = nodes.build_survival_section({}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    model, _ = nodes.build_model_section(
+        {}, pd.DataFrame(), pd.DataFrame(), 90, {"top_fraction": 0.1}
+    )
+    value, _ = nodes.build_value_section(None, None, None, None, None, None, [], 90, PARAMS)
+    run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {})
+    numbers, summary = nodes.summarise_headlines(retention, model, value, run, None, 90, PARAMS)
+    html = nodes.render_report(summary, retention, survival, model, value, run, {}, 90, PARAMS)
+    blocks = [*retention["charts"], *survival["charts"], *model["charts"], *value["charts"]]
+    assert html.count('class="absent"') >= len(blocks)
+    assert "<img" not in html and "http" not in html
+    assert "No drift check has been run" in html
