@@ -37,8 +37,8 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP) ## time the default pipeline at SIZE=XS|S|M|L (5k, 100k, 300k, 1M customers); results in benchmarks/results/
-	$(BIN)/python benchmarks/run.py $(SIZE)
+bench: $(STAMP) ## time the default pipeline at SIZE=XS|S|M|L (5k, 100k, 300k, 1M customers), then the side-by-side baselines; ONLY=baselines|features|bg_nbd|scoring reruns one comparison on the last run's outputs
+	$(BIN)/python benchmarks/run.py $(SIZE) $(if $(ONLY),--only $(ONLY))
 
 demo-data: $(STAMP) ## regenerate the demo data in data/01_raw (parameters in parameters_demo_data.yml)
 	$(BIN)/kedro run --pipeline demo_data
