@@ -30,37 +30,17 @@ from customer_retention.datasets import model_store
 from customer_retention.model_versions import list_model_versions
 from customer_retention.pipeline_registry import register_pipelines
 
-from .conftest import PROJECT_ROOT
+from .conftest import fresh_project
 from .test_airflow_dag import dag_file, dag_tasks
 
 pytestmark = pytest.mark.slow
 
 SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
-LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "07_model_output",
-    "08_reporting",
-)
 VOLATILE = re.compile(r"(^|_)(seconds|created_at|generated_at|model_id)$")
 # The run records, and the HTML report: it shows its generation time and the changes since the
 # previous report (stateful by design); its inputs and report_summary.json are compared.
 NOT_REPEATABLE = {"run_manifest.json", "report.html"}
 VERSION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z")  # Kedro save version
-
-
-def new_project(root: Path) -> Path:
-    """The project's configuration with empty data folders (as tests/test_run.py does)."""
-    project = root / "project"
-    shutil.copytree(PROJECT_ROOT / "conf" / "base", project / "conf" / "base")
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    for layer in LAYERS:
-        (project / "data" / layer).mkdir(parents=True)
-    return project
 
 
 def run(project: Path, pipeline: str, params: dict | None = None) -> None:
@@ -75,7 +55,7 @@ def manifest(project: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory) -> Path:
     """A project after one `retrain` on freshly generated demo data (shared, never modified)."""
-    project = new_project(tmp_path_factory.mktemp("retrained"))
+    project = fresh_project(tmp_path_factory.mktemp("retrained"))
     with contextlib.chdir(project):
         bootstrap_project(project)
         run(project, "retrain")
@@ -183,17 +163,18 @@ def test_retrain_twice_with_the_same_inputs_gives_identical_outputs(project):
     assert {k: second_manifest["inputs"][k] for k in raw} == {
         k: first_manifest["inputs"][k] for k in raw
     }
-    # The retrained model is the champion's twin: same trees, same test score.
+    # The retrained model is the champion's twin (same trees, same test score), so the champion
+    # stays promoted and nothing in the promoted store is rewritten.
     promotion = second_manifest["models"]["promotion"]
-    assert promotion["champion_model_id"] == first_manifest["models"]["promoted_model"]["model_id"]
+    champion_id = first_manifest["models"]["promoted_model"]["model_id"]
+    assert promotion["champion_model_id"] == champion_id
     assert promotion["challenger_score"] == promotion["champion_score"]
-    assert (
-        second_manifest["models"]["promoted_model"]["booster_sha256"]
-        == first_manifest["models"]["promoted_model"]["booster_sha256"]
-    )
+    assert promotion["decision"] == "kept_champion"
+    assert promotion["reason"].startswith("identical to the promoted model")
+    assert second_manifest["models"]["promoted_model"]["model_id"] == champion_id
     rows = list_model_versions(data / "06_models")
-    assert len(rows) == 2 and [row["promoted"] for row in rows] == [False, True]
-    assert rows[1]["model_id"] == second_manifest["models"]["promoted_model"]["model_id"]
+    assert len(rows) == 2 and [row["promoted"] for row in rows] == [True, False]
+    assert rows[0]["model_id"] == champion_id
     assert rows[0]["roc_auc"] == rows[1]["roc_auc"]
 
 
@@ -244,8 +225,10 @@ def test_failed_training_leaves_the_promoted_model_untouched(project, monkeypatc
     folders = {p.name for p in store.iterdir()}
 
     _inject(kind, monkeypatch)
+    # Another seed gives a different challenger, and any score wins: the store must be written.
+    challenger = SMALL_DEMO | {"churn_model": {"seed": 7, "promotion": {"tolerance": 1.0}}}
     with pytest.raises(Exception, match="injected failure"):
-        run(project, pipeline)
+        run(project, pipeline, challenger)
     monkeypatch.undo()
 
     assert (store / model_store.POINTER).read_bytes() == pointer
@@ -280,7 +263,7 @@ def test_failed_training_leaves_the_promoted_model_untouched(project, monkeypatc
 
 
 def test_score_without_a_promoted_model_stops_before_any_node(tmp_path, monkeypatch):
-    project = new_project(tmp_path)
+    project = fresh_project(tmp_path)
     monkeypatch.chdir(project)
     bootstrap_project(project)
     with pytest.raises(DatasetError, match=r"kedro run --pipeline retrain"):
