@@ -9,6 +9,7 @@ data at or after t. The expressions run on DuckDB here and compile unchanged for
 from __future__ import annotations
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 from ibis import _
 
@@ -51,8 +52,82 @@ def _trend_windows(
     return _in_window(time, recent), _in_window(time, recent + previous, recent)
 
 
+MAX_EVENT_TYPES_PER_MASK = 63
+"""Event types one bit mask can hold (one bit each in a signed 64-bit integer)."""
+
+
+@ibis.udf.agg.builtin(name="bit_or")
+def _bit_or(mask: dt.int64) -> dt.int64:
+    """Bitwise OR of the masks (DuckDB and Spark SQL ``bit_or``)."""
+
+
+@ibis.udf.scalar.builtin(name="bit_count")
+def _bit_count(mask: dt.int64) -> dt.int64:
+    """Number of set bits (DuckDB and Spark SQL ``bit_count``)."""
+
+
+def daily_event_rollup(events: ir.Table) -> ir.Table:
+    """One row per customer and day with events: event count, the day's event types as a bit
+    mask (bit i = the i-th event type in alphabetical order), and the last event time.
+
+    Holds at most ``MAX_EVENT_TYPES_PER_MASK`` event types (more would overflow the mask): use
+    ``usage_features_per_event`` beyond that.
+    """
+    types = (
+        events.select("event_type")
+        .filter(_.event_type.notnull())
+        .distinct()
+        .mutate(type_no=ibis.row_number().over(order_by="event_type"))
+    )
+    types = types.select(event_type_key="event_type", type_bit=(2**types.type_no).cast("int64"))
+    typed = events.left_join(types, events.event_type == types.event_type_key)
+    return (
+        typed.mutate(event_day=_.event_time.truncate("D"))
+        .group_by(["customer_id", "event_day"])
+        .aggregate(
+            events=_.count(),
+            type_mask=_bit_or(_.type_bit.fill_null(0)),
+            last_event_time=_.event_time.max(),
+        )
+    )
+
+
 def usage_features(spine: ir.Table, events: ir.Table, windows: dict[str, int]) -> ir.Table:
-    """Usage intensity, breadth, trend and recency from product events."""
+    """Usage intensity, breadth, trend and recency from product events.
+
+    Computed from the daily rollup (``daily_event_rollup``): active days are rollup rows and
+    distinct event types the set bits of the OR of the daily masks, which avoids two
+    COUNT(DISTINCT) over every (event, snapshot) pair. Equals ``usage_features_per_event`` when
+    snapshot dates are whole days (midnight, as the spine builds them: every window then starts
+    and ends at midnight, so a day lies wholly inside or outside it) and there are at most
+    ``MAX_EVENT_TYPES_PER_MASK`` event types.
+    """
+    daily = daily_event_rollup(events)
+    joined = _before_snapshot(spine, daily, "event_day", windows["usage_lookback_days"])
+    recent_window, previous_window = _trend_windows(_.event_day, windows)
+    types_window = _in_window(_.event_day, windows["previous_days"])
+    return (
+        joined.group_by(KEYS)
+        .aggregate(
+            events_recent=ibis.ifelse(recent_window, _.events, 0).sum(),
+            events_previous=ibis.ifelse(previous_window, _.events, 0).sum(),
+            active_days_recent=recent_window.sum(),
+            event_types_recent=_bit_count(_bit_or(ibis.ifelse(types_window, _.type_mask, 0))),
+            last_event_time=_.last_event_time.max(),
+        )
+        .mutate(
+            event_types_recent=_.event_types_recent.cast("int64"),
+            days_since_last_event=_days_between(_.snapshot_date, _.last_event_time),
+        )
+        .drop("last_event_time")
+    )
+
+
+def usage_features_per_event(
+    spine: ir.Table, events: ir.Table, windows: dict[str, int]
+) -> ir.Table:
+    """``usage_features`` straight from the events, for any snapshot time and any number of
+    event types (slower: COUNT(DISTINCT) over every (event, snapshot) pair)."""
     joined = _before_snapshot(spine, events, "event_time", windows["usage_lookback_days"])
     recent_window, previous_window = _trend_windows(_.event_time, windows)
     return (

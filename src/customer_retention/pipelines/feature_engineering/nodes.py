@@ -16,6 +16,8 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import aggregations
 from .feature_definitions import FEATURES
@@ -162,7 +164,21 @@ def _compute(
 def build_usage_features(
     spine: pd.DataFrame, events: ir.Table, params: dict[str, Any]
 ) -> pd.DataFrame:
-    return _compute("usage", aggregations.usage_features, spine, events, params["windows"])
+    """Usage features from the daily event rollup; straight from the events when the rollup
+    would not be exact (snapshot dates with a time of day, or more event types than one bit
+    mask holds)."""
+    builder = aggregations.usage_features
+    if not (spine["snapshot_date"] == spine["snapshot_date"].dt.normalize()).all():
+        logger.info("Usage features per event: snapshot dates with a time of day")
+        builder = aggregations.usage_features_per_event
+    elif (n_types := events.event_type.nunique().execute()) > aggregations.MAX_EVENT_TYPES_PER_MASK:
+        logger.info(
+            "Usage features per event: %s event types (daily rollup holds up to %s)",
+            n_types,
+            aggregations.MAX_EVENT_TYPES_PER_MASK,
+        )
+        builder = aggregations.usage_features_per_event
+    return _compute("usage", builder, spine, events, params["windows"])
 
 
 def build_purchase_features(
@@ -204,6 +220,57 @@ def nps_class(score: pd.Series) -> pd.Series:
     )
 
 
+KEYS = aggregations.KEYS
+
+
+def _positions(ids: pd.Series, id_set: pd.Series) -> np.ndarray:
+    """Position of each id in ``id_set`` (unique ids), -1 where absent. Text ids are hashed by
+    Arrow: much faster than pandas on the Python-object strings Ibis returns."""
+    try:
+        found = pc.index_in(
+            pa.array(ids, pa.string(), from_pandas=True),
+            value_set=pa.array(id_set, pa.string(), from_pandas=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # ids that are not text
+        return pd.Index(id_set).get_indexer(ids)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def _join_on_spine(spine: pd.DataFrame, feature_tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``spine`` left-joined with each feature table on (customer_id, snapshot_date).
+
+    Same result as successive ``merge(how="left")`` calls (feature tables have one row per key,
+    and spine rows without one get missing values, upcast as merge does), but the text keys are
+    hashed once into integer row positions instead of being factorized again in every merge.
+    """
+    customer_ids = pd.Series(spine["customer_id"].unique())
+    dates = pd.Index(spine["snapshot_date"].unique())
+
+    def key_codes(frame: pd.DataFrame) -> np.ndarray:  # -1 = customer or date not in the spine
+        customer = _positions(frame["customer_id"], customer_ids)
+        date = dates.get_indexer(frame["snapshot_date"].astype(dates.dtype))
+        return np.where((customer >= 0) & (date >= 0), customer * len(dates) + date, -1)
+
+    spine_codes = key_codes(spine)
+    row_of_code = np.full(len(customer_ids) * len(dates) + 1, -1)  # last slot: code -1
+    row_of_code[spine_codes] = np.arange(len(spine))
+    if (spine_codes < 0).any() or (row_of_code >= 0).sum() < len(spine):
+        # Missing ids or several spine rows per key: plain merges (which copy rows).
+        snapshots = spine.copy()
+        for features in feature_tables:
+            features = features.astype({"snapshot_date": dates.dtype})
+            snapshots = snapshots.merge(features, on=KEYS, how="left")
+        return snapshots
+    aligned = [spine.reset_index(drop=True)]
+    for features in feature_tables:
+        rows = row_of_code[key_codes(features)]
+        values = features.drop(columns=KEYS)[rows >= 0].set_axis(rows[rows >= 0])
+        if not values.index.is_unique:
+            raise ValueError("A feature table has more than one row per customer and snapshot")
+        aligned.append(values.reindex(range(len(spine))))
+    return pd.concat(aligned, axis=1)
+
+
 def assemble_customer_snapshots(
     spine: pd.DataFrame,
     customers: pd.DataFrame,
@@ -212,11 +279,7 @@ def assemble_customer_snapshots(
 ) -> pd.DataFrame:
     """Join every feature table onto the spine and fill what 'no record' means per feature."""
     windows = params["windows"]
-    snapshots = spine.copy()
-    for features in feature_tables:
-        if len(features.columns) > len(aggregations.KEYS):
-            features = features.astype({"snapshot_date": "datetime64[ns]"})
-            snapshots = snapshots.merge(features, on=aggregations.KEYS, how="left")
+    snapshots = _join_on_spine(spine, [f for f in feature_tables if f.shape[1] > len(KEYS)])
     for name, feature in FEATURES.items():
         if name not in snapshots:
             continue
@@ -236,7 +299,12 @@ def assemble_customer_snapshots(
         snapshots = snapshots.drop(columns=["nps_previous", "exit_survey_recent"])
     attributes = [c for c in customers.columns if c not in ("customer_id", "signup_date")]
     static = customers[["customer_id", *attributes]].astype({c: "category" for c in attributes})
-    snapshots = snapshots.merge(static, on="customer_id", how="left")
+    if static["customer_id"].is_unique:  # the left merge as row positions
+        rows = _positions(snapshots["customer_id"], static["customer_id"])
+        by_row = static[attributes].reset_index(drop=True).reindex(rows).reset_index(drop=True)
+        snapshots = pd.concat([snapshots, by_row], axis=1)
+    else:
+        snapshots = snapshots.merge(static, on="customer_id", how="left")
     if "current_plan" in snapshots:
         snapshots["current_plan"] = snapshots["current_plan"].astype("category")
     logger.info(
