@@ -41,8 +41,6 @@ import hashlib
 import json
 import logging
 import os
-import subprocess
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,9 +53,10 @@ from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 import customer_retention
-from customer_retention.datasets.model_store import POINTER, PromotedModelDataset
+from customer_retention.datasets.model_store import POINTER, PromotedModelDataset, _write_atomic
 from customer_retention.datasets.raw_table import RawTableDataset
 from customer_retention.pipelines.data_cleaning.schemas import TABLE_SPECS
+from customer_retention.provenance import git_state
 
 logger = logging.getLogger(__name__)
 
@@ -79,47 +78,13 @@ def utc_now() -> str:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to a temporary file beside ``path``, then ``os.replace`` it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def parameters_hash(parameters: Any) -> str:
     """SHA-256 of the parameters as canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _git(project_path: Path, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=project_path,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip()
-
-
-def git_state(project_path: Path) -> dict[str, Any]:
-    """``git_commit`` of the project (None outside a git checkout) and ``git_dirty``."""
-    commit = _git(project_path, "rev-parse", "HEAD") or None
-    if commit is None:
-        return {"git_commit": None, "git_dirty": None}
-    status = _git(project_path, "status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
 def _main_date_column(table: str) -> str | None:

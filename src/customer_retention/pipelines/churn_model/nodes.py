@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +45,7 @@ from customer_retention.models.evaluation import (
     reliability_table,
 )
 from customer_retention.pipelines.demo_data.nodes import true_churn_probability
+from customer_retention.provenance import git_commit
 
 from .calibration import apply_calibrator, fit_calibrator
 from .model_frame import (
@@ -740,21 +739,6 @@ def plot_feature_importance(feature_importance: pd.DataFrame, top: int = 20) -> 
 # ----------------------------------------------------------------------------------------------
 
 
-def _git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
 def _fingerprint(churn_model_input: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
     train = _rows(churn_model_input, "train")
     hashed = pd.util.hash_pandas_object(train[[*KEYS, LABEL, *spec["features"]]], index=False)
@@ -804,7 +788,7 @@ def describe_churn_model(
         "data_fingerprint": _fingerprint(churn_model_input, feature_spec),
         "code_version": {
             "package": customer_retention.__version__,
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
         },
     }
 

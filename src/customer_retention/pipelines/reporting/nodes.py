@@ -14,9 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +33,7 @@ from customer_retention.pipelines.survival_analysis.nodes import (
     EVENT,
     landmark_segments,
 )
+from customer_retention.provenance import git_commit
 
 from . import charts, takeaways
 from .formatting import (
@@ -150,21 +149,6 @@ def high_risk(at_risk: pd.DataFrame, multiple: float) -> tuple[int, float]:
     """Customers whose churn probability is at least ``multiple`` x the average, and the cut-off."""
     threshold = float(at_risk["churn_probability"].mean()) * multiple
     return int((at_risk["churn_probability"] >= threshold).sum()), threshold
-
-
-def _git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
 
 
 # ----------------------------------------------------------------------------- survival curves
@@ -949,7 +933,10 @@ def build_run_section(
             if key in (parameters.get(group) or {})
         ],
         "all_parameters": yaml.safe_dump(parameters, sort_keys=True, default_flow_style=False),
-        "code_version": {"package": customer_retention.__version__, "git_commit": _git_commit()},
+        "code_version": {
+            "package": customer_retention.__version__,
+            "git_commit": git_commit()[:12],
+        },
         "drift": drift,
         "headline": {
             "as_of_date": window["as_of"],
