@@ -5,6 +5,10 @@ Why 8,000 customers: at the conftest's 3,000 the test snapshot holds ~1,600 rows
 churners, so the standard error of a ROC-AUC is ~0.025 and of the ECE ~0.015 -- too noisy for
 the thresholds checked. At 8,000 it holds ~4,400 rows and ~350 churners. Building it (demo data,
 cleaning, features) takes about 8 s, training and evaluation about 3 s.
+
+``default_demo_metrics`` runs the pipeline once more on the demo data exactly as ``make run``
+generates them (parameters_demo_data.yml, 5,000 customers): the size the issue's quality bar is
+stated for.
 """
 
 from __future__ import annotations
@@ -158,3 +162,16 @@ def trained_model(store: Path | None = None) -> dict[str, Any]:
     return copy.deepcopy({k: v for k, v in trained.items() if k != "store"}) | {
         "store": store or trained["store"]
     }
+
+
+@functools.cache
+def _default_demo_metrics() -> dict[str, Any]:
+    store = Path(tempfile.mkdtemp(prefix="churn_model_default_demo_"))
+    snapshots, health, truth = demo_data(load_parameters("demo_data")["n_customers"])
+    catalog = run_churn_model(snapshots, store, health=health, ground_truth=truth)
+    return catalog.load("churn_model_metrics")
+
+
+def default_demo_metrics() -> dict[str, Any]:
+    """The churn model's metrics on the default demo data (parameters_demo_data.yml as is)."""
+    return copy.deepcopy(_default_demo_metrics())

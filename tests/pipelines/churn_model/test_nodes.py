@@ -21,7 +21,13 @@ from customer_retention.pipelines.churn_model.model_frame import (
 )
 from customer_retention.pipelines.churn_model.reasons import action_for, explain, phrase
 
-from .helpers import churn_params, demo_data, run_churn_model, trained_model
+from .helpers import (
+    churn_params,
+    default_demo_metrics,
+    demo_data,
+    run_churn_model,
+    trained_model,
+)
 
 LABEL = nodes.LABEL
 
@@ -111,19 +117,33 @@ def test_unseen_category_becomes_missing_and_missing_column_is_named(trained):
 
 # --- quality ------------------------------------------------------------------------------------
 
-BASELINE_TOLERANCE = 0.01
-"""The demo's planted effects are additive on the log-hazard scale, which a logistic regression
-captures well: over four demo data sets (5,000 and 3 x 8,000 customers) XGBoost and the baseline
-differed by -0.010 to +0.008 ROC-AUC, so they tie; XGBoost must not be worse by more than this."""
+
+def test_on_the_default_demo_xgboost_beats_the_baseline_nears_the_oracle_and_is_calibrated():
+    """The quality bar of issue #6, on the demo data exactly as `make run` generates them
+    (5,000 customers): calibrated XGBoost ranks at least as well as the logistic baseline, within
+    0.03 ROC-AUC of the oracle, with an ECE of at most 0.03.
+
+    The demo plants one non-additive effect -- usage fades over the last 30 days before churn on
+    monthly contracts, 150 days on annual ones -- which trees learn and a linear model cannot.
+    Over 10 demo seeds XGBoost beat the baseline on the test snapshot on all 10 (by +0.002 to
+    +0.051, mean +0.021); with one fade length for everyone the two tie (XGBoost ahead on 6).
+    """
+    metrics = default_demo_metrics()
+    scorers = metrics["scorers"]
+    xgb = scorers["xgboost_calibrated"]
+    assert metrics["split"] == "temporal"
+    assert xgb["roc_auc"] >= scorers["logistic_baseline"]["roc_auc"]
+    # The oracle knows the true hazard but not the leading signals of the realised churn
+    # (usage fade, exit surveys), so the model can also beat it.
+    assert xgb["roc_auc"] >= scorers["oracle"]["roc_auc"] - 0.03
+    assert xgb["ece"] <= 0.03
 
 
-def test_xgboost_matches_baseline_and_oracle_and_is_calibrated(trained):
+def test_xgboost_beats_baseline_and_health_score_and_is_calibrated(trained):
     scorers = trained["churn_model_metrics"]["scorers"]
     xgb_auc = scorers["xgboost_calibrated"]["roc_auc"]
     assert scorers["xgboost_calibrated"]["rows"] > 4000
-    assert xgb_auc >= scorers["logistic_baseline"]["roc_auc"] - BASELINE_TOLERANCE
-    # The oracle knows the true hazard but not the leading signals of the realised churn
-    # (usage fade, exit surveys), so the model can also beat it.
+    assert xgb_auc >= scorers["logistic_baseline"]["roc_auc"]
     assert xgb_auc >= scorers["oracle"]["roc_auc"] - 0.03
     assert scorers["xgboost_calibrated"]["ece"] <= 0.03
     # scale_pos_weight inflates the raw probabilities; calibration fixes them.

@@ -13,6 +13,7 @@ from customer_retention.pipelines.demo_data.nodes import (
     generate_demo_data,
     hazard_multiplier,
     true_churn_probability,
+    usage_decline_days,
 )
 from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
@@ -106,15 +107,55 @@ def test_stratified_rate_ratio_recovers_planted_hazard_ratio(
     assert estimate == pytest.approx(planted, rel=0.25)
 
 
-def test_usage_declines_before_churn(demo_tables, ground_truth):
+def _keep_share(days_before: np.ndarray, decline_days: float, floor: float) -> np.ndarray:
+    """Planted share of usage kept ``days_before`` churn: linear from 1 down to ``floor``."""
+    return floor + (1 - floor) * np.clip(days_before / decline_days, 0, 1)
+
+
+def test_usage_fades_before_churn_over_the_planted_window_of_each_contract(
+    demo_tables, ground_truth
+):
+    """The fade's length depends on the contract (the demo's non-additive effect): measured per
+    contract type, usage relative to a window before any fade follows the planted curve."""
+    signals = ground_truth["leading_signals"]
+    decline, floor = signals["usage_decline_days"], signals["usage_floor"]
+    assert len(set(decline.values())) > 1  # a mapping by contract type, with different lengths
     frame = _truth_frame(ground_truth, demo_tables["customers"])
-    churned = frame[frame["churned"] & (frame["tenure_days"] > 200)][["customer_id", "churn_date"]]
-    events = demo_tables["events"].merge(churned, on="customer_id")
-    days_before = (pd.to_datetime(events["churn_date"]) - events["event_time"]).dt.days
-    last_month = (days_before < 30).sum() / 30
-    months_four_to_six = ((days_before >= 90) & (days_before < 180)).sum() / 90
-    # Planted: linear fade to 20% over the last 60 days, so the last month runs at ~35%.
-    assert last_month / months_four_to_six < 0.5
+    churned = frame[frame["churned"] & (frame["tenure_days"] > 400)]
+    events = demo_tables["events"].merge(
+        churned[["customer_id", "churn_date", "contract_type"]], on="customer_id"
+    )
+    events["days_before"] = (pd.to_datetime(events["churn_date"]) - events["event_time"]).dt.days
+    reference = (250, 400)  # before every planted fade
+    assert max(decline.values()) < reference[0]
+    short, long = min(decline.values()), max(decline.values())
+    for contract, days in decline.items():
+        rows = events[events["contract_type"] == contract]["days_before"]
+
+        def rate(start: int, stop: int, rows: pd.Series = rows) -> float:
+            return rows.between(start, stop - 1).sum() / (stop - start)
+
+        for start, stop in [(0, 15), (short, long)]:
+            planted = _keep_share(np.linspace(start, stop, 1000, endpoint=False), days, floor)
+            observed = rate(start, stop) / rate(*reference)
+            assert observed == pytest.approx(planted.mean(), abs=0.1), (contract, start, stop)
+    # Between the two lengths the long-fade contract has faded and the short-fade one not yet:
+    # the planted shares there differ by more than twice the tolerance, so the check tells the
+    # contracts apart.
+    between = np.linspace(short, long, 1000, endpoint=False)
+    assert (
+        _keep_share(between, short, floor).mean() - _keep_share(between, long, floor).mean() > 0.2
+    )
+
+
+def test_usage_decline_days_are_one_number_or_one_per_contract_type():
+    customers = pd.DataFrame({"contract_type": ["monthly", "annual", "monthly"]})
+    np.testing.assert_array_equal(usage_decline_days(customers, 60), [60.0, 60.0, 60.0])
+    np.testing.assert_array_equal(
+        usage_decline_days(customers, {"monthly": 30, "annual": 150}), [30.0, 150.0, 30.0]
+    )
+    with pytest.raises(ValueError, match=r"contract type\(s\) \['annual'\]"):
+        usage_decline_days(customers, {"monthly": 30})
 
 
 def test_exit_surveys_come_before_the_churn_date(demo_tables, ground_truth):

@@ -10,6 +10,13 @@ with t the tenure in days, so the planted hazard ratios are exactly what a Cox m
 same covariates should recover. Churn is a lagging indicator: usage fades over the last weeks
 before the end and the exit survey is started before it, so the signals lead the event.
 
+The hazard is additive on the log scale, which a logistic regression captures almost perfectly.
+One planted effect is not additive: how long before churn usage starts to fade depends on the
+contract (``usage_decline_days`` by contract type). Monthly customers cancel within weeks of
+disengaging; annual customers, already paid up, drift away for months before they leave. A usage
+drop therefore means "leaving within weeks" for one and "maybe leaving this quarter" for the
+other -- a contract x usage interaction that a model needs to learn, not a sum of effects.
+
 Everything is vectorised numpy (one pass per table, no per-customer Python loop), so a
 million customers with ~100M usage events is a matter of memory, not of hours.
 """
@@ -244,6 +251,21 @@ def _build_transactions(
     return transactions
 
 
+def usage_decline_days(customers: pd.DataFrame, setting: Any) -> np.ndarray:
+    """Days before churn over which each customer's usage fades: one number for everyone, or a
+    mapping by contract type (``{monthly: 30, annual: 150}``) naming every contract type."""
+    if not isinstance(setting, dict):
+        return np.full(len(customers), float(setting))
+    contract = customers["contract_type"]
+    missing = sorted(set(contract.unique()) - set(setting))
+    if missing:
+        raise ValueError(
+            f"usage_decline_days gives no value for the contract type(s) {missing}; "
+            f"it maps {sorted(setting)}"
+        )
+    return contract.map({k: float(v) for k, v in setting.items()}).to_numpy(dtype=float)
+
+
 def _build_events(
     customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
 ) -> pd.DataFrame:
@@ -257,7 +279,8 @@ def _build_events(
     idx = np.repeat(np.arange(len(customers)), counts)
     day = signup[idx] + rng.random(len(idx)) * active[idx]
     # Thinning: in the last `usage_decline_days` before churn the rate falls linearly to the floor.
-    decline, floor = float(params["usage_decline_days"]), float(params["usage_floor"])
+    decline = usage_decline_days(customers, params["usage_decline_days"])[idx]
+    floor = float(params["usage_floor"])
     churned = customers["churned"].to_numpy()[idx]
     days_to_churn = customers["churn_day"].to_numpy()[idx] - day
     keep_probability = np.where(
@@ -540,6 +563,12 @@ def _ground_truth(
             "engagement": "events: low-engagement customers use the product ~1/3 as much",
         },
         "leading_signals": {
+            "description": (
+                "Usage fades linearly to usage_floor over the last usage_decline_days before "
+                "churn (by contract type when a mapping: not additive in contract and usage); "
+                "exit surveys start up to exit_survey_lead_days before churn. The oracle "
+                "(true_churn_probability) uses the hazard only, never these signals."
+            ),
             "usage_decline_days": params["usage_decline_days"],
             "usage_floor": params["usage_floor"],
             "exit_survey_lead_days": params["exit_survey_lead_days"],
