@@ -21,6 +21,7 @@ from customer_retention.pipelines.churn_model.model_frame import (
 )
 from customer_retention.pipelines.churn_model.reasons import action_for, explain, phrase
 
+from ...conftest import load_parameters
 from .helpers import (
     churn_params,
     default_demo_metrics,
@@ -40,9 +41,14 @@ def trained() -> dict:
 # --- split --------------------------------------------------------------------------------------
 
 
+HORIZON_DAYS = load_parameters("feature_engineering")["horizon_days"]
+
+
 def test_split_is_temporal_and_tests_on_the_last_labelled_snapshot():
     snapshots, _, _ = demo_data()
-    frame, info = nodes.split_snapshots(snapshots, churn_params())
+    params = churn_params()
+    params["split"]["gap_snapshots"] = 0
+    frame, info = nodes.split_snapshots(snapshots, params, HORIZON_DAYS)
     labelled_dates = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
     by_part = frame.groupby("split")["snapshot_date"]
     assert info["split"] == "temporal"
@@ -51,13 +57,30 @@ def test_split_is_temporal_and_tests_on_the_last_labelled_snapshot():
     assert by_part.max()["valid"] == labelled_dates[-2]
     assert frame[LABEL].notna().all() and not frame["is_as_of_snapshot"].any()
     assert info["parts"]["test"]["rows"] == (snapshots["snapshot_date"] == labelled_dates[-1]).sum()
+    assert "label horizons of train, valid and test overlap" in info["reason"]
+
+
+def test_default_split_uses_only_labels_known_at_the_date_evaluated():
+    """gap_snapshots auto: each training label's horizon ends by the valid date, each valid
+    label's by the test date, and no closer snapshot qualifies (none is wasted)."""
+    snapshots, _, _ = demo_data()
+    frame, info = nodes.split_snapshots(snapshots, churn_params(), HORIZON_DAYS)
+    horizon = pd.Timedelta(days=HORIZON_DAYS)
+    labelled = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
+    dates = {part: sorted(rows.unique()) for part, rows in frame.groupby("split")["snapshot_date"]}
+    (valid,), (test,) = dates["valid"], dates["test"]
+    assert test == labelled[-1]
+    assert valid + horizon <= test < labelled[labelled.index(valid) + 1] + horizon
+    assert dates["train"] == [d for d in labelled if d + horizon <= valid]
+    assert dates["train"] and max(dates["train"]) + horizon <= valid
+    assert info["split"] == "temporal" and f"{HORIZON_DAYS}-day label horizon" in info["reason"]
 
 
 def test_split_with_a_gap_leaves_snapshots_out():
     snapshots, _, _ = demo_data()
     params = churn_params()
     params["split"]["gap_snapshots"] = 1
-    frame, info = nodes.split_snapshots(snapshots, params)
+    frame, info = nodes.split_snapshots(snapshots, params, HORIZON_DAYS)
     labelled = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
     assert info["parts"]["valid"]["snapshots"] == [str(pd.Timestamp(labelled[-3]).date())]
     assert set(frame["snapshot_date"]).isdisjoint({labelled[-2], labelled[-4]})
@@ -67,7 +90,7 @@ def test_too_few_labelled_snapshots_fall_back_to_a_grouped_random_split():
     snapshots, _, _ = demo_data()
     labelled_dates = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
     two = snapshots[snapshots["snapshot_date"].isin(labelled_dates[-2:])]
-    frame, info = nodes.split_snapshots(two, churn_params())
+    frame, info = nodes.split_snapshots(two, churn_params(), HORIZON_DAYS)
     assert info["split"] == "grouped_random"
     assert "only 2 labelled snapshot(s)" in info["reason"]
     parts_per_customer = frame.groupby("customer_id")["split"].nunique()
@@ -82,7 +105,7 @@ def test_split_without_labels_says_why():
     snapshots, _, _ = demo_data()
     unlabelled = snapshots.assign(**{LABEL: np.nan})
     with pytest.raises(ValueError, match="no labelled rows"):
-        nodes.split_snapshots(unlabelled, churn_params())
+        nodes.split_snapshots(unlabelled, churn_params(), HORIZON_DAYS)
 
 
 # --- features -----------------------------------------------------------------------------------
@@ -91,7 +114,7 @@ def test_split_without_labels_says_why():
 def test_features_come_from_the_columns_present():
     snapshots, _, _ = demo_data()
     usage = ["events_recent", "events_previous", "active_days_recent", "usage_trend_ratio"]
-    frame, _ = nodes.split_snapshots(snapshots.drop(columns=usage), churn_params())
+    frame, _ = nodes.split_snapshots(snapshots.drop(columns=usage), churn_params(), HORIZON_DAYS)
     spec = nodes.define_model_features(frame, churn_params())
     assert not set(spec["features"]) & (set(usage) | NON_MODEL_COLUMNS | {"split"})
     assert {"tenure_days", "plan", "region", "nps_class", "current_plan"} <= set(spec["features"])
@@ -221,8 +244,8 @@ def test_metadata_describes_the_model(trained):
     assert metadata["feature_spec"]["features"] == trained["churn_feature_spec"]["features"]
     assert metadata["feature_spec"]["categorical_levels"]["plan"] == ["basic", "enterprise", "pro"]
     window = metadata["training_window"]
-    assert window["split"] == "temporal" and len(window["train"]) == 7
-    assert window["valid"] == ["2025-09-01"] and window["test"] == ["2025-10-01"]
+    assert window["split"] == "temporal" and len(window["train"]) == 3  # 90-day horizon gaps
+    assert window["valid"] == ["2025-07-01"] and window["test"] == ["2025-10-01"]
     fingerprint = metadata["data_fingerprint"]
     assert fingerprint["rows"]["test"] == metadata["metrics"]["xgboost_calibrated"]["rows"]
     assert len(fingerprint["training_frame_sha256"]) == 64

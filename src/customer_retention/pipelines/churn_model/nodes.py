@@ -176,17 +176,45 @@ def _sample_training_rows(
     return frame.drop(index=drop).reset_index(drop=True), message
 
 
+def _temporal_parts(
+    dates: list, gap: int | str, horizon_days: int | None
+) -> tuple[list, Any, Any] | None:
+    """(train dates, valid date, test date) of a temporal split, or None when too few dates.
+
+    ``gap = "auto"``: a snapshot's label is known ``horizon_days`` after it, so valid is the
+    latest snapshot whose horizon ends by the test date, and train every snapshot whose
+    horizon ends by the valid date. No label used in training or calibration lies after the
+    date it is evaluated at, as in production, where a model trained today has only seen
+    labels of snapshots at least one horizon old. An integer leaves that many snapshots out
+    between the parts instead (0 = adjacent snapshots, overlapping horizons).
+    """
+    test_date = dates[-1]
+    if gap == "auto":
+        horizon = pd.Timedelta(days=int(horizon_days))
+        valid_dates = [d for d in dates if d + horizon <= test_date]
+        if not valid_dates:
+            return None
+        valid_date = valid_dates[-1]
+        train_dates = [d for d in dates if d + horizon <= valid_date]
+    else:
+        if len(dates) < 3 + 2 * gap:
+            return None
+        valid_date = dates[-2 - gap]
+        train_dates = list(dates[: len(dates) - 2 - 2 * gap])
+    return (train_dates, valid_date, test_date) if train_dates else None
+
+
 def split_snapshots(
-    customer_snapshots: pd.DataFrame, params: dict[str, Any]
+    customer_snapshots: pd.DataFrame, params: dict[str, Any], horizon_days: int | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Labelled rows with a ``split`` column (train / valid / test) and a description.
 
-    Temporal (needs ``min_labelled_snapshots`` >= 3 labelled snapshots, plus 2 x
-    ``gap_snapshots``): test = the last labelled snapshot, valid = the one ``gap_snapshots``
-    before it, train = every snapshot ``gap_snapshots`` before valid. A gap leaves out the
-    snapshots whose horizons overlap the next part, as a model trained at the test date could
-    not have seen their labels yet. Fewer labelled snapshots: customer-grouped stratified random
-    split (``fallback_folds``), reported as ``split: grouped_random`` with the reason.
+    Temporal (at least ``min_labelled_snapshots`` labelled snapshots and room for the gaps):
+    test = the last labelled snapshot, valid = an earlier one, train = the snapshots before
+    valid; ``gap_snapshots`` (``auto`` by default: from ``horizon_days``, see
+    ``_temporal_parts``) leaves out the snapshots whose label horizons overlap the next part.
+    Otherwise: customer-grouped stratified random split (``fallback_folds``), reported as
+    ``split: grouped_random`` with the reason.
     """
     split_params = params["split"]
     labelled = customer_snapshots[
@@ -198,12 +226,16 @@ def split_snapshots(
             "as-of date. The churn model needs history older than horizon_days "
             "(parameters_feature_engineering.yml)."
         )
-    dates = sorted(labelled["snapshot_date"].unique())
-    gap = int(split_params.get("gap_snapshots", 0))
-    needed = max(3, int(split_params.get("min_labelled_snapshots", 3))) + 2 * gap
-    if len(dates) >= needed:
-        train_dates = dates[: len(dates) - 2 - 2 * gap]
-        valid_date, test_date = dates[-2 - gap], dates[-1]
+    dates = sorted(pd.Timestamp(d) for d in labelled["snapshot_date"].unique())
+    gap = split_params.get("gap_snapshots", "auto")
+    if gap == "auto" and horizon_days is None:
+        raise ValueError("churn_model.split.gap_snapshots 'auto' needs horizon_days")
+    gap = gap if gap == "auto" else int(gap)
+    minimum = max(3, int(split_params.get("min_labelled_snapshots", 3)))
+    temporal = _temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
+    gap_text = f"{horizon_days}-day label horizon" if gap == "auto" else f"gap_snapshots={gap}"
+    if temporal is not None:
+        train_dates, valid_date, test_date = temporal
         date = labelled["snapshot_date"]
         split = np.select(
             [date == test_date, date == valid_date, date.isin(train_dates)],
@@ -213,9 +245,12 @@ def split_snapshots(
         kind = "temporal"
         reason = (
             f"{len(dates)} labelled snapshots: train on the {len(train_dates)} earliest, "
-            f"validate on {pd.Timestamp(valid_date).date()}, test on the last labelled "
-            f"snapshot {pd.Timestamp(test_date).date()} (gap_snapshots={gap})"
+            f"validate on {valid_date.date()}, test on the last labelled snapshot "
+            f"{test_date.date()}; {len(dates) - len(train_dates) - 2} left out between them "
+            f"({gap_text})"
         )
+        if gap == 0:
+            reason += ": label horizons of train, valid and test overlap"
     else:
         split = _grouped_random_split(
             labelled, int(split_params.get("fallback_folds", 5)), int(params["seed"])
@@ -223,9 +258,9 @@ def split_snapshots(
         kind = "grouped_random"
         reason = (
             f"only {len(dates)} labelled snapshot(s); the temporal split needs at least "
-            f"{needed} (train, valid, test{' and gaps' if gap else ''}). Customers were split "
-            "at random instead (stratified by label, all of a customer's rows in one part), "
-            "so the test rows are not later in time than the training rows"
+            f"{minimum} and room for train, valid and test apart ({gap_text}). Customers were "
+            "split at random instead (stratified by label, all of a customer's rows in one "
+            "part), so the test rows are not later in time than the training rows"
         )
         logger.warning("Churn model split: %s", reason)
     frame = labelled.assign(**{SPLIT_COLUMN: split})

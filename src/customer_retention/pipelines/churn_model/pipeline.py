@@ -10,7 +10,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.split_snapshots,
-                inputs=["customer_snapshots", "params:churn_model"],
+                inputs=[
+                    "customer_snapshots",
+                    "params:churn_model",
+                    "params:feature_engineering.horizon_days",
+                ],
                 outputs=["churn_model_input", "churn_split_info"],
                 name="split_snapshots",
             ),
