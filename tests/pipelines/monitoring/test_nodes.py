@@ -39,7 +39,7 @@ def snapshots() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def samples(snapshots, promoted):
-    return nodes.select_drift_samples(snapshots, promoted)
+    return nodes.select_drift_samples(snapshots, promoted, load_parameters("monitoring"))
 
 
 @pytest.fixture
@@ -170,12 +170,38 @@ def test_model_age_counts_whole_days_in_utc():
     assert nodes.model_age_days("2026-01-01T23:30:00-05:00", "2026-01-03") == 1  # 02 Jan UTC
 
 
+def test_a_sampled_reference_gives_the_same_drift_as_the_whole_window(
+    snapshots, promoted, params, samples
+):
+    reference, scoring, description = samples
+    sampled, _, sampled_description = nodes.select_drift_samples(
+        snapshots, promoted, params | {"max_reference_rows": 5000}
+    )
+    again, _, _ = nodes.select_drift_samples(
+        snapshots, promoted, params | {"max_reference_rows": 5000}
+    )
+    assert len(sampled) == sampled_description["reference_rows"] == 5000
+    assert sampled_description["reference_rows_available"] == len(reference) > 5000
+    pd.testing.assert_frame_equal(sampled, again)  # seeded
+    assert set(sampled["snapshot_date"]) == set(reference["snapshot_date"])
+    whole = {
+        r["feature"]: r["psi"]
+        for r in nodes.compute_feature_drift(reference, scoring, promoted, params)
+    }
+    part = {
+        r["feature"]: r["psi"]
+        for r in nodes.compute_feature_drift(sampled, scoring, promoted, params)
+    }
+    assert max(abs(whole[f] - part[f]) for f in whole) < 0.02
+    assert [f for f in whole if whole[f] > 0.25] == [f for f in part if part[f] > 0.25]
+
+
 def test_training_window_gone_from_the_history_falls_back_and_recommends(
     snapshots, promoted, params
 ):
     train = pd.to_datetime(promoted["metadata"]["training_window"]["train"])
     recent = snapshots[~snapshots["snapshot_date"].isin(train)]
-    reference, scoring, description = nodes.select_drift_samples(recent, promoted)
+    reference, scoring, description = nodes.select_drift_samples(recent, promoted, params)
     oldest = recent.loc[~recent["is_as_of_snapshot"], "snapshot_date"].min()
     assert (reference["snapshot_date"] == oldest).all()
     assert "none of the promoted model's training" in description["fallback"]

@@ -45,10 +45,17 @@ def _number(value: float) -> float | None:
 
 
 def select_drift_samples(
-    customer_snapshots: pd.DataFrame, promoted_churn_model: dict[str, Any]
+    customer_snapshots: pd.DataFrame,
+    promoted_churn_model: dict[str, Any],
+    params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Reference rows (the promoted model's training snapshots), the as-of rows, and a
     description of both (reference window, scoring snapshot, any fallback).
+
+    Above ``max_reference_rows`` the reference is a seeded random sample of that many rows:
+    the reference deciles and shares behind a PSI are then known to within about
+    ``1 / sqrt(max_reference_rows)``, far below any alarm threshold, and the promoted model
+    does not rescore millions of training rows. The scoring rows are never sampled.
 
     When none of the training snapshots is in ``customer_snapshots`` any more (the model is
     older than the snapshot history), the oldest snapshot is the reference and the description
@@ -71,13 +78,24 @@ def select_drift_samples(
             "reference"
         )
         logger.warning("Drift monitoring: %s", note)
-    reference = customer_snapshots[in_reference].reset_index(drop=True)
+    reference = customer_snapshots[in_reference]
+    available = len(reference)
+    max_rows = params.get("max_reference_rows")
+    if max_rows is not None and available > int(max_rows):
+        reference = reference.sample(int(max_rows), random_state=int(params["seed"]))
+        logger.info(
+            "Drift monitoring: reference sampled, %s of %s rows (max_reference_rows)",
+            f"{int(max_rows):,}",
+            f"{available:,}",
+        )
+    reference = reference.reset_index(drop=True)
     scoring = customer_snapshots[as_of].reset_index(drop=True)
     used = sorted(pd.to_datetime(reference["snapshot_date"]).unique())
     description = {
         "reference_window": {"start": _day(used[0]), "end": _day(used[-1])},
         "reference_snapshots": [_day(d) for d in used],
         "reference_rows": len(reference),
+        "reference_rows_available": available,
         "scoring_snapshot": _day(scoring["snapshot_date"].iat[0]),
         "scoring_rows": len(scoring),
         "fallback": note,
