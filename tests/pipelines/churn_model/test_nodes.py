@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 from kedro.io import DatasetError
 from kedro_datasets.text import TextDataset
 
@@ -18,6 +19,7 @@ from customer_retention.pipelines.churn_model.model_frame import (
     NON_MODEL_COLUMNS,
     booster_from_json,
     dmatrix,
+    model_matrix,
 )
 from customer_retention.pipelines.churn_model.reasons import action_for, explain, phrase
 
@@ -136,6 +138,27 @@ def test_unseen_category_becomes_missing_and_missing_column_is_named(trained):
     assert np.array_equal(base[5:], booster.predict(dmatrix(test, spec))[5:])
     with pytest.raises(ValueError, match="nps_latest, plan"):
         dmatrix(test.drop(columns=["plan", "nps_latest"]), spec)
+
+
+def test_the_feature_array_predicts_exactly_like_a_categorical_data_frame(trained):
+    """dmatrix builds a float32 array with category codes (fast); XGBoost's own pandas path
+    (categoricals with the training levels) must give the same predictions and SHAP values,
+    whatever the column types of the input (text, object with None, nullable integers)."""
+    spec = trained["churn_feature_spec"]
+    rows = trained["churn_model_input"].query("split == 'test'").head(400).copy()
+    rows["region"] = rows["region"].astype(object).where(rows.index % 7 != 0, None)
+    rows["plan"] = rows["plan"].astype("string")
+    rows.loc[rows.index[:3], "plan"] = "platinum"  # unseen in training
+    rows["tenure_days"] = rows["tenure_days"].astype("Int64")
+    rows.loc[rows.index[3], "tenure_days"] = pd.NA
+    booster = booster_from_json(trained["churn_model_booster"])
+    frame = xgb.DMatrix(model_matrix(rows, spec), enable_categorical=True, missing=np.nan)
+    fast = dmatrix(rows, spec)
+    assert np.array_equal(booster.predict(frame), booster.predict(fast))
+    assert np.array_equal(
+        booster.predict(frame, pred_contribs=True), booster.predict(fast, pred_contribs=True)
+    )
+    assert model_matrix(rows, spec)["plan"].isna().sum() == rows["plan"].isna().sum() + 3
 
 
 # --- quality ------------------------------------------------------------------------------------

@@ -108,6 +108,61 @@ def check_feature_columns(frame: pd.DataFrame, spec: dict[str, Any]) -> None:
         )
 
 
+def _category_codes(
+    series: pd.Series, column: str, levels: list[str], log_unseen: bool
+) -> np.ndarray:
+    """Codes of ``series`` in the training ``levels`` (-1 = missing or unseen in training)."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and all(
+        isinstance(level, str) for level in series.cat.categories
+    ):
+        codes = series.cat.set_categories(levels).cat.codes.to_numpy()
+    else:
+        codes = pd.Categorical(series.astype("string"), categories=levels).codes
+    unseen = int(series.notna().sum() - (codes >= 0).sum())
+    if unseen and log_unseen:
+        new_levels = sorted(set(series.dropna().astype(str)) - set(levels))
+        logger.warning(
+            "%s: %s value(s) with level(s) unseen in training %s, treated as missing",
+            column,
+            f"{unseen:,}",
+            new_levels[:10],
+        )
+    return codes
+
+
+def _numeric_values(series: pd.Series, column: str) -> np.ndarray:
+    """Float values; nullable integer / boolean columns: missing becomes NaN."""
+    try:
+        values = pd.to_numeric(series) if series.dtype == object else series
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"Feature {column!r} was numeric at training but holds non-numeric values "
+            f"({series.dtype}): {error}"
+        ) from error
+
+
+def feature_array(
+    frame: pd.DataFrame, spec: dict[str, Any], *, log_unseen: bool = True
+) -> np.ndarray:
+    """The features as one float32 array (rows x features, training order); a categorical
+    column holds its training-level code, NaN when missing or unseen in training.
+
+    float32 is what XGBoost stores internally, so predictions equal those from a DataFrame.
+    Raises ``ValueError`` naming the missing columns when a feature is absent.
+    """
+    check_feature_columns(frame, spec)
+    array = np.empty((len(frame), len(spec["features"])), dtype=np.float32)
+    for position, column in enumerate(spec["features"]):
+        series = frame[column]
+        if spec["dtypes"][column] == "category":
+            codes = _category_codes(series, column, spec["categorical_levels"][column], log_unseen)
+            array[:, position] = np.where(codes >= 0, codes, np.nan)
+        else:
+            array[:, position] = _numeric_values(series, column)
+    return array
+
+
 def model_matrix(
     frame: pd.DataFrame, spec: dict[str, Any], *, log_unseen: bool = True
 ) -> pd.DataFrame:
@@ -121,42 +176,23 @@ def model_matrix(
         series = frame[column]
         if spec["dtypes"][column] == "category":
             levels = spec["categorical_levels"][column]
-            values = series.astype("string")  # missing stays missing
-            coded = pd.Categorical(
-                values.astype(object).where(values.notna(), None), categories=levels
-            )
-            unseen = int(values.notna().sum() - pd.notna(coded).sum())
-            if unseen and log_unseen:
-                new_levels = sorted(set(values.dropna()) - set(levels))
-                logger.warning(
-                    "%s: %s value(s) with level(s) unseen in training %s, treated as missing",
-                    column,
-                    f"{unseen:,}",
-                    new_levels[:10],
-                )
-            columns[column] = pd.Series(coded, index=frame.index)
+            codes = _category_codes(series, column, levels, log_unseen)
+            columns[column] = pd.Categorical.from_codes(codes, categories=levels)
         else:
-            try:
-                values = pd.to_numeric(series) if series.dtype == object else series
-                # Nullable integer / boolean columns: missing becomes NaN.
-                columns[column] = pd.Series(
-                    values.to_numpy(dtype="float64", na_value=np.nan), index=frame.index
-                )
-            except (TypeError, ValueError) as error:
-                raise ValueError(
-                    f"Feature {column!r} was numeric at training but holds non-numeric values "
-                    f"({series.dtype}): {error}"
-                ) from error
+            columns[column] = _numeric_values(series, column)
     return pd.DataFrame(columns, index=frame.index)
 
 
 def dmatrix(
     frame: pd.DataFrame, spec: dict[str, Any], label: pd.Series | None = None
 ) -> xgb.DMatrix:
-    """An XGBoost DMatrix of the features, with native categorical support."""
+    """An XGBoost DMatrix of the features, categoricals as codes in the training levels
+    (XGBoost's native categorical support, ``feature_types`` "c")."""
     return xgb.DMatrix(
-        model_matrix(frame, spec),
+        feature_array(frame, spec),
         label=None if label is None else np.asarray(label, dtype=float),
+        feature_names=list(spec["features"]),
+        feature_types=["c" if spec["dtypes"][c] == "category" else "q" for c in spec["features"]],
         enable_categorical=True,
         missing=np.nan,
     )
