@@ -21,7 +21,12 @@ from customer_retention.pipelines.churn_model.model_frame import (
     dmatrix,
     model_matrix,
 )
-from customer_retention.pipelines.churn_model.reasons import action_for, explain, phrase
+from customer_retention.pipelines.churn_model.reasons import (
+    action_for,
+    explain,
+    phrase,
+    top_drivers,
+)
 
 from ...conftest import load_parameters
 from .helpers import (
@@ -419,3 +424,27 @@ def test_only_drivers_that_raise_the_risk_are_reasons():
     assert reasons.loc[1, "recommended_action"] == "review"
     assert action_for("events_recent", actions) == "training"  # by driver group
     assert action_for("region", actions) == "review"
+
+
+def test_reasons_are_each_rows_own_phrases(trained):
+    """explain builds phrases per driver and distinct value; each row must still read its own
+    values (and, for row-aware templates, its own row) exactly as phrase() would."""
+    spec, features = trained["churn_feature_spec"], trained["churn_feature_spec"]["features"]
+    rows = trained["churn_model_input"].query("split == 'test'").head(2000).copy()
+    rows["region"] = rows["region"].astype(object).where(rows.index % 5 != 0, None)
+    rows["tenure_days"] = rows["tenure_days"].astype("Int64")
+    booster = booster_from_json(trained["churn_model_booster"])
+    contributions = booster.predict(dmatrix(rows, spec), pred_contribs=True)[:, :-1]
+    actions = load_parameters("scoring")["actions"]
+    reasons = explain(rows, contributions, features, actions, k=3)
+    records = rows[features].to_dict("records")
+    for i, (record, drivers) in enumerate(
+        zip(records, top_drivers(contributions, features, 3), strict=True)
+    ):
+        expected = [phrase(f, record[f], record) for f in drivers] + [None] * (3 - len(drivers))
+        assert reasons.iloc[i][["reason_1", "reason_2", "reason_3"]].tolist() == expected
+        assert reasons.iloc[i]["top_driver"] == (drivers[0] if drivers else None)
+        assert reasons.iloc[i]["recommended_action"] == action_for(
+            drivers[0] if drivers else None, actions
+        )
+    assert reasons["reason_3"].notna().sum() > 1000 and rows["nps_class"].notna().any()

@@ -224,17 +224,35 @@ def action_for(feature: str | None, actions: dict[str, Any]) -> str:
     return actions["fallback"]
 
 
+def _driver_positions(contributions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column positions of the ``k`` largest contributions (largest first) and
+    whether each is positive (only positive contributions are drivers)."""
+    contributions = np.asarray(contributions, dtype=float)
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(contributions, order, axis=1) > 0
+
+
 def top_drivers(contributions: np.ndarray, features: list[str], k: int = 3) -> list[list[str]]:
     """Per row, up to ``k`` features with the largest positive contribution, largest first.
 
     ``contributions`` has one column per feature (the bias column already removed).
     """
-    contributions = np.asarray(contributions, dtype=float)
-    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
-    drivers = []
-    for row, columns in enumerate(order):
-        drivers.append([features[c] for c in columns if contributions[row, c] > 0])
-    return drivers
+    order, positive = _driver_positions(contributions, k)
+    return [
+        [features[c] for c, keep in zip(columns, keeps, strict=True) if keep]
+        for columns, keeps in zip(order, positive, strict=True)
+    ]
+
+
+def _phrases(feature: str, rows: pd.DataFrame) -> np.ndarray:
+    """``phrase(feature, value)`` for every row, computed once per distinct value (row by row
+    for the templates that read the whole row)."""
+    if feature in ROW_AWARE:
+        return np.array(
+            [phrase(feature, row[feature], row) for row in rows.to_dict("records")], dtype=object
+        )
+    codes, values = pd.factorize(rows[feature], use_na_sentinel=False)
+    return np.array([phrase(feature, value) for value in values], dtype=object)[codes]
 
 
 def explain(
@@ -244,16 +262,27 @@ def explain(
     actions: dict[str, Any],
     k: int = 3,
 ) -> pd.DataFrame:
-    """Columns reason_1..reason_k (phrases), top_driver (feature) and recommended_action."""
-    drivers = top_drivers(contributions, features, k)
-    records = []
-    rows = frame[features].to_dict("records")
-    for row, row_drivers in zip(rows, drivers, strict=True):
-        record = {f"reason_{i + 1}": None for i in range(k)}
-        for i, feature in enumerate(row_drivers):
-            record[f"reason_{i + 1}"] = phrase(feature, row[feature], row)
-        top = row_drivers[0] if row_drivers else None
-        record["top_driver"] = top
-        record["recommended_action"] = action_for(top, actions)
-        records.append(record)
-    return pd.DataFrame.from_records(records, index=frame.index)
+    """Columns reason_1..reason_k (phrases), top_driver (feature) and recommended_action.
+
+    Each row gets ``phrase(driver, its value, its row)`` for each of its drivers
+    (``top_drivers``); phrases are built per driver and distinct value, not per row.
+    """
+    order, positive = _driver_positions(contributions, k)
+    names = np.array(features, dtype=object)
+    explained = {}
+    for rank in range(order.shape[1]):
+        reasons = np.full(len(frame), None, dtype=object)
+        for position in np.unique(order[positive[:, rank], rank]):
+            rows = np.flatnonzero(positive[:, rank] & (order[:, rank] == position))
+            reasons[rows] = _phrases(features[position], frame.iloc[rows][features])
+        explained[f"reason_{rank + 1}"] = reasons
+    for rank in range(order.shape[1], k):  # fewer features than reasons asked for
+        explained[f"reason_{rank + 1}"] = np.full(len(frame), None, dtype=object)
+    top = pd.Series(np.where(positive[:, 0], names[order[:, 0]], None), dtype=object)
+    explained["top_driver"] = top.to_numpy()
+    explained["recommended_action"] = (
+        top.map({feature: action_for(feature, actions) for feature in features})
+        .fillna(action_for(None, actions))
+        .to_numpy()
+    )
+    return pd.DataFrame(explained, index=frame.index)
