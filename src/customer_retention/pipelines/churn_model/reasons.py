@@ -244,14 +244,15 @@ def top_drivers(contributions: np.ndarray, features: list[str], k: int = 3) -> l
     ]
 
 
-def _phrases(feature: str, rows: pd.DataFrame) -> np.ndarray:
-    """``phrase(feature, value)`` for every row, computed once per distinct value (row by row
-    for the templates that read the whole row)."""
+def _phrases(
+    feature: str, frame: pd.DataFrame, rows: np.ndarray, features: list[str]
+) -> np.ndarray:
+    """``phrase(feature, value)`` for the given row positions, computed once per distinct value
+    (row by row for the templates that read the whole row)."""
     if feature in ROW_AWARE:
-        return np.array(
-            [phrase(feature, row[feature], row) for row in rows.to_dict("records")], dtype=object
-        )
-    codes, values = pd.factorize(rows[feature], use_na_sentinel=False)
+        records = frame.iloc[rows][features].to_dict("records")
+        return np.array([phrase(feature, row[feature], row) for row in records], dtype=object)
+    codes, values = pd.factorize(frame[feature].iloc[rows], use_na_sentinel=False)
     return np.array([phrase(feature, value) for value in values], dtype=object)[codes]
 
 
@@ -274,7 +275,7 @@ def explain(
         reasons = np.full(len(frame), None, dtype=object)
         for position in np.unique(order[positive[:, rank], rank]):
             rows = np.flatnonzero(positive[:, rank] & (order[:, rank] == position))
-            reasons[rows] = _phrases(features[position], frame.iloc[rows][features])
+            reasons[rows] = _phrases(features[position], frame, rows, features)
         explained[f"reason_{rank + 1}"] = reasons
     for rank in range(order.shape[1], k):  # fewer features than reasons asked for
         explained[f"reason_{rank + 1}"] = np.full(len(frame), None, dtype=object)
