@@ -153,27 +153,26 @@ def _grouped_random_split(labelled: pd.DataFrame, folds: int, seed: int) -> np.n
     return split
 
 
-def _sample_training_rows(
-    frame: pd.DataFrame, max_rows: int | None, seed: int
-) -> tuple[pd.DataFrame, str]:
-    """Keep at most ``max_rows`` training rows, drawn at random (valid and test untouched).
+def _training_sample(split: np.ndarray, max_rows: int | None, seed: int) -> tuple[np.ndarray, str]:
+    """Which rows to keep: at most ``max_rows`` training rows, drawn at random (valid and test
+    untouched), as a boolean mask over ``split``, and a sentence saying so.
 
     Standard practice for gradient boosting on large tables: beyond a few hundred thousand rows
     the held-out metrics barely move while training time grows linearly. ``None``: keep all.
     """
-    is_train = (frame[SPLIT_COLUMN] == "train").to_numpy()
-    available = int(is_train.sum())
+    keep = np.ones(len(split), dtype=bool)
+    train_index = np.flatnonzero(split == "train")
+    available = len(train_index)
     if max_rows is None or available <= int(max_rows):
-        return frame, ""
-    train_index = np.flatnonzero(is_train)
-    keep = np.random.default_rng(seed).choice(train_index, size=int(max_rows), replace=False)
-    drop = np.setdiff1d(train_index, keep)
+        return keep, ""
+    chosen = np.random.default_rng(seed).choice(train_index, size=int(max_rows), replace=False)
+    keep[np.setdiff1d(train_index, chosen)] = False
     message = (
         f"trained on a random sample of {int(max_rows):,} of the {available:,} training rows "
         "(split.max_training_rows)"
     )
     logger.info("Churn model: %s", message)
-    return frame.drop(index=drop).reset_index(drop=True), message
+    return keep, message
 
 
 def _temporal_parts(
@@ -217,9 +216,12 @@ def split_snapshots(
     ``split: grouped_random`` with the reason.
     """
     split_params = params["split"]
-    labelled = customer_snapshots[
-        customer_snapshots[LABEL].notna() & ~customer_snapshots["is_as_of_snapshot"].astype(bool)
-    ]
+    # Decide on the key columns only; the wide rows are copied once, at the end.
+    is_labelled = customer_snapshots[LABEL].notna() & ~customer_snapshots[
+        "is_as_of_snapshot"
+    ].astype(bool)
+    positions = np.flatnonzero(is_labelled.to_numpy())
+    labelled = customer_snapshots[["customer_id", "snapshot_date", LABEL]].iloc[positions]
     if labelled.empty:
         raise ValueError(
             "customer_snapshots hold no labelled rows: every snapshot's horizon reaches the "
@@ -263,11 +265,13 @@ def split_snapshots(
             "part), so the test rows are not later in time than the training rows"
         )
         logger.warning("Churn model split: %s", reason)
-    frame = labelled.assign(**{SPLIT_COLUMN: split})
-    frame = frame[frame[SPLIT_COLUMN] != "unused"].reset_index(drop=True)
-    frame, sampling = _sample_training_rows(
-        frame, split_params.get("max_training_rows"), int(params["seed"])
+    used = split != "unused"
+    positions, split = positions[used], split[used]
+    keep, sampling = _training_sample(
+        split, split_params.get("max_training_rows"), int(params["seed"])
     )
+    frame = customer_snapshots.iloc[positions[keep]].reset_index(drop=True)
+    frame[SPLIT_COLUMN] = split[keep]
     if sampling:
         reason += f"; {sampling}"
     for part, need in (("train", 2), ("valid", 2), ("test", 2)):
