@@ -140,7 +140,8 @@ def kaplan_meier_by_segment(
     n_rows = max(1, int(np.ceil(len(present) / 3)))
     fig, axes = plt.subplots(n_rows, 3, figsize=(15, 4 * n_rows), squeeze=False)
     for ax, (segment, (frame, duration, event)) in zip(axes.flat, present.items(), strict=False):
-        frame = frame.assign(**{segment: frame[segment].astype(str)})
+        columns = [duration, event, *(["snapshot_date"] if "snapshot_date" in frame else [])]
+        frame = frame[columns].assign(**{segment: frame[segment].astype(str)})
         summary["segments"][segment] = {
             "time_origin": "signup"
             if duration == DURATION
