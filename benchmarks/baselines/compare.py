@@ -383,10 +383,15 @@ def scoring(project: Path, out: Path) -> dict:
     n = result["customers"]
     node = result["score_customers_node"]["seconds"]
     shap = "shap_approximate" if result["approximate_shap_param"] else "shap_exact"
-    in_node = ("dmatrix", "booster_predict", "calibration", shap, "reasons_explain")
-    slowest = max(
-        in_node, key=parts.get
-    )  # of the parts the node runs (dmatrix includes model_matrix)
+    in_node = (
+        "feature_array",
+        "booster_inplace_predict",
+        "calibration",
+        "dmatrix_from_array",
+        shap,
+        "reasons_explain",
+    )
+    slowest = max(in_node, key=parts.get)  # of the parts the node runs
     return {
         "customers": n,
         "model": {k: result[k] for k in ("features", "trees", "max_depth", "learning_rate")},

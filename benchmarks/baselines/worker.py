@@ -217,9 +217,13 @@ def scoring(project: Path, out: Path) -> dict:
     seen, so a repeated ``predict`` on the same one would time a cache look-up.
     """
     from customer_retention.pipelines.churn_model.calibration import apply_calibrator
-    from customer_retention.pipelines.churn_model.model_frame import dmatrix, model_matrix
+    from customer_retention.pipelines.churn_model.model_frame import dmatrix, feature_array
     from customer_retention.pipelines.churn_model.reasons import explain
-    from customer_retention.pipelines.scoring.nodes import score_customers, select_as_of_snapshot
+    from customer_retention.pipelines.scoring.nodes import (
+        _use_approximate_shap,
+        score_customers,
+        select_as_of_snapshot,
+    )
 
     catalog = _catalog(project)
     logging.getLogger("customer_retention").setLevel(logging.WARNING)
@@ -240,14 +244,22 @@ def scoring(project: Path, out: Path) -> dict:
         return dmatrix(sample, spec)
 
     raw = booster.predict(fresh_matrix())
-    exact = not params.get("approximate_shap", False)
-    contributions = booster.predict(fresh_matrix(), pred_contribs=True, approx_contribs=not exact)
+    approximate_reasons = _use_approximate_shap(params, n)
+    contributions = booster.predict(
+        fresh_matrix(), pred_contribs=True, approx_contribs=approximate_reasons
+    )
     k = int(params["top_reasons"])
     features, actions = spec["features"], params["actions"]
     parts = {
-        "model_matrix": _best_seconds(lambda: model_matrix(sample, spec, log_unseen=False)),
-        "dmatrix": _best_seconds(fresh_matrix),
-        "booster_predict": _best_seconds(booster.predict, fresh_matrix),
+        "feature_array": _best_seconds(lambda: feature_array(sample, spec, log_unseen=False)),
+        "dmatrix_from_array": _best_seconds(
+            lambda array: dmatrix(array, spec),
+            lambda: feature_array(sample, spec, log_unseen=False),
+        ),
+        "booster_inplace_predict": _best_seconds(
+            booster.inplace_predict, lambda: feature_array(sample, spec, log_unseen=False)
+        ),
+        "booster_predict_dmatrix": _best_seconds(booster.predict, fresh_matrix),
         "calibration": _best_seconds(lambda: apply_calibrator(calibrator, raw)),
         "shap_exact": _best_seconds(lambda m: booster.predict(m, pred_contribs=True), fresh_matrix),
         "shap_approximate": _best_seconds(
@@ -256,13 +268,10 @@ def scoring(project: Path, out: Path) -> dict:
         "reasons_explain": _best_seconds(
             lambda: explain(sample, contributions[:, :-1], features, actions, k)
         ),
-        # For comparison: the same probabilities without a DMatrix (XGBoost's inplace_predict).
-        "inplace_predict_with_model_matrix": _best_seconds(
-            lambda: booster.inplace_predict(model_matrix(sample, spec, log_unseen=False))
-        ),
     }
+    # The probability step as score_customers runs it: feature array, inplace predict, calibration.
     probability = _best_seconds(
-        lambda: apply_calibrator(calibrator, booster.predict(dmatrix(rows, spec)))
+        lambda: apply_calibrator(calibrator, booster.inplace_predict(feature_array(rows, spec)))
     )
     node = _best_seconds(lambda: score_customers(rows, model, params))
     approximate = {**params, "approximate_shap": True}
@@ -275,7 +284,7 @@ def scoring(project: Path, out: Path) -> dict:
         "max_depth": trained_with.get("max_depth"),
         "learning_rate": trained_with.get("learning_rate"),
         "cpus": os.cpu_count(),
-        "approximate_shap_param": not exact,
+        "approximate_shap_param": approximate_reasons,
         "probability_step": {"seconds": probability, "customers_per_second": n / probability},
         "score_customers_node": {"seconds": node, "customers_per_second": n / node},
         "score_customers_node_approximate_shap": {

@@ -184,12 +184,13 @@ def model_matrix(
 
 
 def dmatrix(
-    frame: pd.DataFrame, spec: dict[str, Any], label: pd.Series | None = None
+    frame: pd.DataFrame | np.ndarray, spec: dict[str, Any], label: pd.Series | None = None
 ) -> xgb.DMatrix:
-    """An XGBoost DMatrix of the features, categoricals as codes in the training levels
-    (XGBoost's native categorical support, ``feature_types`` "c")."""
+    """An XGBoost DMatrix of the features (a frame, or its ``feature_array``), categoricals as
+    codes in the training levels (XGBoost's native categorical support, ``feature_types`` "c")."""
+    array = frame if isinstance(frame, np.ndarray) else feature_array(frame, spec)
     return xgb.DMatrix(
-        feature_array(frame, spec),
+        array,
         label=None if label is None else np.asarray(label, dtype=float),
         feature_names=list(spec["features"]),
         feature_types=["c" if spec["dtypes"][c] == "category" else "q" for c in spec["features"]],

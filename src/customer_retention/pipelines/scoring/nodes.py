@@ -19,7 +19,7 @@ import pandas as pd
 
 from customer_retention.models.clv import plan_retention_budget
 from customer_retention.pipelines.churn_model.calibration import apply_calibrator
-from customer_retention.pipelines.churn_model.model_frame import dmatrix
+from customer_retention.pipelines.churn_model.model_frame import dmatrix, feature_array
 from customer_retention.pipelines.churn_model.reasons import DRIVER_GROUPS, explain
 
 logger = logging.getLogger(__name__)
@@ -70,11 +70,13 @@ def score_customers(
     booster = promoted_churn_model["booster"]
     metadata = promoted_churn_model["metadata"]
     spec = metadata["feature_spec"]
-    matrix = dmatrix(scoring_input, spec)  # raises, naming missing feature columns
-    raw = booster.predict(matrix)
+    features = feature_array(scoring_input, spec)  # raises, naming missing feature columns
+    raw = booster.inplace_predict(features)  # no DMatrix copy for the probabilities
     probability = apply_calibrator(promoted_churn_model["calibrator"], raw)
     approximate = _use_approximate_shap(params, len(scoring_input))
-    contributions = booster.predict(matrix, pred_contribs=True, approx_contribs=approximate)
+    contributions = booster.predict(
+        dmatrix(features, spec), pred_contribs=True, approx_contribs=approximate
+    )
     contributions = contributions[:, :-1]  # drop the bias column
     k = int(params["top_reasons"])
     reasons = explain(scoring_input, contributions, spec["features"], params["actions"], k)
