@@ -6,9 +6,12 @@ import copy
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+from customer_retention.datasets import RawTableDataset
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
+from customer_retention.pipelines.demo_data import nodes
 from customer_retention.pipelines.demo_data.nodes import (
     generate_demo_data,
     hazard_multiplier,
@@ -60,6 +63,101 @@ def test_tables_follow_the_data_contract(demo_tables):
     for table, columns in expected.items():
         assert columns <= set(demo_tables[table].columns), table
         assert len(demo_tables[table]) > 0, table
+
+
+# Column types as written to Parquet, which every downstream stage reads.
+PARQUET_SCHEMA = {
+    "customers": {
+        "customer_id": "int64",
+        "signup_date": "timestamp[ms]",
+        "plan": "string",
+        "region": "string",
+        "acquisition_channel": "string",
+        "contract_type": "string",
+    },
+    "subscriptions": {
+        "customer_id": "int64",
+        "start_date": "timestamp[ms]",
+        "end_date": "timestamp[ns]",
+        "plan": "string",
+        "mrr": "double",
+    },
+    "transactions": {
+        "transaction_id": "int64",
+        "customer_id": "int64",
+        "transaction_date": "timestamp[ms]",
+        "amount": "double",
+    },
+    "events": {
+        "customer_id": "int64",
+        "event_time": "timestamp[ms]",
+        "event_type": "dictionary<values=string, indices=int8, ordered=0>",
+    },
+    "support_tickets": {
+        "ticket_id": "int64",
+        "customer_id": "int64",
+        "opened_at": "timestamp[ms]",
+        "first_response_at": "timestamp[ms]",
+        "resolved_at": "timestamp[ns]",
+        "csat": "int64",
+    },
+    "feedback": {
+        "customer_id": "int64",
+        "response_date": "timestamp[ms]",
+        "survey": "string",
+        "score": "double",
+        "reason": "string",
+        "comment": "string",
+    },
+}
+
+
+def test_tables_keep_their_parquet_schema(demo_tables, tmp_path):
+    for table, frame in demo_tables.items():
+        RawTableDataset(path=str(tmp_path / table), table=table).save(frame)
+        schema = pq.read_schema(tmp_path / f"{table}.parquet")
+        assert dict(zip(schema.names, map(str, schema.types), strict=True)) == PARQUET_SCHEMA[table]
+
+
+def test_customer_time_key_orders_like_a_lexsort():
+    rng = np.random.default_rng(0)
+    row, tick = rng.integers(0, 50, 5000), rng.integers(0, 30, 5000)
+    order = np.argsort(nodes._customer_time_key(row, tick, 30), kind="stable")
+    np.testing.assert_array_equal(order, np.lexsort((tick, row)))
+    with pytest.raises(OverflowError):
+        nodes._customer_time_key(np.array([2**40]), np.array([0]), 2**30)
+
+
+def _events_per_customer_day(tables: dict[str, pd.DataFrame], truth: dict) -> pd.Series:
+    """Events per active day of never-churned customers, by engagement level (no usage fade)."""
+    frame = _truth_frame(truth, tables["customers"])
+    stayed = frame[~frame["churned"]].set_index("customer_id")
+    counts = tables["events"]["customer_id"].value_counts().reindex(stayed.index, fill_value=0)
+    return (counts.groupby(stayed["engagement"]).sum()) / (
+        stayed["tenure_days"].groupby(stayed["engagement"]).sum()
+    )
+
+
+def test_events_drawn_in_many_blocks_are_ordered_and_keep_their_rates(
+    demo_params, demo_output, ground_truth, monkeypatch
+):
+    """The other tests see one block of customers (3,000 < EVENT_BLOCK_CUSTOMERS); with blocks
+    of 250 the events are still in customer and time order and the planted rates hold."""
+    monkeypatch.setattr(nodes, "EVENT_BLOCK_CUSTOMERS", 250)
+    *tables, truth = generate_demo_data(copy.deepcopy(demo_params))
+    tables = dict(zip(RAW_TABLES, tables, strict=True))
+    events = tables["events"].iloc[: -truth["planted_data_errors"]["events"]["duplicate row"]]
+    assert pd.MultiIndex.from_frame(events[["customer_id", "event_time"]]).is_monotonic_increasing
+    assert ((events["customer_id"] - 1) // 250).nunique() == 12  # every block has its events
+    one_block = dict(zip(RAW_TABLES, demo_output[:-1], strict=True))
+    pd.testing.assert_series_equal(
+        _events_per_customer_day(tables, truth),
+        _events_per_customer_day(one_block, ground_truth),
+        rtol=0.1,
+    )
+    shares = events["event_type"].value_counts(normalize=True)
+    expected = pd.Series(demo_params["events"]["event_types"])
+    np.testing.assert_allclose(shares[expected.index], expected / expected.sum(), atol=0.01)
 
 
 def test_truth_multiplier_is_the_product_of_planted_ratios(demo_tables, ground_truth):

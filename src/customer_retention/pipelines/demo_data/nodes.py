@@ -17,8 +17,10 @@ disengaging; annual customers, already paid up, drift away for months before the
 drop therefore means "leaving within weeks" for one and "maybe leaving this quarter" for the
 other -- a contract x usage interaction that a model needs to learn, not a sum of effects.
 
-Everything is vectorised numpy (one pass per table, no per-customer Python loop), so a
-million customers with ~100M usage events is a matter of memory, not of hours.
+Everything is vectorised numpy (no per-customer Python loop). The usage events, by far the
+largest table (~70M rows for a million customers), are drawn in blocks of customers straight into
+their final columns, so temporary memory is bounded by one block; rows are put in customer and
+time order by sorting one packed (customer, time) integer key instead of a lexsort and gathers.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ EXIT_COMMENTS = {
     "no_longer_needed": "The project we bought it for has ended.",
     "hard_to_use": "Our team never really got started with it.",
 }
+MS_PER_DAY = 86_400_000
+SECONDS_PER_DAY = 86_400
+# Customers per block of usage events (~3.5M events): bounds the generator's temporary memory.
+# A constant, not a parameter: the blocks are drawn from one random stream, so the block size
+# is part of what a seed means.
+EVENT_BLOCK_CUSTOMERS = 50_000
 NPS_REASONS = {
     "detractor": ("slow support", "too expensive", "missing features"),
     "passive": ("good value", "missing features", "easy to use"),
@@ -58,11 +66,25 @@ NPS_REASONS = {
 }
 
 
+def _draw_codes(rng: np.random.Generator, shares: dict[str, float], size: int) -> np.ndarray:
+    """Draw category positions in ``shares`` (int8) with the given shares (normalised)."""
+    probabilities = np.array(list(shares.values()), dtype=float)
+    codes = rng.choice(len(shares), size=size, p=probabilities / probabilities.sum())
+    return codes.astype(np.int8)
+
+
 def _draw(rng: np.random.Generator, shares: dict[str, float], size: int) -> np.ndarray:
     """Draw category labels with the given shares (normalised to sum to one)."""
-    labels = np.array(list(shares), dtype=object)
-    probabilities = np.array(list(shares.values()), dtype=float)
-    return labels[rng.choice(len(labels), size=size, p=probabilities / probabilities.sum())]
+    return np.array(list(shares), dtype=object)[_draw_codes(rng, shares, size)]
+
+
+def _customer_time_key(row: np.ndarray, tick: np.ndarray, ticks_per_row: int) -> np.ndarray:
+    """One int64 per (customer row, time tick) pair, ordered like the pairs: sorting or
+    arg-sorting it orders rows by customer then time, far faster than a lexsort of the two.
+    Every tick must lie in [0, ticks_per_row)."""
+    if (int(row.max(initial=0)) + 1) * ticks_per_row >= np.iinfo(np.int64).max:
+        raise OverflowError("too many customer rows to pack with their times into int64")
+    return row.astype(np.int64) * ticks_per_row + tick
 
 
 def _to_dates(start: pd.Timestamp, day_offsets: np.ndarray, unit: str = "s") -> np.ndarray:
@@ -147,7 +169,7 @@ def _plan_changes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Day of a customer's single plan change (NaN if none) and the plan after it."""
     n = len(customers)
-    plan_index = customers["plan"].map({p: i for i, p in enumerate(PLAN_ORDER)}).to_numpy()
+    plan_index = _plan_positions(customers["plan"])
     changes = rng.random(n) < params["plan_change_share"]
     step = np.where(rng.random(n) < params["upgrade_share"], 1, -1)
     new_index = np.clip(plan_index + step, 0, len(PLAN_ORDER) - 1)
@@ -161,16 +183,24 @@ def _plan_changes(
     return np.where(changes, change_day, np.nan), np.array(PLAN_ORDER, dtype=object)[new_index]
 
 
+def _plan_positions(plans: pd.Series | np.ndarray) -> np.ndarray:
+    """Position of each plan label in PLAN_ORDER."""
+    return pd.Series(plans).map({p: i for i, p in enumerate(PLAN_ORDER)}).to_numpy(dtype=np.int64)
+
+
 def _mrr_on(
     day: np.ndarray, idx: np.ndarray, customers: pd.DataFrame, params: dict[str, Any]
-) -> np.ndarray:
-    """Monthly recurring revenue of customer row ``idx`` on ``day``, after any plan change."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly recurring revenue of customer row ``idx`` on ``day``, after any plan change, and
+    the plan then (as a position in PLAN_ORDER)."""
     sub = params["subscriptions"]
     changed = day >= customers["plan_change_day"].to_numpy()[idx]
     plan = np.where(
-        changed, customers["plan_after_change"].to_numpy()[idx], customers["plan"].to_numpy()[idx]
+        changed,
+        _plan_positions(customers["plan_after_change"]).take(idx),
+        _plan_positions(customers["plan"]).take(idx),
     )
-    list_price = pd.Series(plan).map(sub["list_mrr"]).to_numpy(dtype=float)
+    list_price = np.array([sub["list_mrr"][p] for p in PLAN_ORDER], dtype=float)[plan]
     annual = customers["contract_type"].to_numpy()[idx] == "annual"
     discount = np.where(annual, 1.0 - sub["annual_discount"], 1.0)
     return np.round(list_price * customers["seats"].to_numpy()[idx] * discount, 2), plan
@@ -214,7 +244,7 @@ def _build_subscriptions(
             "customer_id": customers["customer_id"].to_numpy()[idx],
             "start_date": _to_dates(start, day),
             "end_date": _to_dates(start, np.where(still_active, np.nan, end_day)),
-            "plan": plan,
+            "plan": np.array(PLAN_ORDER, dtype=object)[plan],
             "mrr": mrr,
         }
     )
@@ -223,7 +253,8 @@ def _build_subscriptions(
 def _build_transactions(
     customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
 ) -> pd.DataFrame:
-    """Invoices paid (monthly, or yearly for annual contracts) plus one-off add-on purchases."""
+    """Invoices paid (monthly, or yearly for annual contracts) plus one-off add-on purchases,
+    in customer and time order (an invoice before an add-on bought the same second)."""
     signup = customers["signup_day"].to_numpy(dtype=float)
     until = customers["active_until_day"].to_numpy(dtype=float)
     annual = customers["contract_type"].to_numpy() == "annual"
@@ -238,12 +269,13 @@ def _build_transactions(
     add_amount = np.round(rng.gamma(2.0, tx["addon_mean_amount"] / 2.0, len(add_idx)), 2) + 1.0
 
     idx = np.concatenate([inv_idx, add_idx])
-    day = np.concatenate([inv_day, add_day])
-    order = np.lexsort((day, idx))
+    second = np.round(np.concatenate([inv_day, add_day]) * SECONDS_PER_DAY).astype(np.int64)
+    seconds_per_row = (int(until.max(initial=0)) + 1) * SECONDS_PER_DAY
+    order = np.argsort(_customer_time_key(idx, second, seconds_per_row), kind="stable")
     transactions = pd.DataFrame(
         {
             "customer_id": customers["customer_id"].to_numpy()[idx[order]],
-            "transaction_date": _to_dates(start, day[order]),
+            "transaction_date": np.datetime64(start, "s") + second[order],
             "amount": np.concatenate([inv_amount, add_amount])[order],
         }
     )
@@ -266,38 +298,77 @@ def usage_decline_days(customers: pd.DataFrame, setting: Any) -> np.ndarray:
     return contract.map({k: float(v) for k, v in setting.items()}).to_numpy(dtype=float)
 
 
+def _usage_keep_probability(
+    days_to_churn: np.ndarray, churned: np.ndarray, decline_days: np.ndarray, floor: float
+) -> np.ndarray:
+    """Planted usage fade: in the last ``decline_days`` before churn the share of events kept
+    falls linearly from 1 to ``floor``; 1 elsewhere and for customers who never churn."""
+    fading = churned & (days_to_churn < decline_days)
+    return np.where(fading, floor + (1 - floor) * np.clip(days_to_churn / decline_days, 0, 1), 1.0)
+
+
+def _event_times_of_block(
+    block: pd.DataFrame, counts: np.ndarray, params: dict[str, Any], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Usage events of a block of customers: ``counts`` uniform draws over each one's active
+    days, thinned by the usage fade. Returns (row in ``block``, ms from start), sorted by both."""
+    signup = block["signup_day"].to_numpy(dtype=float)
+    active = block["active_days"].to_numpy(dtype=float)
+    row = np.repeat(np.arange(len(block)), counts)
+    day = signup[row] + rng.random(len(row)) * active[row]
+    keep_probability = _usage_keep_probability(
+        block["churn_day"].to_numpy()[row] - day,
+        block["churned"].to_numpy()[row],
+        usage_decline_days(block, params["usage_decline_days"])[row],
+        float(params["usage_floor"]),
+    )
+    keep = rng.random(len(row)) < keep_probability
+    ms = np.round(day[keep] * MS_PER_DAY).astype(np.int64)
+    ms_per_row = (int(block["active_until_day"].max()) + 1) * MS_PER_DAY
+    key = _customer_time_key(row[keep], ms, ms_per_row)
+    key.sort()  # the rows themselves, in customer and time order: no argsort, no gathers
+    return np.divmod(key, ms_per_row)
+
+
 def _build_events(
     customers: pd.DataFrame, params: dict[str, Any], rng: np.random.Generator, start: pd.Timestamp
 ) -> pd.DataFrame:
-    """Product-usage events: a Poisson process per customer, thinned as churn approaches."""
+    """Product-usage events: a Poisson process per customer, thinned as churn approaches.
+
+    Drawn in blocks of EVENT_BLOCK_CUSTOMERS customers, one after the other from the same
+    random stream, into columns allocated once for the most events there can be (before
+    thinning): no full-size temporaries, no concatenation. Rows are in customer and time order.
+    Up to one block of customers the draws are the ones of drawing all events at once.
+    """
     ev = params["events"]
-    signup = customers["signup_day"].to_numpy(dtype=float)
     active = customers["active_days"].to_numpy(dtype=float)
     rate = ev["mean_events_per_day"] * rng.lognormal(-0.125, 0.5, len(customers))
     rate *= np.where(customers["engagement"].to_numpy() == "low", ev["low_engagement_factor"], 1.0)
     counts = rng.poisson(rate * active)
-    idx = np.repeat(np.arange(len(customers)), counts)
-    day = signup[idx] + rng.random(len(idx)) * active[idx]
-    # Thinning: in the last `usage_decline_days` before churn the rate falls linearly to the floor.
-    decline = usage_decline_days(customers, params["usage_decline_days"])[idx]
-    floor = float(params["usage_floor"])
-    churned = customers["churned"].to_numpy()[idx]
-    days_to_churn = customers["churn_day"].to_numpy()[idx] - day
-    keep_probability = np.where(
-        churned & (days_to_churn < decline),
-        floor + (1 - floor) * np.clip(days_to_churn / decline, 0, 1),
-        1.0,
-    )
-    keep = rng.random(len(idx)) < keep_probability
-    idx, day = idx[keep], day[keep]
-    order = np.lexsort((day, idx))
-    types = list(ev["event_types"])
+    most = int(counts.sum())
+    customer_id = np.empty(most, dtype=np.int64)
+    event_ms = np.empty(most, dtype=np.int64)
+    event_type = np.empty(most, dtype=np.int8)
+    filled = 0
+    n_blocks = -(-len(customers) // EVENT_BLOCK_CUSTOMERS)
+    for block in range(n_blocks):
+        rows = slice(block * EVENT_BLOCK_CUSTOMERS, (block + 1) * EVENT_BLOCK_CUSTOMERS)
+        row, ms = _event_times_of_block(customers.iloc[rows], counts[rows], params, rng)
+        out = slice(filled, filled + len(row))
+        customer_id[out] = customers["customer_id"].to_numpy()[rows][row]
+        event_ms[out] = ms
+        event_type[out] = _draw_codes(rng, ev["event_types"], len(row))
+        filled += len(row)
+    event_ms[:filled] += np.datetime64(start, "ms").astype(np.int64)
     return pd.DataFrame(
         {
-            "customer_id": customers["customer_id"].to_numpy()[idx[order]],
-            "event_time": _to_dates(start, day[order], unit="ms"),
-            "event_type": pd.Categorical(_draw(rng, ev["event_types"], len(idx)), categories=types),
-        }
+            "customer_id": customer_id[:filled],
+            "event_time": event_ms[:filled].view("datetime64[ms]"),
+            "event_type": pd.Categorical.from_codes(
+                event_type[:filled], categories=list(ev["event_types"])
+            ),
+        },
+        copy=False,
     )
 
 
@@ -408,6 +479,17 @@ def _build_feedback(
     return feedback.sort_values(["response_date", "customer_id"], kind="stable", ignore_index=True)
 
 
+def _append_rows(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``table`` followed by ``rows``, built one column at a time so that a large table is never
+    held twice in memory (the columns of ``table`` are taken out of it as they are copied)."""
+    columns = {}
+    with warnings.catch_warnings():  # all-NA columns in the few appended rows are expected
+        warnings.simplefilter("ignore", FutureWarning)
+        for name in list(table.columns):
+            columns[name] = pd.concat([table.pop(name), rows[name]], ignore_index=True)
+    return pd.DataFrame(columns, copy=False)
+
+
 def _plant_data_errors(
     tables: dict[str, pd.DataFrame], share: float, rng: np.random.Generator
 ) -> dict[str, dict[str, int]]:
@@ -430,9 +512,7 @@ def _plant_data_errors(
         return candidates.iloc[rng.choice(len(candidates), size=count, replace=False)].copy()
 
     def append(table: str, rows: pd.DataFrame, reason: str) -> None:
-        with warnings.catch_warnings():  # all-NA columns in the few appended rows are expected
-            warnings.simplefilter("ignore", FutureWarning)
-            tables[table] = pd.concat([tables[table], rows], ignore_index=True)
+        tables[table] = _append_rows(tables[table], rows)
         planted.setdefault(table, {})[reason] = planted.get(table, {}).get(reason, 0) + len(rows)
 
     for table in ("customers", "transactions", "events", "feedback"):
@@ -536,8 +616,8 @@ def _ground_truth(
     scale = float(params["baseline_hazard"]["weibull_scale_days"])
     exposure = (window_days - customers["signup_day"]).to_numpy(dtype=float)
     expected = 1 - np.exp(-customers["true_hazard_multiplier"] * (exposure / scale) ** shape)
-    churn_dates = pd.Series(_to_dates(start, customers["churn_day"].to_numpy(dtype=float)))
-    churn_dates = churn_dates.dt.strftime("%Y-%m-%d").where(customers["churned"], None)
+    churn_dates = np.datetime64(start, "D") + customers["churn_day"].to_numpy()
+    churn_dates = np.where(customers["churned"], churn_dates.astype(str), None)
     reference_levels = {
         column: next(level for level in shares if level not in params["hazard_ratios"][column])
         for column, shares in {**params["attributes"], **params["latent_traits"]}.items()
