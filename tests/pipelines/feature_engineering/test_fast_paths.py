@@ -1,5 +1,5 @@
 """The fast paths of the feature stage give the results of the straightforward ones: usage
-features from the daily event rollup vs per event, and the spine join vs pandas merges."""
+features with bit masks vs COUNT(DISTINCT) per event, and the spine join vs pandas merges."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _boundary_events(rng, customers: list[str], snapshots, types: list[str]) -> 
     return events
 
 
-def test_daily_rollup_equals_per_event_on_demo_data(clean_demo, feature_params):
+def test_bit_masks_equal_per_event_on_demo_data(clean_demo, feature_params):
     events = clean_demo["events"]
     assert events["event_type"].nunique() > 1
     spine = _spine(
@@ -69,28 +69,37 @@ def test_daily_rollup_equals_per_event_on_demo_data(clean_demo, feature_params):
     pd.testing.assert_frame_equal(fast, exact, check_exact=True)
 
 
-def test_daily_rollup_equals_per_event_at_window_edges(feature_params):
+@pytest.mark.parametrize("time_of_day", ["00:00", "12:00"])
+def test_bit_masks_equal_per_event_at_window_edges(feature_params, time_of_day):
+    """Events on every window edge; snapshots at midnight or midday (the recent window then
+    spans recent_days + 1 calendar days)."""
     rng = np.random.default_rng(3)
     customers = [f"c{i}" for i in range(40)]
-    snapshots = ["2025-03-01", "2025-04-01", "2025-05-01"]
-    events = _boundary_events(rng, customers, snapshots, ["login", "export", "share", "api"])
+    days = ["2025-03-01", "2025-04-01", "2025-05-01"]
+    events = _boundary_events(rng, customers, days, ["login", "export", "share", "api"])
     windows = feature_params["windows"]
+    snapshots = pd.to_datetime([f"{day} {time_of_day}" for day in days])
     spine = _spine(customers, snapshots)
     fast = _usage(aggregations.usage_features, spine, events, windows)
     exact = _usage(aggregations.usage_features_per_event, spine, events, windows)
     pd.testing.assert_frame_equal(fast, exact, check_exact=True)
-    # Independent truth for one column: distinct types in [t - previous_days, t), pandas.
-    t = pd.Timestamp(snapshots[1])
-    start = t - pd.Timedelta(days=windows["previous_days"])
-    in_window = events[(events["event_time"] >= start) & (events["event_time"] < t)]
-    expected = in_window.groupby("customer_id")["event_type"].nunique()
-    at_t = fast[fast["snapshot_date"] == t].set_index("customer_id")["event_types_recent"]
-    pd.testing.assert_series_equal(
-        at_t.loc[expected.index], expected, check_names=False, check_dtype=False
-    )
+    # Independent truth, pandas: distinct types in [t - previous_days, t), distinct days in
+    # [t - recent_days, t).
+    t = snapshots[1]
+    at_t = fast[fast["snapshot_date"] == t].set_index("customer_id")
+    for column, days_back, distinct in [
+        ("event_types_recent", windows["previous_days"], lambda e: e["event_type"]),
+        ("active_days_recent", windows["recent_days"], lambda e: e["event_time"].dt.date),
+    ]:
+        start = t - pd.Timedelta(days=days_back)
+        in_window = events[(events["event_time"] >= start) & (events["event_time"] < t)]
+        expected = distinct(in_window).groupby(in_window["customer_id"]).nunique()
+        pd.testing.assert_series_equal(
+            at_t.loc[expected.index, column], expected, check_names=False, check_dtype=False
+        )
 
 
-def test_usage_node_uses_per_event_path_when_rollup_would_be_inexact(feature_params, caplog):
+def test_usage_node_uses_per_event_path_when_bit_masks_would_be_inexact(feature_params, caplog):
     rng = np.random.default_rng(4)
     customers = [f"c{i}" for i in range(30)]
     windows = feature_params["windows"]
@@ -105,24 +114,29 @@ def test_usage_node_uses_per_event_path_when_rollup_would_be_inexact(feature_par
         }
     )
     events = pd.concat([events, burst], ignore_index=True)
+    long_recent = windows | {"recent_days": aggregations.MAX_BITS_PER_MASK}
     cases = {
-        "many types": (_spine(customers, ["2025-04-01"]), events),
-        "time of day": (
+        "many types": (_spine(customers, ["2025-04-01"]), events, windows),
+        "long recent window": (
             _spine(customers, ["2025-04-01 12:00"]),
             events.assign(event_type=events["event_type"].str[:6]),
+            long_recent,
         ),
     }
-    for spine, table in cases.values():
+    for spine, table, case_windows in cases.values():
         caplog.clear()
         with caplog.at_level("INFO"):
-            result = nodes.build_usage_features(spine, ibis.memtable(table), feature_params)
+            result = nodes.build_usage_features(
+                spine, ibis.memtable(table), feature_params | {"windows": case_windows}
+            )
         assert "Usage features per event" in caplog.text
-        result = result.sort_values(KEYS, ignore_index=True)[
-            [*KEYS, *sorted(c for c in result.columns if c not in KEYS)]
-        ]
-        exact = _usage(aggregations.usage_features_per_event, spine, table, windows)
-        pd.testing.assert_frame_equal(result, exact, check_exact=True)
-    spine, table = cases["many types"]
+        # The node's result is aligned with the spine: every spine row, in spine order.
+        pd.testing.assert_frame_equal(result[KEYS], spine[KEYS])
+        exact = _usage(aggregations.usage_features_per_event, spine, table, case_windows)
+        expected = _merged(spine[KEYS], [exact])[result.columns]
+        pd.testing.assert_frame_equal(result, expected, check_exact=True)
+        assert result["events_recent"].notna().sum() == len(exact)
+    spine, table, _ = cases["many types"]
     many = nodes.build_usage_features(spine, ibis.memtable(table), feature_params)
     assert many.set_index("customer_id").loc["c0", "event_types_recent"] >= 70
 
@@ -181,6 +195,11 @@ def test_spine_join_equals_pandas_merges():
     joined = nodes._join_on_spine(spine, tables)
     pd.testing.assert_frame_equal(joined, _merged(spine, tables), check_exact=True)
     assert joined["count_3"].isna().any() and joined["count_0"].dtype == np.int64
+    # Tables aligned with the spine (as the feature nodes return them) are placed side by side.
+    aligned = [_merged(spine[KEYS], [table]) for table in tables]
+    pd.testing.assert_frame_equal(
+        nodes._join_on_spine(spine, aligned), _merged(spine, tables), check_exact=True
+    )
 
     duplicated = pd.concat([spine, spine.iloc[:5]], ignore_index=True)
     pd.testing.assert_frame_equal(

@@ -21,39 +21,63 @@ def _days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.Fl
     return (later.epoch_seconds() - earlier.epoch_seconds()) / SECONDS_PER_DAY
 
 
-def _before_snapshot(
-    spine: ir.Table, facts: ir.Table, time_column: str, lookback_days: int | None
+def _with_window_starts(
+    spine: ir.Table, windows: dict[str, int], lookback_days: int | None
 ) -> ir.Table:
-    """Facts of each spine customer dated in [snapshot - lookback, snapshot)."""
+    """The spine with the first instant of each window before its snapshot date t, computed
+    once per snapshot instead of once per (record, snapshot) pair:
+
+    * ``recent_start`` = t - recent_days: the recent window is [recent_start, t);
+    * ``previous_start`` = t - recent_days - previous_days: the previous window is
+      [previous_start, recent_start), and [previous_start, t) spans both;
+    * ``previous_days_ago`` = t - previous_days;
+    * ``lookback_start`` = t - lookback_days, when the features look back that far only.
+    """
+    recent, previous = windows["recent_days"], windows["previous_days"]
+    starts = {
+        "recent_start": _.snapshot_date - ibis.interval(days=recent),
+        "previous_start": _.snapshot_date - ibis.interval(days=recent + previous),
+        "previous_days_ago": _.snapshot_date - ibis.interval(days=previous),
+    }
+    if lookback_days is not None:
+        starts["lookback_start"] = _.snapshot_date - ibis.interval(days=lookback_days)
+    return spine.mutate(**starts)
+
+
+def _before_snapshot(
+    spine: ir.Table,
+    facts: ir.Table,
+    time_column: str,
+    windows: dict[str, int],
+    lookback_days: int | None,
+) -> ir.Table:
+    """Facts of each spine customer dated in [t - lookback_days, t) (any time before t when
+    ``lookback_days`` is None), next to the spine's window starts (``_with_window_starts``)."""
+    spine = _with_window_starts(spine, windows, lookback_days)
     facts = facts.rename(fact_customer_id="customer_id")
     conditions = [
         spine.customer_id == facts.fact_customer_id,
         facts[time_column] < spine.snapshot_date,
     ]
     if lookback_days is not None:
-        conditions.append(
-            facts[time_column] >= spine.snapshot_date - ibis.interval(days=lookback_days)
-        )
+        conditions.append(facts[time_column] >= spine.lookback_start)
     return spine.join(facts, conditions)
 
 
-def _in_window(time: ir.TimestampValue, start_days: int, end_days: int = 0) -> ir.BooleanValue:
-    """time in [snapshot - start_days, snapshot - end_days)."""
-    return (time >= _.snapshot_date - ibis.interval(days=start_days)) & (
-        time < _.snapshot_date - ibis.interval(days=end_days)
-    )
+def _in_window(time: ir.TimestampValue, start: str, end: str = "snapshot_date") -> ir.BooleanValue:
+    """time in [start, end): two columns of the joined spine (window starts or the snapshot
+    date t itself)."""
+    return (time >= _[start]) & (time < _[end])
 
 
-def _trend_windows(
-    time: ir.TimestampValue, windows: dict[str, int]
-) -> tuple[ir.BooleanValue, ir.BooleanValue]:
+def _trend_windows(time: ir.TimestampValue) -> tuple[ir.BooleanValue, ir.BooleanValue]:
     """(recent, previous): the last recent_days before t, and the previous_days before those."""
-    recent, previous = windows["recent_days"], windows["previous_days"]
-    return _in_window(time, recent), _in_window(time, recent + previous, recent)
+    return _in_window(time, "recent_start"), _in_window(time, "previous_start", "recent_start")
 
 
-MAX_EVENT_TYPES_PER_MASK = 63
-"""Event types one bit mask can hold (one bit each in a signed 64-bit integer)."""
+MAX_BITS_PER_MASK = 63
+"""Distinct values one bit mask can hold (one bit each in a signed 64-bit integer)."""
+MAX_EVENT_TYPES_PER_MASK = MAX_BITS_PER_MASK
 
 
 @ibis.udf.agg.builtin(name="bit_or")
@@ -66,59 +90,52 @@ def _bit_count(mask: dt.int64) -> dt.int64:
     """Number of set bits (DuckDB and Spark SQL ``bit_count``)."""
 
 
-def daily_event_rollup(events: ir.Table) -> ir.Table:
-    """One row per customer and day with events: event count, the day's event types as a bit
-    mask (bit i = the i-th event type in alphabetical order), and the last event time.
+def _distinct_count(bits: ir.IntegerValue, where: ir.BooleanValue) -> ir.IntegerValue:
+    """How many distinct values the rows matching ``where`` hold, each value given as its bit."""
+    return _bit_count(_bit_or(ibis.ifelse(where, bits, 0))).cast("int64")
 
-    Holds at most ``MAX_EVENT_TYPES_PER_MASK`` event types (more would overflow the mask): use
-    ``usage_features_per_event`` beyond that.
-    """
+
+def event_type_bits(events: ir.Table) -> ir.Table:
+    """One bit per event type: bit i = the i-th event type in alphabetical order."""
     types = (
         events.select("event_type")
         .filter(_.event_type.notnull())
         .distinct()
         .mutate(type_no=ibis.row_number().over(order_by="event_type"))
     )
-    types = types.select(event_type_key="event_type", type_bit=(2**types.type_no).cast("int64"))
-    typed = events.left_join(types, events.event_type == types.event_type_key)
-    return (
-        typed.mutate(event_day=_.event_time.truncate("D"))
-        .group_by(["customer_id", "event_day"])
-        .aggregate(
-            events=_.count(),
-            type_mask=_bit_or(_.type_bit.fill_null(0)),
-            last_event_time=_.event_time.max(),
-        )
-    )
+    return types.select(event_type_key="event_type", type_bit=(2**types.type_no).cast("int64"))
 
 
 def usage_features(spine: ir.Table, events: ir.Table, windows: dict[str, int]) -> ir.Table:
-    """Usage intensity, breadth, trend and recency from product events.
+    """Usage intensity, breadth, trend and recency from product events, in one pass.
 
-    Computed from the daily rollup (``daily_event_rollup``): active days are rollup rows and
-    distinct event types the set bits of the OR of the daily masks, which avoids two
-    COUNT(DISTINCT) over every (event, snapshot) pair. Equals ``usage_features_per_event`` when
-    snapshot dates are whole days (midnight, as the spine builds them: every window then starts
-    and ends at midnight, so a day lies wholly inside or outside it) and there are at most
+    Distinct counts are bit masks rather than COUNT(DISTINCT) over every (event, snapshot) pair:
+    active days are the set bits of the OR of ``2 ** (days from the event's date to the
+    snapshot's date)``, event types those of the OR of the types' bits (``event_type_bits``).
+    Equals ``usage_features_per_event`` for any snapshot time when the recent window spans at
+    most ``MAX_BITS_PER_MASK`` calendar days (``recent_days`` < 63) and there are at most
     ``MAX_EVENT_TYPES_PER_MASK`` event types.
     """
-    daily = daily_event_rollup(events)
-    joined = _before_snapshot(spine, daily, "event_day", windows["usage_lookback_days"])
-    recent_window, previous_window = _trend_windows(_.event_day, windows)
-    types_window = _in_window(_.event_day, windows["previous_days"])
+    types = event_type_bits(events)
+    typed = events.left_join(types, events.event_type == types.event_type_key).mutate(
+        type_bit=_.type_bit.fill_null(0), event_day=_.event_time.date()
+    )
+    spine = spine.mutate(snapshot_day=_.snapshot_date.date())
+    joined = _before_snapshot(spine, typed, "event_time", windows, windows["usage_lookback_days"])
+    recent, previous = _trend_windows(_.event_time)
+    day_bit = (2 ** _.snapshot_day.delta(_.event_day, unit="day")).cast("int64")
     return (
         joined.group_by(KEYS)
         .aggregate(
-            events_recent=ibis.ifelse(recent_window, _.events, 0).sum(),
-            events_previous=ibis.ifelse(previous_window, _.events, 0).sum(),
-            active_days_recent=recent_window.sum(),
-            event_types_recent=_bit_count(_bit_or(ibis.ifelse(types_window, _.type_mask, 0))),
-            last_event_time=_.last_event_time.max(),
+            events_recent=recent.sum(),
+            events_previous=previous.sum(),
+            active_days_recent=_distinct_count(day_bit, recent),
+            event_types_recent=_distinct_count(
+                _.type_bit, _in_window(_.event_time, "previous_days_ago")
+            ),
+            last_event_time=_.event_time.max(),
         )
-        .mutate(
-            event_types_recent=_.event_types_recent.cast("int64"),
-            days_since_last_event=_days_between(_.snapshot_date, _.last_event_time),
-        )
+        .mutate(days_since_last_event=_days_between(_.snapshot_date, _.last_event_time))
         .drop("last_event_time")
     )
 
@@ -128,8 +145,8 @@ def usage_features_per_event(
 ) -> ir.Table:
     """``usage_features`` straight from the events, for any snapshot time and any number of
     event types (slower: COUNT(DISTINCT) over every (event, snapshot) pair)."""
-    joined = _before_snapshot(spine, events, "event_time", windows["usage_lookback_days"])
-    recent_window, previous_window = _trend_windows(_.event_time, windows)
+    joined = _before_snapshot(spine, events, "event_time", windows, windows["usage_lookback_days"])
+    recent_window, previous_window = _trend_windows(_.event_time)
     return (
         joined.group_by(KEYS)
         .aggregate(
@@ -137,7 +154,7 @@ def usage_features_per_event(
             events_previous=previous_window.sum(),
             active_days_recent=_.event_time.date().nunique(where=recent_window),
             event_types_recent=_.event_type.nunique(
-                where=_in_window(_.event_time, windows["previous_days"])
+                where=_in_window(_.event_time, "previous_days_ago")
             ),
             last_event_time=_.event_time.max(),
         )
@@ -149,8 +166,8 @@ def usage_features_per_event(
 def purchase_features(spine: ir.Table, transactions: ir.Table, windows: dict[str, int]) -> ir.Table:
     """Recency, frequency and monetary value of transactions, and their trend."""
     lookback = windows["purchase_lookback_days"]
-    joined = _before_snapshot(spine, transactions, "transaction_date", lookback)
-    recent_window, previous_window = _trend_windows(_.transaction_date, windows)
+    joined = _before_snapshot(spine, transactions, "transaction_date", windows, lookback)
+    recent_window, previous_window = _trend_windows(_.transaction_date)
     return (
         joined.group_by(KEYS)
         .aggregate(
@@ -179,13 +196,12 @@ def subscription_features(
     A subscription counts at time s when it started before s and had not ended before s.
     Upgrades/downgrades are increases/decreases of MRR from one subscription row to the next.
     """
-    previous = windows["previous_days"]
     ordered = subscriptions.mutate(
         mrr_step=_.mrr - _.mrr.lag().over(group_by="customer_id", order_by=["start_date", "mrr"])
     )
-    joined = _before_snapshot(spine, ordered, "start_date", None)
+    joined = _before_snapshot(spine, ordered, "start_date", windows, None)
     active_now = _.end_date.isnull() | (_.end_date >= _.snapshot_date)
-    earlier = _.snapshot_date - ibis.interval(days=previous)
+    earlier = _.previous_days_ago
     active_earlier = (_.start_date < earlier) & (_.end_date.isnull() | (_.end_date >= earlier))
     return (
         joined.group_by(KEYS)
@@ -210,13 +226,14 @@ def support_features(spine: ir.Table, tickets: ir.Table, windows: dict[str, int]
     Only what was known before the snapshot counts: a response or resolution at or after the
     snapshot is treated as not yet happened.
     """
-    recent_plus_previous = windows["recent_days"] + windows["previous_days"]
-    joined = _before_snapshot(spine, tickets, "opened_at", windows["support_lookback_days"])
+    joined = _before_snapshot(
+        spine, tickets, "opened_at", windows, windows["support_lookback_days"]
+    )
     answered = _.first_response_at < _.snapshot_date
     resolved = _.resolved_at < _.snapshot_date
     hours = 1 / 3600
     return joined.group_by(KEYS).aggregate(
-        tickets_recent=_in_window(_.opened_at, recent_plus_previous).sum(),
+        tickets_recent=_in_window(_.opened_at, "previous_start").sum(),
         open_tickets=(~resolved.fill_null(False)).sum(),
         median_first_response_hours=(
             (_.first_response_at.epoch_seconds() - _.opened_at.epoch_seconds()) * hours
@@ -229,24 +246,28 @@ def support_features(spine: ir.Table, tickets: ir.Table, windows: dict[str, int]
 
 
 def feedback_features(spine: ir.Table, feedback: ir.Table, windows: dict[str, int]) -> ir.Table:
-    """Latest NPS answer, its trend against the one before, and exit-survey starts."""
-    joined = _before_snapshot(spine, feedback, "response_date", None)
-    nps = joined.filter(_.survey == "nps").mutate(
-        answer_rank=ibis.row_number().over(group_by=KEYS, order_by=ibis.desc("response_date"))
+    """Latest NPS answer, its trend against the one before, and exit-survey starts.
+
+    Each NPS answer carries the score of the customer's answer before it, so the answer before
+    the latest one at t is read off the latest one: no ranking of every (answer, snapshot) pair.
+    """
+    answers = feedback.filter(_.response_date.notnull())
+    nps = answers.filter(_.survey == "nps").mutate(
+        previous_score=_.score.lag().over(group_by="customer_id", order_by="response_date")
     )
-    latest_nps = nps.group_by(KEYS).aggregate(
-        nps_latest=_.score.max(where=_.answer_rank == 0),
-        nps_previous=_.score.max(where=_.answer_rank == 1),
-        nps_responses=_.count(),
-    )
-    exits = (
-        joined.filter(_.survey == "exit")
+    latest_nps = (
+        _before_snapshot(spine, nps, "response_date", windows, None)
         .group_by(KEYS)
         .aggregate(
-            exit_survey_recent=_in_window(
-                _.response_date, windows["recent_days"] + windows["previous_days"]
-            ).sum()
+            nps_latest=_.score.argmax(_.response_date),
+            nps_previous=_.previous_score.argmax(_.response_date),
+            nps_responses=_.count(),
         )
+    )
+    exits = (
+        _before_snapshot(spine, answers.filter(_.survey == "exit"), "response_date", windows, None)
+        .group_by(KEYS)
+        .aggregate(exit_survey_recent=_in_window(_.response_date, "previous_start").sum())
     )
     return (
         latest_nps.outer_join(exits, KEYS)
