@@ -3,19 +3,30 @@
 Every raw row ends in exactly one place: the clean table or the table's quarantine, where it
 keeps its values as received (as text) and a ``quarantine_reason``. The data-quality report reconciles
 rows in = rows clean + rows quarantined for every table.
+
+Two paths apply the same rules (:mod:`.schemas`): this module's pandas path, the reference, for
+``customers``, CSV files and text dates or numbers; and :mod:`.engine`, which cleans a typed
+Parquet table inside DuckDB without loading its rows into pandas (:func:`clean_customer_table`
+picks the path).
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
+from kedro.io import DatasetError
 
+from customer_retention.datasets.clean_table import StagedParquet
+from customer_retention.datasets.raw_source import RawTableFile
+
+from . import engine
+from .rules_pandas import rule_reasons
 from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TEXT_DTYPE, TableSpec
 
 logger = logging.getLogger(__name__)
@@ -109,26 +120,6 @@ def _duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
     return repeated
 
 
-def _reasons_from_schema(typed: pd.DataFrame, schema: pandera.DataFrameSchema) -> pd.Series:
-    """One reason string per failing row, from the pandera failure cases ('' = row passes)."""
-    reasons = pd.Series("", index=typed.index, dtype=object)
-    try:
-        schema.validate(typed, lazy=True)
-    except pandera.errors.SchemaErrors as errors:
-        cases = errors.failure_cases.dropna(subset=["index"])
-        if len(cases) < len(errors.failure_cases):
-            raise  # a failure not tied to rows (e.g. a dtype): a bug here, not bad data
-        cases = cases.assign(
-            reason=np.where(
-                cases["check"] == "not_nullable",
-                "missing " + cases["column"].astype(str),
-                cases["check"].astype(str),
-            )
-        ).drop_duplicates(["index", "reason"])
-        reasons.update(cases.groupby("index")["reason"].agg("; ".join))
-    return reasons
-
-
 def _add_reason(reasons: pd.Series, mask: pd.Series | np.ndarray, reason: str) -> None:
     mask = np.asarray(mask, dtype=bool)
     current = reasons[mask]
@@ -164,12 +155,7 @@ def clean_table(
             },
         )
 
-    missing = [column for column in spec.required_columns if column not in raw.columns]
-    if missing:
-        raise DataContractError(
-            f"Table '{spec.name}' is missing required column(s) {missing}; expected columns "
-            f"{spec.required_columns} (found {list(raw.columns)})."
-        )
+    _require_columns(spec, list(raw.columns))
     raw = raw.reset_index(drop=True)
     extra = [c for c in raw.columns if c not in spec.columns] if spec.keep_extra_columns else []
     typed = pd.DataFrame(index=raw.index)
@@ -183,10 +169,8 @@ def clean_table(
     if "survey" in typed:
         typed["survey"] = typed["survey"].str.lower()
 
-    schema = spec.schema(rules, extra)
     parsed_ok = reasons == ""
-    rule_reasons = _reasons_from_schema(typed[parsed_ok], schema)
-    reasons[parsed_ok] = rule_reasons
+    reasons[parsed_ok] = rule_reasons(spec.rules(rules), typed[parsed_ok])
     if known_customer_ids is not None:
         unknown = typed["customer_id"].notna() & ~_is_in(typed["customer_id"], known_customer_ids)
         _add_reason(reasons, unknown, "unknown customer_id")
@@ -200,7 +184,7 @@ def clean_table(
         _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
 
     bad = reasons != ""
-    clean = schema.validate(typed[~bad].reset_index(drop=True))
+    clean = spec.schema(rules, extra).validate(typed[~bad].reset_index(drop=True))
     quarantine = _quarantine_frame(raw[bad], reasons[bad])
     report = {
         "status": "present",
@@ -209,15 +193,29 @@ def clean_table(
         "rows_quarantined": int(bad.sum()),
         "quarantined_by_reason": {k: int(v) for k, v in reasons[bad].value_counts().items()},
     }
-    if bad.any():
+    _log_quarantine(spec.name, report)
+    return clean, quarantine, report
+
+
+def _require_columns(spec: TableSpec, columns: list[str]) -> None:
+    """Raise :class:`DataContractError` naming the required columns absent from ``columns``."""
+    missing = [column for column in spec.required_columns if column not in columns]
+    if missing:
+        raise DataContractError(
+            f"Table '{spec.name}' is missing required column(s) {missing}; expected columns "
+            f"{spec.required_columns} (found {columns})."
+        )
+
+
+def _log_quarantine(table: str, report: dict[str, Any]) -> None:
+    if report["rows_quarantined"]:
         logger.warning(
             "Table %s: %s of %s rows quarantined: %s",
-            spec.name,
-            f"{bad.sum():,}",
-            f"{len(raw):,}",
+            table,
+            f"{report['rows_quarantined']:,}",
+            f"{report['rows_in']:,}",
             report["quarantined_by_reason"],
         )
-    return clean, quarantine, report
 
 
 def _quarantine_frame(rows: pd.DataFrame, reasons: pd.Series | None = None) -> pd.DataFrame:
@@ -238,10 +236,64 @@ def clean_customers(
 
 
 def clean_customer_table(
-    raw: pd.DataFrame | None, customers: pd.DataFrame, params: dict[str, Any], *, table: str
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Clean a table that refers to customers; rows of unknown customers are quarantined."""
-    return clean_table(raw, TABLE_SPECS[table], params, customers["customer_id"])
+    raw: pd.DataFrame | RawTableFile | None,
+    customers: pd.DataFrame,
+    params: dict[str, Any],
+    *,
+    table: str,
+) -> tuple[pd.DataFrame | StagedParquet, pd.DataFrame | StagedParquet, dict[str, Any]]:
+    """Clean a table that refers to customers; rows of unknown customers are quarantined.
+
+    A raw Parquet file whose dates and numbers are typed is cleaned in DuckDB, and the clean
+    table and quarantine come back as files staged for the catalog (``params["duckdb"]``).
+    Anything else (a CSV file, text dates or numbers, ``duckdb.enabled: false``, a DataFrame)
+    is cleaned in pandas. Both paths apply the same rules and give the same rows and report.
+    """
+    spec = TABLE_SPECS[table]
+    if isinstance(raw, RawTableFile):
+        in_duckdb = _clean_in_duckdb(raw, spec, params, customers["customer_id"])
+        if in_duckdb is not None:
+            return in_duckdb
+        raw = raw.read()
+    return clean_table(raw, spec, params, customers["customer_id"])
+
+
+def _clean_in_duckdb(
+    source: RawTableFile, spec: TableSpec, params: dict[str, Any], known_customer_ids: pd.Series
+) -> tuple[StagedParquet, StagedParquet, dict[str, Any]] | None:
+    """Clean ``source`` in DuckDB, or return ``None`` when the pandas path must do it."""
+    settings = params.get("duckdb") or {}
+    if not settings.get("enabled", True) or source.file_format != "parquet":
+        return None
+    with closing(engine.connect(settings)) as con:
+        try:
+            columns = engine.raw_columns(source.path)
+            unsupported = engine.unsupported_columns(con, source.path, spec)
+        except Exception as error:  # the same message as the pandas path's reader
+            raise DatasetError(
+                f"Table '{spec.name}': could not read {source.path}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        if unsupported:
+            logger.info(
+                "Table %s is cleaned in pandas: column types %s are parsed there",
+                spec.name,
+                unsupported,
+            )
+            return None
+        _require_columns(spec, columns)
+        logger.info("Table %s is cleaned in DuckDB (%s)", spec.name, source.path)
+        result = engine.clean_parquet_in_duckdb(
+            source.path,
+            spec,
+            resolve_rules(params),
+            known_customer_ids,
+            con,
+            _quarantine_frame,
+            settings.get("temp_directory"),
+        )
+    _log_quarantine(spec.name, result[2])
+    return result
 
 
 def check_required_tables(present: dict[str, bool]) -> None:

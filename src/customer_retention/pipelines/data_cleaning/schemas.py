@@ -1,8 +1,10 @@
-"""The data contract: one :class:`TableSpec` per input table, and its pandera schema.
+"""The data contract: one :class:`TableSpec` per input table, and its row-level rules.
 
-A spec says which columns a table must have, how each is parsed, and which row-level rules
-it must satisfy. The rules are pandera checks whose ``error`` text is the quarantine reason,
-so the same schema both finds bad rows and guarantees the clean table.
+A spec says which columns a table must have, how each is parsed, and which rules its rows must
+satisfy. Every rule is a plain :class:`Rule` record (column, test, bound, quarantine reason),
+defined once here; ``rules_pandas.py`` evaluates it on a pandas frame and ``rules_sql.py``
+compiles it to DuckDB SQL, so the pandas and the DuckDB cleaning paths cannot disagree on what
+a rule is. The pandera schema of the clean table is built from the same rules.
 """
 
 from __future__ import annotations
@@ -11,12 +13,47 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
 
 # Column kinds and the dtype each is parsed to. Text is Arrow-backed: string operations run in
 # Arrow's compute kernels, not one Python call per value (10x faster on millions of events).
 TEXT_DTYPE = "string[pyarrow]"
 DTYPES = {"id": TEXT_DTYPE, "date": "datetime64[ns]", "number": "float64", "text": TEXT_DTYPE}
+
+# What a rule tests. A rule fires (the row is quarantined with ``reason``) when:
+#   missing  the value is missing
+#   empty    the value is the empty string
+#   below    the value is < bound
+#   above    the value is > bound
+#   outside  the value is outside [bound[0], bound[1]]
+#   not_in   the value is not one of bound (a tuple)
+#   before   the value is before the value of column ``bound``
+# Except for ``missing``, a rule never fires on a missing value (or a missing ``before`` column):
+# the missing value has its own rule when the column is required.
+RULE_TESTS = ("missing", "empty", "below", "above", "outside", "not_in", "before")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row-level rule of the contract.
+
+    Attributes:
+        reason: the quarantine reason written when the rule fires.
+        column: the column tested.
+        test: one of :data:`RULE_TESTS`.
+        bound: the test's bound (see :data:`RULE_TESTS`).
+        only_if: ``(column, value)``: the rule applies only to rows whose ``column`` equals
+            ``value`` (e.g. the NPS range only to NPS answers).
+    """
+
+    reason: str
+    column: str
+    test: str
+    bound: Any = None
+    only_if: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.test not in RULE_TESTS:
+            raise ValueError(f"Unknown rule test {self.test!r}; expected one of {RULE_TESTS}")
 
 
 @dataclass(frozen=True)
@@ -45,85 +82,99 @@ class TableSpec:
     def required_columns(self) -> list[str]:
         return [column for column in self.columns if column not in self.optional_columns]
 
-    def schema(self, rules: dict[str, Any], extra_columns: list[str] = ()) -> pa.DataFrameSchema:
-        """The pandera schema of the clean table under the cleaning parameters ``rules``."""
-        earliest = pd.Timestamp(rules["earliest_valid_date"])
-        latest = pd.Timestamp(rules["reference_date"])
-        columns = {}
+    def rules(self, params: dict[str, Any]) -> list[Rule]:
+        """Every rule of the table under the cleaning parameters ``params``, in reason order.
+
+        Reasons of a row that breaks several rules are joined with "; " in this order: the
+        rules across columns first, then each column's rules in contract order.
+        """
+        rules = [rule(params) for rule in _ROW_RULES.get(self.name, [])]
         for column, kind in self.columns.items():
-            checks = []
-            if kind == "date":
-                checks += [
-                    pa.Check.ge(earliest, error=f"{column} before {earliest.date()}"),
-                    pa.Check.le(latest, error=f"{column} in the future (after {latest.date()})"),
-                ]
-            if kind == "id":
-                checks.append(pa.Check.str_length(min_value=1, error=f"empty {column}"))
-            checks += _COLUMN_RULES.get((self.name, column), lambda r: [])(rules)
-            columns[column] = pa.Column(
-                DTYPES[kind], checks=checks, nullable=column in self.nullable
-            )
+            rules += self.column_rules(column, kind, params)
+        return rules
+
+    def column_rules(self, column: str, kind: str, params: dict[str, Any]) -> list[Rule]:
+        """The rules of one column: required, then the rules of its kind, then its own."""
+        rules = [] if column in self.nullable else [Rule(f"missing {column}", column, "missing")]
+        if kind == "date":
+            earliest = pd.Timestamp(params["earliest_valid_date"])
+            latest = pd.Timestamp(params["reference_date"])
+            rules += [
+                Rule(f"{column} before {earliest.date()}", column, "below", earliest),
+                Rule(f"{column} in the future (after {latest.date()})", column, "above", latest),
+            ]
+        if kind == "id":
+            rules.append(Rule(f"empty {column}", column, "empty"))
+        return rules + [rule(params) for rule in _COLUMN_RULES.get((self.name, column), [])]
+
+    def schema(self, params: dict[str, Any], extra_columns: list[str] = ()):
+        """The pandera schema of the clean table: contract dtypes, and no rule fires."""
+        import pandera.pandas as pa
+
+        from .rules_pandas import rule_fires
+
+        columns = {
+            column: pa.Column(DTYPES[kind], nullable=column in self.nullable)
+            for column, kind in self.columns.items()
+        }
         for column in extra_columns:
             columns[column] = pa.Column(TEXT_DTYPE, nullable=True)
-        return pa.DataFrameSchema(
-            columns,
-            checks=_TABLE_RULES.get(self.name, []),
-            strict=True,
-            ordered=False,
-            name=self.name,
-        )
-
-
-def _not_before(later: str, earlier: str) -> pa.Check:
-    """Row rule: ``later`` is empty or not before ``earlier``."""
-    return pa.Check(
-        lambda df: df[later].isna() | df[earlier].isna() | (df[later] >= df[earlier]),
-        error=f"{later} before {earlier}",
-        ignore_na=False,
-    )
-
-
-def _nps_range() -> pa.Check:
-    return pa.Check(
-        lambda df: (df["survey"] != "nps") | df["score"].isna() | df["score"].between(0, 10),
-        error="NPS score outside 0-10",
-        ignore_na=False,
-    )
-
-
-def _csat_survey_range() -> pa.Check:
-    return pa.Check(
-        lambda df: (df["survey"] != "csat") | df["score"].isna() | df["score"].between(1, 5),
-        error="CSAT score outside 1-5",
-        ignore_na=False,
-    )
-
-
-def _money_rules(column: str):
-    def rules(r: dict[str, Any]) -> list[pa.Check]:
-        return [
-            pa.Check.ge(0, error=f"negative {column}"),
-            pa.Check.le(r[f"max_{column}"], error=f"{column} above {r[f'max_{column}']:,}"),
+        checks = [
+            pa.Check(
+                lambda df, r=rule: pd.Series(~rule_fires(r, df), index=df.index),
+                error=rule.reason,
+                ignore_na=False,
+            )
+            for rule in self.rules(params)
+            if rule.test != "missing"  # pandera's own not-nullable check covers these
         ]
+        return pa.DataFrameSchema(columns, checks=checks, strict=True, name=self.name)
 
-    return rules
+
+def _money_rules(column: str) -> list:
+    def limit(params: dict[str, Any]) -> Rule:
+        ceiling = params[f"max_{column}"]
+        return Rule(f"{column} above {ceiling:,}", column, "above", ceiling)
+
+    return [lambda params: Rule(f"negative {column}", column, "below", 0), limit]
 
 
+def _not_before(later: str, earlier: str):
+    return lambda params: Rule(f"{later} before {earlier}", later, "before", earlier)
+
+
+def _score_range(survey: str, low: int, high: int):
+    return lambda params: Rule(
+        f"{survey.upper()} score outside {low}-{high}",
+        "score",
+        "outside",
+        (low, high),
+        ("survey", survey),
+    )
+
+
+def _survey_types(params: dict[str, Any]) -> Rule:
+    allowed = tuple(params["survey_types"])
+    return Rule(f"survey not one of {', '.join(allowed)}", "survey", "not_in", allowed)
+
+
+# Rules of one column beyond its kind's (dates in range, ids not empty, required columns).
 _COLUMN_RULES = {
     ("subscriptions", "mrr"): _money_rules("mrr"),
     ("transactions", "amount"): _money_rules("amount"),
-    ("support_tickets", "csat"): lambda r: [pa.Check.in_range(1, 5, error="csat outside 1-5")],
-    ("feedback", "survey"): lambda r: [
-        pa.Check.isin(r["survey_types"], error=f"survey not one of {', '.join(r['survey_types'])}")
+    ("support_tickets", "csat"): [
+        lambda params: Rule("csat outside 1-5", "csat", "outside", (1, 5))
     ],
+    ("feedback", "survey"): [_survey_types],
 }
-_TABLE_RULES = {
+# Rules across columns (checked first).
+_ROW_RULES = {
     "subscriptions": [_not_before("end_date", "start_date")],
     "support_tickets": [
         _not_before("first_response_at", "opened_at"),
         _not_before("resolved_at", "opened_at"),
     ],
-    "feedback": [_nps_range(), _csat_survey_range()],
+    "feedback": [_score_range("nps", 0, 10), _score_range("csat", 1, 5)],
 }
 
 TABLE_SPECS: dict[str, TableSpec] = {
