@@ -1,6 +1,9 @@
 """The node-timing hook records every node only when asked to."""
 
 import json
+import os
+import subprocess
+import sys
 
 from kedro.pipeline import node
 
@@ -21,6 +24,25 @@ def test_writes_node_timings_when_the_variable_is_set(tmp_path, monkeypatch):
     result = json.loads(target.read_text())
     assert [r["node"] for r in result["nodes"]] == ["step"]
     assert result["nodes"][0]["seconds"] >= 0 and result["peak_rss_mb"] > 0
+
+
+def test_a_peak_inside_the_node_is_told_from_one_before_it(tmp_path):
+    """In a fresh process (the peak RSS of this one may already be high): 400 MB touched
+    inside the node raises the peak between the node's start and its record."""
+    target = tmp_path / "timings.json"
+    script = (
+        "from kedro.pipeline import node\n"
+        "from customer_retention.hooks import NodeTimingHook\n"
+        "hook, step = NodeTimingHook(), node(lambda x: x, 'a', 'b', name='step')\n"
+        "hook.before_node_run(step)\n"
+        "block = bytearray(400 * 2**20)\n"
+        "hook.after_node_run(step)\n"
+        "hook.after_pipeline_run()\n"
+    )
+    env = {**os.environ, "CUSTOMER_RETENTION_NODE_TIMINGS": str(target)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    (record,) = json.loads(target.read_text())["nodes"]
+    assert record["peak_rss_so_far_mb"] - record["peak_rss_at_start_mb"] > 300
 
 
 def test_is_silent_otherwise(tmp_path, monkeypatch):

@@ -65,7 +65,7 @@ class NodeTimingHook:
     """
 
     def __init__(self) -> None:
-        self._started: dict[str, tuple[float, float]] = {}
+        self._started: dict[str, tuple[float, float, float]] = {}
         self.records: list[dict[str, Any]] = []
 
     @staticmethod
@@ -75,19 +75,23 @@ class NodeTimingHook:
     @hook_impl
     def before_node_run(self, node: Node) -> None:
         if self._target():
-            self._started[node.name] = (time.perf_counter(), _current_rss_mb())
+            self._started[node.name] = (time.perf_counter(), _current_rss_mb(), _peak_rss_mb())
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
         if not self._target() or node.name not in self._started:
             return
-        started, rss_before = self._started.pop(node.name)
+        started, rss_before, peak_before = self._started.pop(node.name)
         self.records.append(
             {
                 "node": node.name,
                 "seconds": round(time.perf_counter() - started, 3),
                 "rss_before_mb": round(rss_before, 1),
                 "rss_after_mb": round(_current_rss_mb(), 1),
+                # A rise of the peak between the previous node's record and this node's
+                # start happened while loading this node's inputs or saving earlier outputs
+                # (Kedro saves a node's outputs after its after_node_run hook).
+                "peak_rss_at_start_mb": round(peak_before, 1),
                 "peak_rss_so_far_mb": round(_peak_rss_mb(), 1),
             }
         )
