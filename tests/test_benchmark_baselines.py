@@ -10,15 +10,13 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import ibis
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.feature_engineering import nodes
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
-from customer_retention.pipelines.feature_engineering.pipeline import FEATURE_GROUPS
 
 from .conftest import PROJECT_ROOT, load_parameters, tiny_tables
+from .pipelines.feature_engineering.test_nodes import compute_snapshots
 
 BASELINES = PROJECT_ROOT / "benchmarks" / "baselines"
 
@@ -32,17 +30,6 @@ def _module(name: str):
     return sys.modules[name]
 
 
-def feature_stage(tables: dict[str, pd.DataFrame], params: dict) -> pd.DataFrame:
-    """The feature_engineering pipeline's nodes on in-memory tables (Ibis on DuckDB)."""
-    as_ibis = {name: ibis.memtable(frame) for name, frame in tables.items() if name != "customers"}
-    timeline = nodes.build_customer_timeline(
-        tables["customers"], as_ibis["subscriptions"], as_ibis["transactions"], params
-    )
-    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
-    groups = [func(spine, as_ibis[table], params) for table, func in FEATURE_GROUPS.values()]
-    return nodes.assemble_customer_snapshots(spine, tables["customers"], params, *groups)
-
-
 def _with_string_storage(frame: pd.DataFrame, storage: str) -> pd.DataFrame:
     """``frame`` with its text columns as pandas strings stored as ``storage``."""
     text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])]
@@ -52,7 +39,7 @@ def _with_string_storage(frame: pd.DataFrame, storage: str) -> pd.DataFrame:
 def assert_same_snapshots(
     tables: dict[str, pd.DataFrame], params: dict, string_storage: str = "python"
 ) -> pd.DataFrame:
-    ours = feature_stage({k: v.copy() for k, v in tables.items()}, params)
+    ours = compute_snapshots({k: v.copy() for k, v in tables.items()}, params)
     theirs = _module("features_pandas").customer_snapshots(
         {k: _with_string_storage(v, string_storage) for k, v in tables.items()}, params
     )
@@ -95,7 +82,7 @@ def test_baseline_equals_feature_stage_without_subscriptions_and_optional_tables
 
 def test_comparison_detects_a_changed_feature(clean_demo, params):
     """The checker itself can fail: one value off by 1e-6 relative is reported."""
-    ours = feature_stage(clean_demo, params | {"n_snapshots": 2})
+    ours = compute_snapshots(clean_demo, params | {"n_snapshots": 2})
     changed = ours.copy()
     changed.loc[changed.index[5], "amount_recent"] = (
         changed["amount_recent"].iat[5] * (1 + 1e-6) + 1e-6
@@ -113,5 +100,5 @@ def test_baseline_reads_the_clean_parquet_tables_as_arrow_strings(clean_demo, pa
     assert tables["events"]["customer_id"].dtype == pd.StringDtype("pyarrow")
     assert list(tables["transactions"].columns) == ["customer_id", "transaction_date", "amount"]
     short = params | {"n_snapshots": 2}
-    ours = feature_stage(clean_demo, short)
+    ours = compute_snapshots(clean_demo, short)
     assert _module("compare").compare_tables(ours, baseline.customer_snapshots(tables, short)) == []

@@ -132,7 +132,7 @@ def bg_summary(project: Path, out: Path) -> dict:
     Two inputs are written: ``active`` = the customers active at the as-of date (what the
     pipeline fits on) and ``all`` = every customer with a purchase before the as-of date.
     """
-    from customer_retention.models import rfm_summary
+    from customer_retention.pipelines.clv.nodes import purchase_summary
 
     catalog = _catalog(project)
     transactions = catalog.load("transactions@ibis")
@@ -142,16 +142,7 @@ def bg_summary(project: Path, out: Path) -> dict:
     )
     started = time.perf_counter()
     as_of = snapshots["snapshot_date"].max()
-    daily = (
-        transactions.filter(transactions.transaction_date < as_of)
-        .mutate(day=transactions.transaction_date.truncate("D"))
-        .group_by(["customer_id", "day"])
-        .aggregate(amount=transactions.amount.sum())
-        .to_pandas()
-    )
-    summary = rfm_summary(
-        daily, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
-    )
+    summary = purchase_summary(transactions, as_of)
     seconds = time.perf_counter() - started
     active = pd.Index(snapshots.loc[snapshots["is_as_of_snapshot"], "customer_id"])
     inputs = {"active": summary.reindex(summary.index.intersection(active)), "all": summary}

@@ -75,6 +75,22 @@ def value_contractual_customers(
     return value[VALUE_COLUMNS]
 
 
+def purchase_summary(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Frequency / recency / T (weeks) and mean spend per customer, from the purchases before
+    ``as_of``, merged per customer and day in the engine (same-day purchases count once, as is
+    standard), observed up to the day before ``as_of``."""
+    daily = (
+        transactions.filter(transactions.transaction_date < as_of)
+        .mutate(day=transactions.transaction_date.truncate("D"))
+        .group_by(["customer_id", "day"])
+        .aggregate(amount=transactions.amount.sum())
+        .to_pandas()
+    )
+    return rfm_summary(
+        daily, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
+    )
+
+
 def value_noncontractual_customers(
     transactions: ir.Table, customer_snapshots: pd.DataFrame, params: dict[str, Any]
 ) -> pd.DataFrame:
@@ -85,17 +101,7 @@ def value_noncontractual_customers(
     Transactions are first merged per customer and day in the engine (same-day purchases count
     once, as is standard), so only one row per customer-day reaches pandas.
     """
-    as_of = customer_snapshots["snapshot_date"].max()
-    daily = (
-        transactions.filter(transactions.transaction_date < as_of)
-        .mutate(day=transactions.transaction_date.truncate("D"))
-        .group_by(["customer_id", "day"])
-        .aggregate(amount=transactions.amount.sum())
-        .to_pandas()
-    )
-    summary = rfm_summary(
-        daily, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
-    )
+    summary = purchase_summary(transactions, customer_snapshots["snapshot_date"].max())
     active = _as_of_rows(customer_snapshots).index
     summary = summary.reindex(summary.index.intersection(active))
     bg = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
