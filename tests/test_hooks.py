@@ -54,3 +54,36 @@ def test_is_silent_otherwise(tmp_path, monkeypatch):
     hook = NodeTimingHook()
     _run(hook)
     assert hook.records == []
+
+
+def test_records_dataset_loads_and_saves_of_a_real_run(tmp_path, monkeypatch):
+    """A two-node run through Kedro's runner: every load and save is counted and timed, and
+    the run's own duration is recorded (the rest of the wall time is start-up)."""
+    from kedro.framework.hooks.manager import _create_hook_manager
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.pipeline import pipeline
+    from kedro.runner import SequentialRunner
+
+    target = tmp_path / "timings.json"
+    monkeypatch.setenv("CUSTOMER_RETENTION_NODE_TIMINGS", str(target))
+    hook = NodeTimingHook()
+    manager = _create_hook_manager()
+    manager.register(hook)
+    flow = pipeline(
+        [
+            node(lambda x: x + 1, "a", "b", name="first"),
+            node(lambda x, y: x + y, ["a", "b"], "c", name="second"),
+        ]
+    )
+    catalog = DataCatalog({"a": MemoryDataset(1), "c": MemoryDataset()})
+    hook.before_pipeline_run()  # the session's hooks; the runner calls the others
+    SequentialRunner().run(flow, catalog, hook_manager=manager)
+    hook.after_pipeline_run()
+    result = json.loads(target.read_text())
+    io = {r["dataset"]: r for r in result["datasets"]}
+    assert (io["a"]["loads"], io["a"]["saves"]) == (2, 0)
+    assert (io["b"]["loads"], io["b"]["saves"]) == (1, 1)
+    assert io["c"]["saves"] == 1
+    assert [r["node"] for r in result["nodes"]] == ["first", "second"]
+    assert result["run_seconds"] >= sum(r["load_seconds"] for r in result["datasets"])
+    assert catalog.load("c") == 3

@@ -58,7 +58,8 @@ def _peak_rss_mb() -> float:
 
 
 class NodeTimingHook:
-    """Record wall time and memory of every node; write them as JSON after the run.
+    """Record wall time and memory of every node, and the time spent loading and saving each
+    dataset; write them as JSON after the run.
 
     Off unless the environment variable ``CUSTOMER_RETENTION_NODE_TIMINGS`` names the output
     file (the benchmarks set it), so normal runs pay nothing.
@@ -67,6 +68,43 @@ class NodeTimingHook:
     def __init__(self) -> None:
         self._started: dict[str, tuple[float, float, float]] = {}
         self.records: list[dict[str, Any]] = []
+        self._io_started: dict[tuple[str, str], float] = {}
+        self.dataset_io: dict[str, dict[str, float]] = {}
+        self._run_started: float | None = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._run_started = time.perf_counter()
+
+    def _io_begin(self, kind: str, dataset_name: str) -> None:
+        if self._target():
+            self._io_started[(kind, dataset_name)] = time.perf_counter()
+
+    def _io_end(self, kind: str, dataset_name: str) -> None:
+        started = self._io_started.pop((kind, dataset_name), None)
+        if started is None:
+            return
+        record = self.dataset_io.setdefault(
+            dataset_name, {"loads": 0, "load_seconds": 0.0, "saves": 0, "save_seconds": 0.0}
+        )
+        record[f"{kind}s"] += 1
+        record[f"{kind}_seconds"] += time.perf_counter() - started
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str) -> None:
+        self._io_begin("load", dataset_name)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str) -> None:
+        self._io_end("load", dataset_name)
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        self._io_begin("save", dataset_name)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        self._io_end("save", dataset_name)
 
     @staticmethod
     def _target() -> str | None:
@@ -100,7 +138,23 @@ class NodeTimingHook:
     def after_pipeline_run(self) -> None:
         target = self._target()
         if target:
+            datasets = [
+                {"dataset": name, **{k: round(v, 3) for k, v in io.items()}}
+                for name, io in self.dataset_io.items()
+            ]
+            result = {
+                "nodes": self.records,
+                "datasets": sorted(
+                    datasets, key=lambda r: -(r["load_seconds"] + r["save_seconds"])
+                ),
+                # From the runner's start to its end: the rest of a run's wall time is
+                # start-up (imports, configuration, catalog) and shut-down.
+                "run_seconds": (
+                    None
+                    if self._run_started is None
+                    else round(time.perf_counter() - self._run_started, 3)
+                ),
+                "peak_rss_mb": _peak_rss_mb(),
+            }
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            Path(target).write_text(
-                json.dumps({"nodes": self.records, "peak_rss_mb": _peak_rss_mb()}, indent=2)
-            )
+            Path(target).write_text(json.dumps(result, indent=2))
