@@ -8,4 +8,13 @@ import os
 # Set before XGBoost loads the OpenMP runtime; an explicit setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import pandas as pd
+
+# Copy-on-Write (pandas 3's default): a copy shares memory until one side is written. Kedro
+# hands every node a copy of each in-memory frame, on save and again on load; without
+# Copy-on-Write those copies are real, and at 1,000,000 customers a node reading the 6-million-row
+# model input briefly held two of it. Chained assignment (df["a"][rows] = v) does nothing under
+# Copy-on-Write; the tests turn pandas' warning about it into an error.
+pd.set_option("mode.copy_on_write", True)
+
 __version__ = "0.1"
