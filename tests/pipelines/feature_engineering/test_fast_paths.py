@@ -130,15 +130,16 @@ def test_usage_node_uses_per_event_path_when_bit_masks_would_be_inexact(feature_
                 spine, ibis.memtable(table), feature_params | {"windows": case_windows}
             )
         assert "Usage features per event" in caplog.text
-        # The node's result is aligned with the spine: every spine row, in spine order.
-        pd.testing.assert_frame_equal(result[KEYS], spine[KEYS])
+        # The node's result is aligned with the spine: every spine row, in spine order, and
+        # carries no keys of its own.
+        assert len(result) == len(spine) and not set(KEYS) & set(result.columns)
         exact = _usage(aggregations.usage_features_per_event, spine, table, case_windows)
         expected = _merged(spine[KEYS], [exact])[result.columns]
         pd.testing.assert_frame_equal(result, expected, check_exact=True)
         assert result["events_recent"].notna().sum() == len(exact)
     spine, table, _ = cases["many types"]
     many = nodes.build_usage_features(spine, ibis.memtable(table), feature_params)
-    assert many.set_index("customer_id").loc["c0", "event_types_recent"] >= 70
+    assert many["event_types_recent"][spine["customer_id"].eq("c0").to_numpy()].item() >= 70
 
 
 def test_both_usage_expressions_compile_for_pyspark(clean_demo, feature_params):
@@ -195,11 +196,16 @@ def test_spine_join_equals_pandas_merges():
     joined = nodes._join_on_spine(spine, tables)
     pd.testing.assert_frame_equal(joined, _merged(spine, tables), check_exact=True)
     assert joined["count_3"].isna().any() and joined["count_0"].dtype == np.int64
-    # Tables aligned with the spine (as the feature nodes return them) are placed side by side.
+    # Tables aligned with the spine are placed side by side: with the spine's keys, or without
+    # keys (as the feature nodes return them), or a mix.
     aligned = [_merged(spine[KEYS], [table]) for table in tables]
-    pd.testing.assert_frame_equal(
-        nodes._join_on_spine(spine, aligned), _merged(spine, tables), check_exact=True
-    )
+    without_keys = [table.drop(columns=KEYS) for table in aligned]
+    for case in (aligned, without_keys, [without_keys[0], aligned[1], without_keys[2]]):
+        pd.testing.assert_frame_equal(
+            nodes._join_on_spine(spine, case), _merged(spine, tables), check_exact=True
+        )
+    with pytest.raises(ValueError, match="aligned with the spine row for row"):
+        nodes._join_on_spine(spine, [without_keys[0].iloc[1:]])
 
     duplicated = pd.concat([spine, spine.iloc[:5]], ignore_index=True)
     pd.testing.assert_frame_equal(
