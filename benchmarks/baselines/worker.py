@@ -220,7 +220,7 @@ def scoring(project: Path, out: Path) -> dict:
     logging.getLogger("customer_retention").setLevel(logging.WARNING)
     model = catalog.load("promoted_churn_model")
     params = catalog.load("params:scoring")
-    rows = select_as_of_snapshot(catalog.load("customer_snapshots"))
+    rows = select_as_of_snapshot(catalog.load("as_of_snapshot"))
     booster, spec, calibrator = (
         model["booster"],
         model["metadata"]["feature_spec"],

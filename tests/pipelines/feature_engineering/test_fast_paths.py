@@ -229,7 +229,7 @@ def test_customer_attributes_follow_customer_id(as_text, feature_params):
         }
     )
     customers = customers.sample(frac=0.9, random_state=2)  # shuffled, some customers unknown
-    snapshots = nodes.assemble_customer_snapshots(spine, customers, feature_params)
+    snapshots, _ = nodes.assemble_customer_snapshots(spine, customers, feature_params)
     expected = spine.merge(customers.drop(columns="signup_date"), on="customer_id", how="left")
     assert snapshots["plan"].isna().sum() == 2 * 20
     for column in ("plan", "region"):

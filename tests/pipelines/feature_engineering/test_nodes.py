@@ -24,7 +24,15 @@ def compute_snapshots(tables: dict[str, pd.DataFrame], params: dict) -> pd.DataF
     )
     spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
     groups = [func(spine, as_ibis[table], params) for table, func in FEATURE_GROUPS.values()]
-    return nodes.assemble_customer_snapshots(spine, tables["customers"], params, *groups)
+    snapshots, as_of_rows = nodes.assemble_customer_snapshots(
+        spine, tables["customers"], params, *groups
+    )
+    # The as-of rows apart are exactly the rows of the newest snapshot, in the same order.
+    pd.testing.assert_frame_equal(
+        as_of_rows, snapshots[snapshots["is_as_of_snapshot"]].reset_index(drop=True)
+    )
+    assert (as_of_rows["snapshot_date"] == snapshots["snapshot_date"].max()).all()
+    return snapshots
 
 
 @pytest.fixture

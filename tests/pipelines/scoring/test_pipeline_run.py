@@ -32,6 +32,7 @@ def project(tmp_path, monkeypatch) -> Path:
         project / "data/07_model_output/customer_health.parquet"
     )
     as_of = snapshots[customers & snapshots["is_as_of_snapshot"]]
+    as_of.to_parquet(project / "data/04_feature/as_of_snapshot.parquet")
     as_of[["customer_id"]].assign(clv=1000.0).to_parquet(
         project / "data/07_model_output/customer_value.parquet"
     )

@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "customer_timeline",
                     "survival_curves",
-                    "customer_snapshots",
+                    "as_of_snapshot",
                     "transactions@ibis",
                     "params:clv",
                 ],
@@ -34,7 +34,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.plot_value_at_risk_by_segment,
-                inputs=["customer_value", "customer_snapshots", "params:clv"],
+                inputs=["customer_value", "as_of_snapshot", "params:clv"],
                 outputs="value_at_risk_chart",
                 name="plot_value_at_risk_by_segment",
             ),

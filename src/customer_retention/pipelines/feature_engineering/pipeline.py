@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:feature_engineering",
                     *[f"{group}_features" for group in FEATURE_GROUPS],
                 ],
-                outputs="customer_snapshots",
+                outputs=["customer_snapshots", "as_of_snapshot"],
                 name="assemble_customer_snapshots",
             ),
         ]

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.select_as_of_snapshot,
-                inputs="customer_snapshots",
+                inputs="as_of_snapshot",
                 outputs="scoring_input",
                 name="select_as_of_snapshot",
             ),
