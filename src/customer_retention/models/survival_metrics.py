@@ -52,3 +52,51 @@ def integrated_brier_score(
         survival**2 * died / g_at_event[:, None] + (1 - survival) ** 2 * alive / g_at_times[None, :]
     ).mean(axis=0)
     return float(np.trapezoid(scores, times) / (times[-1] - times[0]))
+
+
+def concordance_index(event_times, predicted_scores, event_observed) -> float:
+    """Harrell's C-index, the same number as ``lifelines.utils.concordance_index``.
+
+    Harrell, Lee & Mark (1996). A pair (i, j) is admissible when i's event is observed and j
+    was still under observation afterwards: T_i < T_j, or T_i = T_j with j censored. With
+    predicted scores s (higher = longer survival),
+
+        C = (#{admissible pairs: s_i < s_j} + 0.5 #{admissible pairs: s_i = s_j}) / #admissible.
+
+    Computed group by group of equal times: the scores of the events seen so far are kept
+    sorted, and each group's scores are located in them with ``searchsorted``. The cost is
+    O(n log n + U D) for U distinct times and D events, made for survival data recorded in
+    whole days (a few thousand distinct times at most); with more than ``10_000`` distinct
+    times it hands over to lifelines' balanced-tree implementation.
+    """
+    t = np.asarray(event_times, dtype=float).ravel()
+    s = np.asarray(predicted_scores, dtype=float).ravel()
+    e = np.asarray(event_observed, dtype=bool).ravel()
+    if not (len(t) == len(s) == len(e)):
+        raise ValueError("event_times, predicted_scores and event_observed must have one length")
+    if np.isnan(t).any() or np.isnan(s).any():
+        raise ValueError("NaNs in event_times or predicted_scores")
+    times, group = np.unique(t, return_inverse=True)
+    if len(times) > 10_000:
+        from lifelines.utils import concordance_index as lifelines_concordance_index
+
+        return float(lifelines_concordance_index(t, s, e))
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(times) + 1))
+    seen = np.empty(0)  # sorted scores of the events at earlier times
+    correct = tied = pairs = 0
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = order[start:stop]
+        died = np.sort(s[rows][e[rows]])
+        censored = s[rows][~e[rows]]
+        for scores in (died, None):
+            if scores is None:  # censored at T compare with the events up to and including T
+                seen = np.insert(seen, np.searchsorted(seen, died), died)
+                scores = censored
+            below = np.searchsorted(seen, scores, side="left")
+            correct += int(below.sum())
+            tied += int((np.searchsorted(seen, scores, side="right") - below).sum())
+            pairs += len(seen) * len(scores)
+    if pairs == 0:
+        raise ZeroDivisionError("No admissable pairs in the dataset.")
+    return (correct + tied / 2) / pairs

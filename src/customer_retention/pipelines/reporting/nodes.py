@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from lifelines import KaplanMeierFitter
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 import customer_retention
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.evaluation import cumulative_gains, reliability_table
+from customer_retention.models.kaplan_meier import kaplan_meier
 from customer_retention.pipelines.survival_analysis.nodes import (
     DURATION,
     EVENT,
@@ -173,19 +173,19 @@ def estimate_km_curves(
         if segment not in frame or frame[segment].nunique() < 2:
             continue
         for group, part in frame.groupby(segment, observed=True, sort=True):
-            km = KaplanMeierFitter().fit(part[duration] / DAYS_PER_MONTH, part[event].astype(bool))
-            at_risk = km.event_table["at_risk"]
-            curve = km.survival_function_.iloc[:, 0]
+            km = kaplan_meier(
+                part[duration].to_numpy() / DAYS_PER_MONTH, part[event].to_numpy(dtype=bool)
+            )
             enough = min(min_at_risk, max(1, len(part) // 2))  # small groups: until half remain
-            curve = curve[at_risk.reindex(curve.index).fillna(0).to_numpy() >= enough]
+            shown = km.at_risk >= enough
             rows.append(
                 pd.DataFrame(
                     {
                         "segment": segment,
                         "group": str(group),
                         "origin": start,
-                        "months": curve.index.to_numpy(dtype=float),
-                        "survival": curve.to_numpy(dtype=float),
+                        "months": km.timeline[shown],
+                        "survival": km.survival[shown],
                     }
                 )
             )

@@ -17,15 +17,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from lifelines import CoxPHFitter, KaplanMeierFitter, WeibullAFTFitter  # noqa: E402
-from lifelines.statistics import (  # noqa: E402
-    multivariate_logrank_test,
-    pairwise_logrank_test,
-    proportional_hazard_test,
-)
-from lifelines.utils import concordance_index  # noqa: E402
+from lifelines.statistics import proportional_hazard_test  # noqa: E402
 
 from customer_retention.models.clv import DAYS_PER_MONTH  # noqa: E402
-from customer_retention.models.survival_metrics import integrated_brier_score  # noqa: E402
+from customer_retention.models.kaplan_meier import (  # noqa: E402
+    KaplanMeierCurve,
+    kaplan_meier,
+    logrank_tests,
+)
+from customer_retention.models.survival_metrics import (  # noqa: E402
+    concordance_index,
+    integrated_brier_score,
+)
 from customer_retention.models.weibull import WeibullPH  # noqa: E402
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES  # noqa: E402
 from customer_retention.pipelines.retention_metrics.nodes import support_speed_band  # noqa: E402
@@ -67,14 +70,17 @@ def _km_segment_summary(
     frame: pd.DataFrame, duration: str, event: str, params: dict[str, Any]
 ) -> dict:
     """Median survival ("not reached" = None) and survival at fixed months (None past follow-up)."""
-    km = KaplanMeierFitter().fit(frame[duration], frame[event])
+    durations, events = frame[duration].to_numpy(), frame[event].to_numpy(dtype=bool)
+    return _km_summary(kaplan_meier(durations, events), durations.max(), params)
+
+
+def _km_summary(km: KaplanMeierCurve, follow_up: float, params: dict[str, Any]) -> dict:
     months = params["survival_at_months"]
-    at = km.survival_function_at_times([m * DAYS_PER_MONTH for m in months]).to_numpy()
-    follow_up = frame[duration].max()
-    median = km.median_survival_time_
+    at = km.at([m * DAYS_PER_MONTH for m in months])
+    median = km.median
     return {
-        "customers": len(frame),
-        "churned": int(frame[event].sum()),
+        "customers": int(km.removed.sum()),
+        "churned": int(km.observed.sum()),
         "median_survival_days": None if np.isinf(median) else float(median),
         **{
             f"survival_{m}m": float(s) if m * DAYS_PER_MONTH <= follow_up else None
@@ -84,32 +90,27 @@ def _km_segment_summary(
 
 
 def _logrank(frame: pd.DataFrame, segment: str, duration: str, event: str) -> list[dict]:
-    overall = multivariate_logrank_test(frame[duration], frame[segment], frame[event])
-    rows = [
-        {
-            "segment": segment,
-            "comparison": "all groups",
-            "test_statistic": float(overall.test_statistic),
-            "p_value": float(overall.p_value),
-        }
-    ]
-    pairwise = pairwise_logrank_test(frame[duration], frame[segment], frame[event]).summary
-    for (a, b), row in pairwise.iterrows():
-        rows.append(
-            {
-                "segment": segment,
-                "comparison": f"{a} vs {b}",
-                "test_statistic": float(row["test_statistic"]),
-                "p_value": float(row["p"]),
-            }
-        )
-    return rows
+    rows = logrank_tests(frame[duration], frame[event], frame[segment])
+    return [{"segment": segment, **row} for row in rows]
+
+
+def _plot_km(ax: plt.Axes, km: KaplanMeierCurve, label: str) -> None:
+    """lifelines' KM plot (curve and 95% CI, in months) fitted on the curve's event counts
+    (events and censorings per distinct time as weights): the same estimate as on every row."""
+    times = np.concatenate([km.timeline, km.timeline]) / DAYS_PER_MONTH
+    counts = np.concatenate([km.observed, km.removed - km.observed])
+    observed = np.arange(len(times)) < len(km.timeline)
+    keep = counts > 0
+    KaplanMeierFitter().fit(
+        times[keep], observed[keep], weights=counts[keep], label=label
+    ).plot_survival_function(ax=ax, ci_show=True)
 
 
 def landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Customers at the landmark snapshot with segments known at that date (no immortal time)."""
-    labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
-    landmark = labelled[labelled["snapshot_date"] == labelled["snapshot_date"].min()].copy()
+    dates = customer_snapshots["snapshot_date"]
+    labelled = customer_snapshots["churned_within_horizon"].notna()
+    landmark = customer_snapshots[labelled & (dates == dates[labelled].min())].copy()
     if "median_first_response_hours" in landmark:
         landmark["support_speed_band"] = support_speed_band(
             landmark["median_first_response_hours"], params["support_band_hours"]
@@ -142,20 +143,22 @@ def kaplan_meier_by_segment(
     for ax, (segment, (frame, duration, event)) in zip(axes.flat, present.items(), strict=False):
         columns = [duration, event, *(["snapshot_date"] if "snapshot_date" in frame else [])]
         frame = frame[columns].assign(**{segment: frame[segment].astype(str)})
+        days = frame[duration].to_numpy()
+        events = frame[event].to_numpy(dtype=bool)
+        groups = dict(sorted(frame.groupby(segment).indices.items()))
+        curves = {level: kaplan_meier(days[rows], events[rows]) for level, rows in groups.items()}
         summary["segments"][segment] = {
             "time_origin": "signup"
             if duration == DURATION
             else f"{frame['snapshot_date'].min().date()}",
             "groups": {
-                level: _km_segment_summary(group, duration, event, params)
-                for level, group in frame.groupby(segment)
+                level: _km_summary(curves[level], days[rows].max(), params)
+                for level, rows in groups.items()
             },
         }
         tests.extend(_logrank(frame, segment, duration, event))
-        for level, group in frame.groupby(segment):
-            KaplanMeierFitter().fit(
-                group[duration] / DAYS_PER_MONTH, group[event], label=level
-            ).plot_survival_function(ax=ax, ci_show=True)
+        for level, curve in curves.items():
+            _plot_km(ax, curve, level)
         origin = summary["segments"][segment]["time_origin"]
         ax.set(
             title=f"Survival by {segment.replace('_', ' ')}",
@@ -174,8 +177,13 @@ def design_matrix(
     frame: pd.DataFrame, columns: list[str], reference_levels: dict[str, str]
 ) -> pd.DataFrame:
     """One-hot encode categorical columns, dropping the reference level of each (given in
-    parameters, else the most frequent level), so every hazard ratio reads 'vs reference'."""
-    parts = []
+    parameters, else the most frequent level), so every hazard ratio reads 'vs reference'.
+
+    Levels are the distinct string values present, in sorted order (``pd.get_dummies``'s
+    columns); the matrix is assembled once in numpy instead of concatenating a frame per
+    column."""
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
     for column in columns:
         values = frame[column]
         if (
@@ -184,12 +192,23 @@ def design_matrix(
             or pd.api.types.is_string_dtype(values)
         ):
             values = values.astype(str)
-            reference = reference_levels.get(column, values.value_counts().idxmax())
-            dummies = pd.get_dummies(values, prefix=column, prefix_sep="=", dtype=float)
-            parts.append(dummies.drop(columns=f"{column}={reference}", errors="ignore"))
+            if column in reference_levels:
+                reference = reference_levels[column]
+            else:
+                reference = values.value_counts().idxmax()
+            codes, levels = pd.factorize(values, sort=True)
+            keep = [i for i, level in enumerate(levels) if level != reference]
+            blocks.append(codes[:, None] == np.asarray(keep)[None, :])
+            names.extend(f"{column}={levels[i]}" for i in keep)
         else:
-            parts.append(values.astype(float).to_frame())
-    return pd.concat(parts, axis=1)
+            blocks.append(values.to_numpy(dtype=float, na_value=np.nan)[:, None])
+            names.append(column)
+    matrix = np.empty((len(frame), len(names)), order="F")
+    at = 0
+    for block in blocks:
+        matrix[:, at : at + block.shape[1]] = block
+        at += block.shape[1]
+    return pd.DataFrame(matrix, columns=names, index=frame.index)
 
 
 def static_design(survival_table: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -349,21 +368,32 @@ def cox_churn_probability(
     customer_snapshots: pd.DataFrame,
     horizon_days: int,
 ) -> pd.DataFrame:
-    """P(churn in (a, a + h] | active at tenure a, static attributes) for every snapshot row."""
+    """P(churn in (a, a + h] | active at tenure a, static attributes) for every snapshot row.
+
+    The probability depends on a row only through its customer's covariates and its tenure a,
+    so the model is evaluated once per distinct (covariate pattern, tenure) pair and the
+    result broadcast to the rows sharing it (a few thousand pairs for millions of rows).
+    """
     rows = customer_snapshots[["customer_id", "snapshot_date", "tenure_days"]].reset_index(
         drop=True
     )
-    by_customer = covariates.set_index(survival_table["customer_id"].to_numpy())
-    X = by_customer.reindex(rows["customer_id"].to_numpy())
-    known = X.notna().all(axis=1).to_numpy()
+    position = pd.Index(survival_table["customer_id"]).get_indexer(rows["customer_id"])
+    complete = covariates.notna().all(axis=1).to_numpy()
+    known = (position >= 0) & complete[position]
     probability = np.full(len(rows), np.nan)
     if known.any():
-        survival = model.predict_survival_function(
-            X[known],
-            times=[horizon_days],
-            conditional_after=rows.loc[known, "tenure_days"].to_numpy(),
+        pattern = covariates.groupby(list(covariates.columns), dropna=False, sort=False).ngroup()
+        tenure = rows["tenure_days"].to_numpy()[known]
+        customer = position[known]
+        key = pattern.to_numpy()[customer] * (np.int64(tenure.max()) - tenure.min() + 1) + (
+            tenure - tenure.min()
         )
-        probability[known] = 1.0 - survival.to_numpy()[0]
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        X = covariates.iloc[customer[first]].reset_index(drop=True)
+        survival = model.predict_survival_function(
+            X, times=[horizon_days], conditional_after=tenure[first]
+        )
+        probability[known] = 1.0 - survival.reindex(columns=X.index).to_numpy()[0][inverse]
     return rows[["customer_id", "snapshot_date"]].assign(churn_probability=probability)
 
 
@@ -440,13 +470,17 @@ def _landmark_design(
     ]:
         design[f"{column}_missing"] = design[column].isna().astype(float)
     if reference is not None:
-        design = design.reindex(
-            columns=reference.columns.drop([DURATION, EVENT], errors="ignore"), fill_value=0.0
-        )
-        medians = reference.median()
+        columns = reference.columns.drop([DURATION, EVENT], errors="ignore")
+        design = design.reindex(columns=columns, fill_value=0.0)
+        medians = reference[columns].median()
     else:
         medians = design.median()
-    return design.fillna(medians).fillna(0.0)
+    values = design.to_numpy(dtype=float)
+    missing = np.isnan(values)
+    if missing.any():
+        fill = np.nan_to_num(medians.reindex(design.columns).to_numpy(dtype=float), nan=0.0)
+        values = np.where(missing, fill[None, :], values)
+    return pd.DataFrame(values, columns=design.columns, index=design.index)
 
 
 def _prepare_landmark(
