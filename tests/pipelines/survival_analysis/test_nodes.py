@@ -8,6 +8,7 @@ import ibis
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines import CoxPHFitter
 
 from customer_retention.pipelines.data_cleaning.nodes import clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data, true_churn_probability
@@ -191,3 +192,61 @@ def test_cox_fits_and_tests_on_samples_but_scores_every_customer(params):
     assert summary["ph_test_customers"] == 2500
     assert summary["ph_test"]["violating_attributes"] == ["profile"]  # still found on the sample
     assert len(risk) == len(snapshots) and risk["churn_probability"].between(0, 1).all()
+
+
+def test_design_matrix_is_one_hot_without_the_reference_level():
+    frame = pd.DataFrame(
+        {
+            "plan": pd.Categorical(["pro", "basic", "pro", None, "enterprise"]),
+            "region": ["eu", "us", "us", "us", "eu"],
+            "usage": [1.5, np.nan, 3.0, 0.0, 2.0],
+        }
+    )
+    design = nodes.design_matrix(frame, ["plan", "region", "usage"], {"plan": "basic"})
+    expected = pd.concat(
+        [
+            pd.get_dummies(
+                frame["plan"].astype(str), prefix="plan", prefix_sep="=", dtype=float
+            ).drop(columns="plan=basic"),
+            pd.get_dummies(frame["region"], prefix="region", prefix_sep="=", dtype=float).drop(
+                columns="region=us"
+            ),  # most frequent level is the reference
+            frame[["usage"]],
+        ],
+        axis=1,
+    )
+    pd.testing.assert_frame_equal(design, expected)
+
+
+def test_cox_risk_scores_equal_lifelines_row_by_row(params):
+    """Scoring each distinct (covariates, tenure) once gives every row lifelines' own value,
+    with and without strata."""
+    table, _ = _crossing_hazards_table(3000)
+    rng = np.random.default_rng(5)
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": rng.choice(table["customer_id"].to_numpy(), 2000).astype(object),
+            "snapshot_date": pd.Timestamp("2024-06-01"),
+            "tenure_days": rng.integers(0, 400, 2000),
+        }
+    )
+    snapshots.loc[0, "customer_id"] = "not a customer"
+    design = nodes.static_design(table, params)
+    covariates = design.drop(columns=["tenure_days", "churned"])
+    for strata in (None, ["profile"]):
+        data = design
+        if strata:
+            dummies = [c for c in design if c.startswith("profile=")]
+            data = pd.concat([design.drop(columns=dummies), table[strata]], axis=1)
+            covariates = data.drop(columns=["tenure_days", "churned"])
+        model = CoxPHFitter(penalizer=0.001).fit(data, "tenure_days", "churned", strata=strata)
+        risk = nodes.cox_churn_probability(model, covariates, table, snapshots, 90)
+        assert np.isnan(risk["churn_probability"].iloc[0])
+        X = covariates.set_index(table["customer_id"]).loc[snapshots["customer_id"].iloc[1:]]
+        direct = model.predict_survival_function(
+            X.reset_index(drop=True),
+            times=[90],
+            conditional_after=snapshots["tenure_days"].iloc[1:].to_numpy(),
+        )
+        expected = 1 - direct.reindex(columns=range(len(X))).to_numpy()[0]
+        np.testing.assert_allclose(risk["churn_probability"].iloc[1:], expected, rtol=0, atol=0)
