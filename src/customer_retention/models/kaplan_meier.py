@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -107,7 +108,7 @@ def logrank_tests(durations, events, groups) -> list[dict]:
     "all groups" and "a vs b", matching lifelines' ``multivariate_logrank_test`` and
     ``pairwise_logrank_test``.
     """
-    levels, codes = np.unique(np.asarray(groups), return_inverse=True)
+    codes, levels = pd.factorize(np.asarray(groups), sort=True)  # np.unique's order, hashed
     at_risk, observed = _at_risk_and_events(
         np.asarray(durations, dtype=float), np.asarray(events, dtype=float), codes, len(levels)
     )
