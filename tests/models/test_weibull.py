@@ -59,3 +59,29 @@ def test_errors_are_clear():
         WeibullPH().fit(pd.DataFrame({"a": [1.0, 2.0]}), [0, 1], [1, 1])
     with pytest.raises(ValueError, match="impute them first"):
         WeibullPH().fit(pd.DataFrame({"a": [1.0, np.nan]}), [1, 1], [1, 1])
+
+
+def test_newton_fit_reaches_the_penalised_optimum():
+    """Whatever rows the curvature is taken from, the fit stops where the exact gradient of
+    the penalised likelihood vanishes: the optimum a tightly converged L-BFGS-B also finds."""
+    from scipy.optimize import minimize
+
+    X, t, d = _simulate(30_000, rho=1.3, alpha=-7.0, beta=np.array([0.4, -0.2]), seed=3)
+    fits = [WeibullPH(penalizer=0.01, hessian_rows=rows).fit(X, t, d) for rows in (500, 10**6)]
+    z = (X.to_numpy() - X.to_numpy().mean(0)) / X.to_numpy().std(0)
+    n_events, log_t = d.sum(), np.log(t)
+
+    def objective(theta):
+        eta = theta[1] + z @ theta[2:]
+        rho = np.exp(theta[0])
+        ll = np.sum(d * (theta[0] + (rho - 1) * log_t + eta) - np.exp(rho * log_t + eta))
+        return -(ll - 0.5 * 0.01 * n_events * theta[2:] @ theta[2:]) / n_events
+
+    start = np.r_[0.0, np.log(n_events / t.sum()), 0.0, 0.0]
+    reference = minimize(objective, start, method="BFGS", options={"gtol": 1e-10}).x
+    for model in fits:
+        assert model.converged_
+        assert model.params_["rho"] == pytest.approx(np.exp(reference[0]), rel=1e-6)
+        np.testing.assert_allclose(
+            model.params_["beta"].to_numpy() * X.to_numpy().std(0), reference[2:], atol=1e-6
+        )
