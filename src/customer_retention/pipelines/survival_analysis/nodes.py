@@ -42,8 +42,13 @@ def build_survival_table(customers: pd.DataFrame, customer_timeline: pd.DataFram
     """One row per customer: days from signup to the end of the first activity episode (event)
     or to the as-of date (censored), with the static attributes of the customers table."""
     as_of = customer_timeline["as_of_date"].iat[0]
-    first = customer_timeline.sort_values("episode_start").drop_duplicates("customer_id")
-    table = customers.merge(first[["customer_id", "episode_end"]], on="customer_id", how="inner")
+    first = customer_timeline[["customer_id", "episode_start", "episode_end"]]
+    first = first.sort_values("episode_start").drop_duplicates("customer_id")
+    # Inner join in the customers' order (a merge, without building the joined frame twice).
+    row = pd.Index(first["customer_id"]).get_indexer(customers["customer_id"])
+    table = customers[row >= 0].reset_index(drop=True)
+    table["customer_id"] = table["customer_id"].astype(first["customer_id"].dtype)  # as merged
+    table["episode_end"] = first["episode_end"].to_numpy()[row[row >= 0]]
     table[EVENT] = table["episode_end"].notna()
     end = table["episode_end"].fillna(as_of)
     table[DURATION] = (end - table["signup_date"]).dt.days.clip(lower=1).astype(int)
