@@ -63,7 +63,7 @@ def test_errors_are_clear():
 
 def test_newton_fit_reaches_the_penalised_optimum():
     """Whatever rows the curvature is taken from, the fit stops where the exact gradient of
-    the penalised likelihood vanishes: the optimum a tightly converged L-BFGS-B also finds."""
+    the penalised likelihood vanishes: the optimum a tightly converged BFGS also finds."""
     from scipy.optimize import minimize
 
     X, t, d = _simulate(30_000, rho=1.3, alpha=-7.0, beta=np.array([0.4, -0.2]), seed=3)
