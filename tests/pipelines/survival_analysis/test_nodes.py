@@ -156,6 +156,10 @@ def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):
         < summary["integrated_brier_score_kaplan_meier_reference"]
     )
     assert summary["c_index_test"] > 0.6
+    # Tenure at the snapshot is an input, not overwritten by the outcome (days to churn).
+    hazard_ratios = summary["scoring_model"]["hazard_ratios"]
+    assert "tenure_days" in hazard_ratios and np.isfinite(hazard_ratios["tenure_days"])
+    assert not {"days_to_churn", "churned_after_snapshot"} & set(hazard_ratios)
 
 
 def test_cox_risk_scores_follow_the_planted_multiplier(default_size_demo, params):

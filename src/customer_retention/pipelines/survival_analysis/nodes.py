@@ -35,6 +35,9 @@ from customer_retention.pipelines.retention_metrics.nodes import support_speed_b
 
 logger = logging.getLogger(__name__)
 DURATION, EVENT = "tenure_days", "churned"
+# The landmark model's outcome: days from the snapshot to churn. Named apart from DURATION,
+# which is also a snapshot feature (tenure at the snapshot) the model uses as an input.
+LANDMARK_DURATION, LANDMARK_EVENT = "days_to_churn", "churned_after_snapshot"
 
 
 # ----------------------------------------------------------------------------- survival table
@@ -475,7 +478,7 @@ def _landmark_design(
     ]:
         design[f"{column}_missing"] = design[column].isna().astype(float)
     if reference is not None:
-        columns = reference.columns.drop([DURATION, EVENT], errors="ignore")
+        columns = reference.columns.drop([LANDMARK_DURATION, LANDMARK_EVENT], errors="ignore")
         design = design.reindex(columns=columns, fill_value=0.0)
         medians = reference[columns].median()
     else:
@@ -499,8 +502,8 @@ def _prepare_landmark(
         event = event & (days <= limit)
         days = np.minimum(days, limit)
     design = _landmark_design(rows, None, params)
-    design[DURATION] = np.maximum(days, 1.0)
-    design[EVENT] = event.to_numpy()
+    design[LANDMARK_DURATION] = np.maximum(days, 1.0)
+    design[LANDMARK_EVENT] = event.to_numpy()
     return design
 
 
@@ -540,7 +543,7 @@ def fit_landmark_model(
     predicted = model.predict_survival(test, grid)
     reference = (
         KaplanMeierFitter()
-        .fit(train[DURATION], train[EVENT])
+        .fit(train[LANDMARK_DURATION], train[LANDMARK_EVENT])
         .survival_function_at_times(grid)
         .to_numpy()
     )
@@ -596,7 +599,9 @@ def fit_landmark_model(
 
 def _fit_weibull_ph(design: pd.DataFrame, penalizer: float) -> WeibullPH:
     return WeibullPH(penalizer=penalizer).fit(
-        design.drop(columns=[DURATION, EVENT]), design[DURATION], design[EVENT]
+        design.drop(columns=[LANDMARK_DURATION, LANDMARK_EVENT]),
+        design[LANDMARK_DURATION],
+        design[LANDMARK_EVENT],
     )
 
 
