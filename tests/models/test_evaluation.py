@@ -9,7 +9,9 @@ from customer_retention.models.evaluation import (
     classification_metrics,
     cumulative_gains,
     expected_calibration_error,
+    ranking_curves,
     reliability_table,
+    thin_curve,
     top_fraction_capture,
 )
 
@@ -83,3 +85,54 @@ def test_classification_metrics_of_a_perfect_ranker():
 def test_bad_arguments(y, score, message):
     with pytest.raises(ValueError, match=message):
         classification_metrics(np.array(y, dtype=float), np.array(score, dtype=float))
+
+
+def _scores_with_ties(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=n) < 0.2).astype(int)
+    score = np.round(rng.normal(y * 0.8, 1.0), 2)  # rounded: many tied scores
+    return y, score
+
+
+def test_ranking_curves_equal_scikit_learns_curves_and_areas():
+    from sklearn.metrics import (
+        average_precision_score,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    y, score = _scores_with_ties(20_000)
+    curves = ranking_curves(y, score)
+    fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
+    precision, recall, _ = precision_recall_curve(y, score)
+    np.testing.assert_allclose(curves["fpr"], fpr, atol=1e-12)
+    np.testing.assert_allclose(curves["tpr"], tpr, atol=1e-12)
+    np.testing.assert_allclose(curves["precision"], precision, atol=1e-12)
+    np.testing.assert_allclose(curves["recall"], recall, atol=1e-12)
+    assert curves["roc_auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    assert curves["pr_auc"] == pytest.approx(average_precision_score(y, score), abs=1e-12)
+    with pytest.raises(ValueError, match="both positives and negatives"):
+        ranking_curves(np.zeros(5), np.arange(5.0))
+
+
+def test_thinned_curves_keep_endpoints_area_and_shape():
+    y, score = _scores_with_ties(300_000, seed=1)
+    score = score + np.random.default_rng(2).normal(0, 1e-3, len(score))  # ~all distinct
+    curves = ranking_curves(y, score)
+    resolution = 2.5e-4
+    for x_name, y_name in (("fpr", "tpr"), ("recall", "precision")):
+        x, v = curves[x_name], curves[y_name]
+        keep = thin_curve(x, v, resolution)
+        assert keep[0] == 0 and keep[-1] == len(x) - 1
+        assert len(keep) < len(x) / 10
+        assert np.all(np.diff(keep) > 0)
+        # Every dropped point lies within the resolution of the kept point before it.
+        previous = keep[np.searchsorted(keep, np.arange(len(x)), side="right") - 1]
+        assert np.abs(x - x[previous]).max() <= resolution
+        assert np.abs(v - v[previous]).max() <= resolution
+    keep = thin_curve(curves["fpr"], curves["tpr"], resolution)
+    assert len(keep) <= 2 / resolution + 2
+    thinned_auc = np.trapezoid(curves["tpr"][keep], curves["fpr"][keep])
+    assert thinned_auc == pytest.approx(curves["roc_auc"], abs=1e-3)
+    assert thin_curve([0.0, 1.0], [0.0, 1.0]).tolist() == [0, 1]

@@ -31,7 +31,6 @@ from matplotlib.figure import Figure
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -41,8 +40,10 @@ from customer_retention.models.evaluation import (
     classification_metrics,
     cumulative_gains,
     probability_metrics,
+    ranking_curves,
     ranking_metrics,
     reliability_table,
+    thin_curve,
 )
 from customer_retention.pipelines.demo_data.nodes import true_churn_probability
 from customer_retention.provenance import git_commit
@@ -656,24 +657,32 @@ def plot_evaluation(
     scorers = _chart_scores(churn_test_scores)
     title = f"test snapshot(s) {', '.join(_dates(churn_test_scores))}, {len(y):,} customers"
 
+    # One sort per scorer for both curves and their areas; the lines thinned to a quarter pixel
+    # (all test rows would be 100k+ points each).
+    curves = {
+        name: ranking_curves(y[score.notna()], score[score.notna()])
+        for name, score in scorers.items()
+    }
     roc = Figure(figsize=(6, 5.5), layout="constrained")
     ax = roc.subplots()
-    for name, score in scorers.items():
-        ok = score.notna()
-        fpr, tpr, _ = roc_curve(y[ok], score[ok])
-        auc = classification_metrics(y[ok], score[ok], is_probability=False)["roc_auc"]
-        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    for name, curve in curves.items():
+        keep = thin_curve(curve["fpr"], curve["tpr"])
+        ax.plot(
+            curve["fpr"][keep], curve["tpr"][keep], label=f"{name} (AUC {curve['roc_auc']:.3f})"
+        )
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="random")
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=f"ROC\n{title}")
     ax.legend(loc="lower right", fontsize=8)
 
     pr = Figure(figsize=(6, 5.5), layout="constrained")
     ax = pr.subplots()
-    for name, score in scorers.items():
-        ok = score.notna()
-        precision, recall, _ = precision_recall_curve(y[ok], score[ok])
-        ap = classification_metrics(y[ok], score[ok], is_probability=False)["pr_auc"]
-        ax.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    for name, curve in curves.items():
+        keep = thin_curve(curve["recall"], curve["precision"])
+        ax.plot(
+            curve["recall"][keep],
+            curve["precision"][keep],
+            label=f"{name} (AP {curve['pr_auc']:.3f})",
+        )
     ax.axhline(y.mean(), color="k", ls=":", lw=1, label=f"churn rate {y.mean():.1%}")
     ax.set(xlabel="Recall", ylabel="Precision", title=f"Precision-recall\n{title}")
     ax.legend(loc="upper right", fontsize=8)
