@@ -2,12 +2,14 @@
 
 from .clean_table import CleanTableDataset, StagedParquet
 from .model_store import OptionalDataset, PromotedModelDataset
+from .png_files import PNGFilesDataset
 from .raw_source import RawTableFile, RawTableSource
 from .raw_table import RawTableDataset
 
 __all__ = [
     "CleanTableDataset",
     "OptionalDataset",
+    "PNGFilesDataset",
     "PromotedModelDataset",
     "RawTableDataset",
     "RawTableFile",

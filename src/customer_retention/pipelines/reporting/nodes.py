@@ -5,7 +5,8 @@ already formatted, tables as rows of strings, one computed takeaway per chart) a
 section's charts. A section whose inputs are absent (no feedback table, no scoring run yet,
 no drift check) carries a message saying so instead of failing. ``summarise_headlines``
 compares the headline numbers with the previous run's ``report_summary.json``;
-``encode_report_charts`` turns the figures into PNG data URIs (and versioned PNG files);
+``encode_report_charts`` draws each figure once into PNG bytes, for the HTML's data URIs
+and the versioned PNG files;
 ``render_report`` fills ``templates/report.html.j2``.
 """
 
@@ -1116,11 +1117,9 @@ def _timestamp_text(value: Any) -> str:
 
 # ----------------------------------------------------------------------------- charts and HTML
 def _png(figure: Figure, dpi: int) -> bytes:
-    """The figure as PNG bytes. The layout computed by this first render is then frozen, so
-    the versioned PNG dataset's render does not solve the constrained layout again."""
+    """The figure as PNG bytes (no text chunk naming the matplotlib version)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    figure.set_layout_engine("none")
     return buffer.getvalue()
 
 
@@ -1131,24 +1130,25 @@ def encode_report_charts(
     value: dict[str, Figure],
     run: dict[str, Figure],
     dpi: int = 100,
-) -> tuple[dict[str, Figure], dict[str, str]]:
-    """All the sections' figures as ``{"<name>.png": figure}`` for the versioned PNG dataset,
-    and as ``{name: "data:image/png;base64,..."}`` for the HTML (embedded: no file to ship)."""
-    figures = {
-        name: figure
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Every section's figure drawn once, as PNG bytes: ``{"<name>.png": bytes}`` for the
+    versioned PNG files and ``{name: "data:image/png;base64,..."}`` for the HTML (embedded: no
+    file to ship); the file and the embedded image are the same bytes."""
+    pngs = {
+        name: _png(figure, dpi)
         for section in (retention, survival, model, value, run)
         for name, figure in section.items()
     }
     images = {
-        name: "data:image/png;base64," + base64.b64encode(_png(figure, dpi)).decode("ascii")
-        for name, figure in figures.items()
+        name: "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        for name, png in pngs.items()
     }
     logger.info(
         "Report charts: %s, %s KB embedded",
         len(images),
         f"{sum(len(v) for v in images.values()) // 1024:,}",
     )
-    return {f"{name}.png": figure for name, figure in figures.items()}, images
+    return {f"{name}.png": png for name, png in pngs.items()}, images
 
 
 def _template_environment() -> Environment:
