@@ -448,3 +448,51 @@ def test_reasons_are_each_rows_own_phrases(trained):
             drivers[0] if drivers else None, actions
         )
     assert reasons["reason_3"].notna().sum() > 1000 and rows["nps_class"].notna().any()
+
+
+# ----------------------------------------------------------------------------- score lookups
+def _full_join(frame: pd.DataFrame, table: pd.DataFrame, column: str) -> np.ndarray:
+    """The lookup done on every row of the table (what _lookup saves)."""
+    keyed = nodes._keyed(table[[*nodes.KEYS, column]]).drop_duplicates(nodes.KEYS)
+    return (
+        nodes._keyed(frame[nodes.KEYS]).merge(keyed, on=nodes.KEYS, how="left")[column].to_numpy()
+    )
+
+
+def test_score_lookup_reads_the_rows_snapshots_only_and_matches_a_full_join():
+    rng = np.random.default_rng(3)
+    dates = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"])
+    table = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 300, 2_000),  # integer ids, duplicated keys
+            "snapshot_date": rng.choice(dates, 2_000),
+            "health_score": rng.uniform(0, 100, 2_000),
+        }
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in rng.integers(0, 400, 500)],  # some never scored
+            "snapshot_date": rng.choice(dates[1:].astype(str), 500),  # text dates
+        },
+        index=rng.permutation(np.arange(1_000, 1_500)),
+    )
+    expected = _full_join(frame, table, "health_score")
+    found = nodes._lookup(frame, table, "health_score")
+    np.testing.assert_array_equal(found, expected)
+    assert np.isnan(found).any() and not np.isnan(found).all()
+    risk = nodes._health_risk(frame, table)
+    assert risk.index.equals(frame.index)
+    np.testing.assert_array_equal(risk.to_numpy(), 100.0 - expected)
+
+
+def test_baseline_median_imputation_equals_scikit_learns_median():
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(1_001, 4))
+    values[rng.uniform(size=values.shape) < 0.3] = np.nan
+    values[:, 3] = np.nan  # all missing: dropped by both
+    ours = SimpleImputer(strategy=nodes._median, add_indicator=True).fit(values)
+    theirs = SimpleImputer(strategy="median", add_indicator=True).fit(values)
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    np.testing.assert_array_equal(ours.transform(values), theirs.transform(values))
