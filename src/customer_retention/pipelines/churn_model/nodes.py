@@ -467,10 +467,18 @@ def fit_logistic_baseline(train: pd.DataFrame, spec: dict[str, Any], params: dic
     return model.fit(_baseline_frame(train, spec), train[LABEL].to_numpy())
 
 
+def _as_datetime(series: pd.Series) -> pd.Series:
+    """A column of dates as datetime64[ns] (pd.to_datetime only when they are not datetimes
+    already: on a datetime column it still boxes thousands of Timestamps to decide on caching)."""
+    if pd.api.types.is_datetime64_dtype(series):
+        return series.astype("datetime64[ns]")
+    return pd.to_datetime(series).astype("datetime64[ns]")
+
+
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
     """customer_id as text and snapshot_date as datetime64[ns], for joins across sources."""
     return frame.astype({"customer_id": str}).assign(
-        snapshot_date=pd.to_datetime(frame["snapshot_date"]).astype("datetime64[ns]")
+        snapshot_date=_as_datetime(frame["snapshot_date"])
     )
 
 
@@ -479,7 +487,7 @@ def _lookup(frame: pd.DataFrame, table: pd.DataFrame, column: str) -> np.ndarray
     where none. Only the table's rows at the frame's snapshot dates are keyed and joined (the
     tables hold every snapshot; text keys for all of them cost 20 s at 1M customers)."""
     keys = _keyed(frame[KEYS])
-    dates = pd.to_datetime(table["snapshot_date"]).astype("datetime64[ns]")
+    dates = _as_datetime(table["snapshot_date"])
     rows = table.loc[dates.isin(keys["snapshot_date"].unique()).to_numpy(), [*KEYS, column]]
     return keys.merge(_keyed(rows).drop_duplicates(KEYS), on=KEYS, how="left")[column].to_numpy()
 
@@ -541,7 +549,7 @@ def score_benchmarks(
     train, valid, test = (_rows(churn_model_input, p) for p in ("train", "valid", "test"))
     test = test.reset_index(drop=True)
     scores = test_predictions.copy()
-    if not scores[KEYS].astype(str).equals(test[KEYS].astype(str)):
+    if not _keyed(scores[KEYS]).equals(_keyed(test[KEYS])):  # dates as text: 1.2 s at L
         raise ValueError("test_predictions and the test rows of churn_model_input differ")
 
     baseline = fit_logistic_baseline(train, feature_spec, params["baseline"])
