@@ -496,3 +496,37 @@ def test_baseline_median_imputation_equals_scikit_learns_median():
     theirs = SimpleImputer(strategy="median", add_indicator=True).fit(values)
     np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
     np.testing.assert_array_equal(ours.transform(values), theirs.transform(values))
+
+
+def test_evaluation_charts_draw_thinned_curves_with_the_exact_areas():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(5)
+    n = 60_000
+    label = (rng.uniform(size=n) < 0.1).astype(int)
+    scores = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in range(n)],
+            "snapshot_date": pd.Timestamp("2025-10-01"),
+            LABEL: label,
+            "xgboost_calibrated": 1 / (1 + np.exp(-rng.normal(label * 1.5 - 2.5, 1.0))),
+            "health_risk": np.where(rng.uniform(size=n) < 0.2, np.nan, rng.normal(label, 1.0)),
+        }
+    )
+    scores["health_score"] = scores["health_risk"] / 10
+    roc, pr, _, _ = nodes.plot_evaluation(scores, churn_params())
+    for figure, area, name in ((roc, roc_auc_score, "AUC"), (pr, average_precision_score, "AP")):
+        lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+        for column in ("xgboost_calibrated", "health_risk"):
+            ok = scores[column].notna()
+            exact = area(label[ok], scores.loc[ok, column])
+            scorer = "health_score" if column == "health_risk" else column
+            line = lines[f"{scorer} ({name} {exact:.3f})"]  # legend shows the exact area
+            x, y = line.get_xdata(), line.get_ydata()
+            assert len(x) < ok.sum() / 5  # thinned, not one point per row
+            if name == "AUC":
+                assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0)
+                assert np.trapezoid(y, x) == pytest.approx(exact, abs=1e-3)
+            else:
+                assert (x[0], x[-1], y[-1]) == (1.0, 0.0, 1.0)
+                assert y[0] == pytest.approx(label[ok].mean())
