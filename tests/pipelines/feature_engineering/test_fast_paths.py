@@ -220,6 +220,7 @@ def test_customer_attributes_follow_customer_id(as_text, feature_params):
     rng = np.random.default_rng(6)
     ids = [f"c{i}" if as_text else i for i in range(200)]
     spine = _spine(ids, ["2025-01-01", "2025-02-01"]).assign(churned_within_horizon=0.0)
+    spine["is_as_of_snapshot"] = spine["snapshot_date"] == spine["snapshot_date"].max()
     customers = pd.DataFrame(
         {
             "customer_id": ids,
@@ -229,7 +230,8 @@ def test_customer_attributes_follow_customer_id(as_text, feature_params):
         }
     )
     customers = customers.sample(frac=0.9, random_state=2)  # shuffled, some customers unknown
-    snapshots, _ = nodes.assemble_customer_snapshots(spine, customers, feature_params)
+    snapshots, as_of_rows = nodes.assemble_customer_snapshots(spine, customers, feature_params)
+    assert len(as_of_rows) == len(ids) and (as_of_rows["snapshot_date"] == "2025-02-01").all()
     expected = spine.merge(customers.drop(columns="signup_date"), on="customer_id", how="left")
     assert snapshots["plan"].isna().sum() == 2 * 20
     for column in ("plan", "region"):
