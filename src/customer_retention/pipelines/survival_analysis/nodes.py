@@ -507,18 +507,11 @@ def _prepare_landmark(
     return design
 
 
-def fit_landmark_model(
+def _evaluate_landmark_model(
     customer_snapshots: pd.DataFrame, params: dict[str, Any]
-) -> tuple[dict[str, Any], pd.DataFrame, plt.Figure]:
-    """Weibull proportional hazards on snapshot features: time from a snapshot to churn.
-
-    Evaluation: fitted on the labelled snapshots before the last one, with follow-up censored
-    at that last snapshot (no peeking), and scored on the last labelled snapshot: C-index and
-    integrated Brier score (vs the Kaplan-Meier curve of the training rows as a no-skill
-    reference). Scoring: refitted on every snapshot before the as-of date with full follow-up;
-    gives each customer active at the as-of date S(k months | alive at as-of, features) for
-    k = 1..horizon_months and the expected remaining lifetime restricted to that horizon.
-    """
+) -> tuple[dict[str, Any], plt.Figure]:
+    """The landmark model's held-out evaluation (see ``fit_landmark_model``): its metrics and
+    the observed-vs-predicted chart."""
     lm = params["landmark"]
     dates = customer_snapshots["snapshot_date"]
     is_labelled = customer_snapshots["churned_within_horizon"].notna()
@@ -560,7 +553,35 @@ def fit_landmark_model(
         fit_seconds,
     )
     fig = _plot_observed_vs_predicted(test_days, test_event, predicted, grid, test_date)
+    metrics = {
+        "test_snapshot": str(test_date.date()),
+        "train_snapshots": sorted(str(d.date()) for d in train_rows["snapshot_date"].unique()),
+        "train_rows": len(train),
+        "test_rows": len(test_rows),
+        "c_index_test": float(c_index),
+        "integrated_brier_score_test": ibs_model,
+        "integrated_brier_score_kaplan_meier_reference": ibs_reference,
+        "brier_grid_days": [float(g) for g in grid],
+        "fit_seconds": round(fit_seconds, 2),
+    }
+    return metrics, fig
 
+
+def fit_landmark_model(
+    customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame, plt.Figure]:
+    """Weibull proportional hazards on snapshot features: time from a snapshot to churn.
+
+    Evaluation: fitted on the labelled snapshots before the last one, with follow-up censored
+    at that last snapshot (no peeking), and scored on the last labelled snapshot: C-index and
+    integrated Brier score (vs the Kaplan-Meier curve of the training rows as a no-skill
+    reference). Scoring: refitted on every snapshot before the as-of date with full follow-up;
+    gives each customer active at the as-of date S(k months | alive at as-of, features) for
+    k = 1..horizon_months and the expected remaining lifetime restricted to that horizon.
+    """
+    # The evaluation's design matrices are freed before the scoring model's are built.
+    evaluation, fig = _evaluate_landmark_model(customer_snapshots, params)
+    lm = params["landmark"]
     history = _sample_rows(
         customer_snapshots,
         lm["max_training_rows"],
@@ -573,15 +594,7 @@ def fit_landmark_model(
     curves = survival_curves(final, customer_snapshots, final_train, params)
     summary = {
         "model": "Weibull proportional hazards on snapshot features (landmarking)",
-        "test_snapshot": str(test_date.date()),
-        "train_snapshots": sorted(str(d.date()) for d in train_rows["snapshot_date"].unique()),
-        "train_rows": len(train),
-        "test_rows": len(test_rows),
-        "c_index_test": float(c_index),
-        "integrated_brier_score_test": ibs_model,
-        "integrated_brier_score_kaplan_meier_reference": ibs_reference,
-        "brier_grid_days": [float(g) for g in grid],
-        "fit_seconds": round(fit_seconds, 2),
+        **evaluation,
         "horizon_months": params["landmark"]["horizon_months"],
         "mean_expected_remaining_lifetime_months": float(
             curves["expected_remaining_lifetime_months"].mean()
