@@ -252,15 +252,17 @@ def main(argv: list[str] | None = None) -> dict:
         "n_customers": SIZES[args.size],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
+    # Keep the parts of the results file that are not rerun.
+    previous = json.loads(out.read_text()) if out.exists() else {}
     if "pipeline" in only:
         if args.project:
             raise SystemExit(
                 "--project is for the comparisons; the pipeline runs in data/benchmarks"
             )
         result |= run_pipeline(args.size)
-    elif out.exists():  # keep the parts of the results file that were not rerun
-        previous = json.loads(out.read_text())
-        result = previous | result | {"baselines": previous.get("baselines", {})}
+    else:
+        result = previous | result
+    result["baselines"] = previous.get("baselines", {})
     if comparisons:
         baselines = run_baselines(project, comparisons, small=SIZES[args.size] <= SIZES["S"])
         result["baselines"] = result.get("baselines", {}) | baselines
