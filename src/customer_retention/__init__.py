@@ -12,9 +12,10 @@ import pandas as pd
 
 # Copy-on-Write (pandas 3's default): a copy shares memory until one side is written. Kedro
 # hands every node a copy of each in-memory frame, on save and again on load; without
-# Copy-on-Write those copies are real, and at 1,000,000 customers a node reading the 6-million-row
-# model input briefly held two of it. Chained assignment (df["a"][rows] = v) does nothing under
-# Copy-on-Write; the tests turn pandas' warning about it into an error.
+# Copy-on-Write those copies are real (the feature stage at 1,000,000 customers peaked at
+# 13.6 GB without it, 12.0 GB with it, before its other fixes). Chained assignment
+# (df["a"][rows] = v) does nothing under Copy-on-Write; the tests turn pandas' warning about
+# it into an error.
 pd.set_option("mode.copy_on_write", True)
 
 __version__ = "0.1"
