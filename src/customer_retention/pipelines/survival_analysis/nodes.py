@@ -534,12 +534,7 @@ def _evaluate_landmark_model(
     horizon_days = test_days.max()
     grid = np.linspace(DAYS_PER_MONTH, min(horizon_days, 6 * DAYS_PER_MONTH) - 1, 12)
     predicted = model.predict_survival(test, grid)
-    reference = (
-        KaplanMeierFitter()
-        .fit(train[LANDMARK_DURATION], train[LANDMARK_EVENT])
-        .survival_function_at_times(grid)
-        .to_numpy()
-    )
+    reference = kaplan_meier(train[LANDMARK_DURATION], train[LANDMARK_EVENT]).at(grid)
     ibs_model = integrated_brier_score(test_days, test_event, predicted, grid)
     ibs_reference = integrated_brier_score(
         test_days, test_event, np.tile(reference, (len(test_days), 1)), grid
