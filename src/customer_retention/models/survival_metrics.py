@@ -85,18 +85,21 @@ def concordance_index(event_times, predicted_scores, event_observed) -> float:
     bounds = np.searchsorted(group[order], np.arange(len(times) + 1))
     seen = np.empty(0)  # sorted scores of the events at earlier times
     correct = tied = pairs = 0
+
+    def compare(scores: np.ndarray) -> None:
+        """Count the pairs of each score with every event in ``seen``."""
+        nonlocal correct, tied, pairs
+        below = np.searchsorted(seen, scores, side="left")
+        correct += int(below.sum())
+        tied += int((np.searchsorted(seen, scores, side="right") - below).sum())
+        pairs += len(seen) * len(scores)
+
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         rows = order[start:stop]
         died = np.sort(s[rows][e[rows]])
-        censored = s[rows][~e[rows]]
-        for scores in (died, None):
-            if scores is None:  # censored at T compare with the events up to and including T
-                seen = np.insert(seen, np.searchsorted(seen, died), died)
-                scores = censored
-            below = np.searchsorted(seen, scores, side="left")
-            correct += int(below.sum())
-            tied += int((np.searchsorted(seen, scores, side="right") - below).sum())
-            pairs += len(seen) * len(scores)
+        compare(died)  # events at T against the events strictly before T
+        seen = np.insert(seen, np.searchsorted(seen, died), died)
+        compare(s[rows][~e[rows]])  # censored at T against the events up to and including T
     if pairs == 0:
         raise ZeroDivisionError("No admissable pairs in the dataset.")
     return (correct + tied / 2) / pairs
