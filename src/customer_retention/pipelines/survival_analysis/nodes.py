@@ -641,9 +641,7 @@ def _plot_observed_vs_predicted(
     test_date: pd.Timestamp,
 ) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    KaplanMeierFitter().fit(
-        days / DAYS_PER_MONTH, events, label="observed (Kaplan-Meier)"
-    ).plot_survival_function(ax=ax)
+    _plot_km(ax, kaplan_meier(days, events), "observed (Kaplan-Meier)")
     ax.plot(
         grid / DAYS_PER_MONTH,
         predicted.mean(axis=0),
