@@ -254,3 +254,29 @@ def test_cox_risk_scores_equal_lifelines_row_by_row(params):
         )
         expected = 1 - direct.reindex(columns=range(len(X))).to_numpy()[0]
         np.testing.assert_allclose(risk["churn_probability"].iloc[1:], expected, rtol=0, atol=0)
+
+
+def test_km_chart_from_event_counts_draws_lifelines_row_level_curve_and_band():
+    """_plot_km fits lifelines on the curve's counts per distinct time (as weights): the line
+    and the 95% band drawn are those of lifelines' fit on every row (tied, censored data)."""
+    import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
+
+    from customer_retention.models.clv import DAYS_PER_MONTH
+    from customer_retention.models.kaplan_meier import kaplan_meier
+
+    rng = np.random.default_rng(3)
+    days = rng.integers(1, 400, 3000).astype(float)
+    events = rng.random(3000) < 0.6
+    fig, (ours, theirs) = plt.subplots(1, 2)
+    nodes._plot_km(ours, kaplan_meier(days, events), "observed")
+    KaplanMeierFitter().fit(days / DAYS_PER_MONTH, events, label="observed").plot_survival_function(
+        ax=theirs, ci_show=True
+    )
+    np.testing.assert_allclose(ours.lines[0].get_xydata(), theirs.lines[0].get_xydata())
+    (band,) = ours.collections
+    (reference,) = theirs.collections
+    np.testing.assert_allclose(
+        band.get_paths()[0].vertices, reference.get_paths()[0].vertices, atol=1e-12
+    )
+    plt.close(fig)
