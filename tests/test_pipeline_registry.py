@@ -18,3 +18,22 @@ def test_jobs_are_made_of_their_stages():
     assert "generate_demo_data" not in {n.name for n in pipelines["__default__"].nodes}
     assert "score_customers" not in {n.name for n in pipelines["retrain"].nodes}
     assert "train_churn_model" not in {n.name for n in pipelines["score"].nodes}
+
+
+def test_frames_handed_over_in_memory_are_outputs_of_the_default_pipeline():
+    """The catalog's in-memory entries name real node outputs (a typo would silently create
+    an unused entry and bring back the deep copy for the real name)."""
+    import yaml
+
+    catalog = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text()
+    )
+    handed_over = {
+        name
+        for name, entry in catalog.items()
+        if not name.startswith("_") and entry.get("type") == "kedro.io.MemoryDataset"
+    }
+    assert {"churn_model_input", "usage_features"} <= handed_over
+    assert all(catalog[name]["copy_mode"] == "assign" for name in handed_over)
+    outputs = register_pipelines()["__default__"].all_outputs()
+    assert handed_over <= outputs, handed_over - outputs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Node, Pipeline
@@ -55,6 +58,39 @@ def _current_rss_mb() -> float:
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def _glibc_malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None where the C library is not glibc."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+class ReleaseMemoryHook:
+    """Hand memory freed by pandas and Arrow back to the operating system as the run goes.
+
+    Both allocators keep freed pages for reuse by themselves only: Arrow's pool (mimalloc)
+    after a Parquet file has been converted to pandas, glibc's heap after a node's frames are
+    dropped. Neither can reuse the other's pages, so without this a long run's resident memory
+    ratchets up to the sum of both high-water marks (at 1M customers 4-7 GB stayed resident
+    between nodes that each need 2-3 GB). Arrow's pool is released after every dataset load
+    (the frame is built, the Arrow buffers are free), both after every node.
+    """
+
+    def __init__(self) -> None:
+        self._malloc_trim = _glibc_malloc_trim()
+
+    @hook_impl
+    def after_dataset_loaded(self) -> None:
+        pa.default_memory_pool().release_unused()
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        pa.default_memory_pool().release_unused()
+        if self._malloc_trim is not None:
+            self._malloc_trim(0)
 
 
 class NodeTimingHook:

@@ -1,11 +1,19 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
-from customer_retention.hooks import DemoDataHook, NodeTimingHook
+from customer_retention.hooks import DemoDataHook, NodeTimingHook, ReleaseMemoryHook
 from customer_retention.run_manifest import PromotedModelCheckHook, RunManifestHook
 
 # Hooks are executed in a Last-In-First-Out (LIFO) order. RunManifestHook wraps the other
 # before_pipeline_run hooks (a pluggy wrapper), so a failing pre-flight check is recorded too.
-HOOKS = (DemoDataHook(), NodeTimingHook(), PromotedModelCheckHook(), RunManifestHook())
+# ReleaseMemoryHook comes after NodeTimingHook so that it runs first: the memory a node
+# leaves behind is measured after the release.
+HOOKS = (
+    DemoDataHook(),
+    NodeTimingHook(),
+    ReleaseMemoryHook(),
+    PromotedModelCheckHook(),
+    RunManifestHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -2,6 +2,7 @@
 
 from .clean_table import CleanTableDataset, StagedParquet
 from .model_store import OptionalDataset, PromotedModelDataset
+from .parquet_frame import ParquetFrameDataset
 from .png_files import PNGFilesDataset
 from .raw_source import RawTableFile, RawTableSource
 from .raw_table import RawTableDataset
@@ -10,6 +11,7 @@ __all__ = [
     "CleanTableDataset",
     "OptionalDataset",
     "PNGFilesDataset",
+    "ParquetFrameDataset",
     "PromotedModelDataset",
     "RawTableDataset",
     "RawTableFile",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 from kedro.io.core import get_filepath_str
-from kedro_datasets.pandas import ParquetDataset
+
+from .parquet_frame import ParquetFrameDataset
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class StagedParquet:
     rows: int
 
 
-class CleanTableDataset(ParquetDataset):
-    """``pandas.ParquetDataset`` that also saves a :class:`StagedParquet` by moving the file.
+class CleanTableDataset(ParquetFrameDataset):
+    """``ParquetFrameDataset`` that also saves a :class:`StagedParquet` by moving the file.
 
     Loading is unchanged. A DataFrame is written by pandas; a staged file written by the
     cleaning stage's DuckDB path is moved into place as it is, so the rows never enter pandas.

@@ -191,3 +191,28 @@ def test_aggregations_compile_for_pyspark(group, clean_demo, feature_params):
         dialect="pyspark",
     )
     assert "GROUP BY" in sql and "<" in sql
+
+
+def test_feature_nodes_leave_no_in_memory_table_in_the_connection(feature_params, tmp_path):
+    """Each feature node registers the spine's keys in DuckDB (an Ibis memtable); Ibis alone
+    drops it only at exit, so a long run kept one copy per node."""
+    params = feature_params | {"as_of_date": "2024-05-01", "n_snapshots": 4, "horizon_days": 30}
+    tables = tiny_tables()
+    backend = ibis.duckdb.connect()  # as the catalog's Ibis datasets: Parquet files read in
+    engine = {}
+    for table in ("subscriptions", "transactions"):
+        tables[table].to_parquet(tmp_path / f"{table}.parquet")
+        engine[table] = backend.read_parquet(tmp_path / f"{table}.parquet", table_name=table)
+    timeline = nodes.build_customer_timeline(
+        tables["customers"], engine["subscriptions"], engine["transactions"], params
+    )
+    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
+
+    def registered() -> set[str]:
+        rows = backend.con.sql("select table_name from information_schema.tables").fetchall()
+        return {name for (name,) in rows}
+
+    before = registered()
+    features = nodes.build_purchase_features(spine, engine["transactions"], params)
+    assert len(features) == len(spine) and features.notna().any().any()
+    assert registered() == before

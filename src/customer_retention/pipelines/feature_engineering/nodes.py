@@ -152,6 +152,16 @@ def build_snapshot_spine(
     return spine.drop(columns=["episode_end", "signup_date"])
 
 
+def _unregister_memtable(backend: Any, memtable: ir.Table) -> None:
+    """Drop an ``ibis.memtable`` from the DuckDB connection it was registered in.
+
+    Ibis 12 keeps every memtable it has registered (its Arrow copy of the data) until the
+    process exits, so each feature node left its copy of the spine keys behind: measured at
+    1M customers, about 0.5 GB of Arrow memory more after each of the five nodes.
+    """
+    backend.con.unregister(memtable.get_name())
+
+
 def _compute(
     name: str,
     builder: Callable[[ir.Table, ir.Table, dict[str, int]], ir.Table],
@@ -177,7 +187,10 @@ def _compute(
     features = builder(rows.select(*KEYS), table, windows)
     columns = [c for c in features.columns if c not in KEYS]
     aligned = rows.left_join(features, KEYS).order_by("spine_row").select(*columns)
-    result = aligned.to_pyarrow().to_pandas()
+    try:
+        result = aligned.to_pyarrow().to_pandas()
+    finally:
+        _unregister_memtable(table.get_backend(), rows)
     logger.info(
         "%s features: %s rows with records in %.1f s",
         name.capitalize(),
