@@ -12,6 +12,7 @@ import pytest
 import xgboost as xgb
 from kedro.io import DatasetError
 from kedro_datasets.text import TextDataset
+from sklearn.metrics import roc_auc_score
 
 from customer_retention.datasets.model_store import OptionalDataset, PromotedModelDataset
 from customer_retention.pipelines.churn_model import nodes
@@ -249,6 +250,24 @@ def test_training_is_deterministic(trained):
         trained["churn_model_input"], trained["churn_feature_spec"], params
     )
     assert again == trained["churn_model_booster"]
+
+
+def test_early_stopping_watches_a_sample_of_the_validation_rows_at_little_cost(trained):
+    frame, spec = trained["churn_model_input"], trained["churn_feature_spec"]
+    valid, test = nodes._rows(frame, "valid"), nodes._rows(frame, "test")
+    params = churn_params()
+    params["xgboost"]["early_stopping_rows"] = len(valid) // 3
+    sampled, summary = nodes.train_churn_model(frame, spec, params)
+    assert summary["early_stopping_rows"] == len(valid) // 3
+    default = churn_params()["xgboost"]["early_stopping_rows"]
+    assert nodes._early_stopping_rows(valid, default, params["seed"]) is valid  # small tables
+    watched = nodes._early_stopping_rows(valid, len(valid) // 3, params["seed"])
+    assert watched.index.isin(valid.index).all() and watched.index.is_unique
+    auc = {
+        name: roc_auc_score(test[LABEL], booster_from_json(model).predict(dmatrix(test, spec)))
+        for name, model in (("all", trained["churn_model_booster"]), ("sample", sampled))
+    }
+    assert abs(auc["sample"] - auc["all"]) < 0.01, auc
 
 
 def test_saved_booster_reloads_from_json_with_identical_predictions(tmp_path, trained):

