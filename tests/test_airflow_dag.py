@@ -75,6 +75,24 @@ def test_dag_dependencies_follow_the_data(job):
 
 
 @pytest.mark.parametrize("job", JOBS)
+def test_dag_orders_the_readers_of_a_transcoded_dataset_after_its_writer(job):
+    """kedro-airflow links tasks by exact dataset names, so the reader of ``x@ibis`` gets no
+    edge from the writer of ``x@pandas``: the writer must still come before it, through
+    other data."""
+    pipeline = register_pipelines()[job]
+    tasks = dag_tasks(dag_file(job))
+    task_of = {node: task_id for task_id, spec in tasks.items() for node in spec["nodes"]}
+    writer = {output.split("@")[0]: n.name for n in pipeline.nodes for output in n.outputs}
+    checked = 0
+    for node in pipeline.nodes:
+        for dataset in (d for d in node.inputs if "@" in d and d.split("@")[0] in writer):
+            upstream, reader = task_of[writer[dataset.split("@")[0]]], task_of[node.name]
+            assert upstream == reader or upstream in _ancestors(tasks, reader), (node.name, dataset)
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("job", JOBS)
 def test_dag_schedule_comes_from_airflow_yml(job):
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/airflow.yml").read_text())
     source = dag_file(job).read_text()

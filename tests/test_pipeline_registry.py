@@ -33,7 +33,7 @@ def test_frames_handed_over_in_memory_are_outputs_of_the_default_pipeline():
         for name, entry in catalog.items()
         if not name.startswith("_") and entry.get("type") == "kedro.io.MemoryDataset"
     }
-    assert {"churn_model_input", "usage_features"} <= handed_over
+    assert {"churn_model_input", "scoring_input"} <= handed_over
     assert all(catalog[name]["copy_mode"] == "assign" for name in handed_over)
     outputs = register_pipelines()["__default__"].all_outputs()
     assert handed_over <= outputs, handed_over - outputs

@@ -46,17 +46,37 @@ TASKS = {
         "nodes": ["build_snapshot_spine"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
     },
-    "assemble_customer_snapshots__6_nodes": {
-        "nodes": ["build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features", "assemble_customer_snapshots"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine"],
+    "build_feedback_features": {
+        "nodes": ["build_feedback_features"],
+        "upstream": ["build_snapshot_spine"],
+    },
+    "build_purchase_features": {
+        "nodes": ["build_purchase_features"],
+        "upstream": ["build_snapshot_spine"],
+    },
+    "build_subscription_features": {
+        "nodes": ["build_subscription_features"],
+        "upstream": ["build_snapshot_spine"],
+    },
+    "build_support_features": {
+        "nodes": ["build_support_features"],
+        "upstream": ["build_snapshot_spine"],
+    },
+    "build_usage_features": {
+        "nodes": ["build_usage_features"],
+        "upstream": ["build_snapshot_spine"],
+    },
+    "assemble_customer_snapshots": {
+        "nodes": ["assemble_customer_snapshots"],
+        "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
     },
     "rank_by_value_at_risk__3_nodes": {
         "nodes": ["select_as_of_snapshot", "score_customers", "rank_by_value_at_risk"],
-        "upstream": ["assemble_customer_snapshots__6_nodes"],
+        "upstream": ["assemble_customer_snapshots"],
     },
     "recommend_retraining__4_nodes": {
         "nodes": ["select_drift_samples", "compute_feature_drift", "compute_score_shift", "recommend_retraining"],
-        "upstream": ["assemble_customer_snapshots__6_nodes", "rank_by_value_at_risk__3_nodes"],
+        "upstream": ["assemble_customer_snapshots", "rank_by_value_at_risk__3_nodes"],
     },
     "build_retention_plan": {
         "nodes": ["build_retention_plan"],

@@ -216,3 +216,23 @@ def test_feature_nodes_leave_no_in_memory_table_in_the_connection(feature_params
     features = nodes.build_purchase_features(spine, engine["transactions"], params)
     assert len(features) == len(spine) and features.notna().any().any()
     assert registered() == before
+
+
+def test_feature_groups_arrive_filled_and_the_assembly_does_not_copy_them(feature_params):
+    """'No record before t' is filled in each feature node; the assembly then places the
+    columns without copying them (at 1M customers a copy of every filled column beside the
+    unfilled one was ~1 GB of the run's peak)."""
+    params = feature_params | {"as_of_date": "2024-05-01", "n_snapshots": 4, "horizon_days": 30}
+    tables = tiny_tables()
+    as_ibis = {name: ibis.memtable(frame) for name, frame in tables.items() if name != "customers"}
+    timeline = nodes.build_customer_timeline(
+        tables["customers"], as_ibis["subscriptions"], as_ibis["transactions"], params
+    )
+    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
+    purchases = nodes.build_purchase_features(spine, as_ibis["transactions"], params)
+    zero_filled = [c for c in purchases if FEATURES[c].when_no_record == "zero"]
+    assert zero_filled and not purchases[zero_filled].isna().any().any()
+    assert (purchases["transactions_recent"] == 0).any()  # customers without a purchase
+    snapshots, _ = nodes.assemble_customer_snapshots(spine, tables["customers"], params, purchases)
+    for column in zero_filled:
+        assert np.shares_memory(snapshots[column].to_numpy(), purchases[column].to_numpy())
