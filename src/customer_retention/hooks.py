@@ -74,9 +74,10 @@ class ReleaseMemoryHook:
     Both allocators keep freed pages for reuse by themselves only: Arrow's pool (mimalloc)
     after a Parquet file has been converted to pandas, glibc's heap after a node's frames are
     dropped. Neither can reuse the other's pages, so without this a long run's resident memory
-    ratchets up to the sum of both high-water marks (at 1M customers 4-7 GB stayed resident
-    between nodes that each need 2-3 GB). Arrow's pool is released after every dataset load
-    (the frame is built, the Arrow buffers are free), both after every node.
+    ratchets up towards the sum of both high-water marks (measured: loading the 1M-customer
+    snapshot table and dropping it left 3.75 GB resident; 0.2 GB after the release). Arrow's
+    pool is released after every dataset load (the frame is built, the Arrow buffers are
+    free), both after every node.
     """
 
     def __init__(self) -> None:

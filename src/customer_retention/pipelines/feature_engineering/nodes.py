@@ -171,7 +171,8 @@ def _unregister_memtable(backend: Any, memtable: ir.Table) -> None:
 
     Ibis 12 keeps every memtable it has registered (its Arrow copy of the data) until the
     process exits, so each feature node left its copy of the spine keys behind: measured at
-    1M customers, about 0.5 GB of Arrow memory more after each of the five nodes.
+    1M customers, 315 MB of Arrow memory still held after the purchase features and 423 MB
+    after the usage features too (206 MB, the spine itself, with the memtables dropped).
     """
     backend.con.unregister(memtable.get_name())
 
