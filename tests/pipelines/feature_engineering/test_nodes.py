@@ -16,13 +16,19 @@ from ...conftest import load_parameters, tiny_tables
 T = pd.Timestamp
 
 
+def build_spine(tables: dict[str, pd.DataFrame], engine: dict, params: dict) -> pd.DataFrame:
+    """The snapshot spine from ``tables``, their subscriptions and transactions read as the
+    Ibis tables in ``engine``."""
+    timeline = nodes.build_customer_timeline(
+        tables["customers"], engine["subscriptions"], engine["transactions"], params
+    )
+    return nodes.build_snapshot_spine(tables["customers"], timeline, params)
+
+
 def compute_snapshots(tables: dict[str, pd.DataFrame], params: dict) -> pd.DataFrame:
     """The feature_engineering pipeline, node by node, on in-memory tables."""
     as_ibis = {name: ibis.memtable(frame) for name, frame in tables.items() if name != "customers"}
-    timeline = nodes.build_customer_timeline(
-        tables["customers"], as_ibis["subscriptions"], as_ibis["transactions"], params
-    )
-    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
+    spine = build_spine(tables, as_ibis, params)
     groups = [func(spine, as_ibis[table], params) for table, func in FEATURE_GROUPS.values()]
     snapshots, as_of_rows = nodes.assemble_customer_snapshots(
         spine, tables["customers"], params, *groups
@@ -203,10 +209,7 @@ def test_feature_nodes_leave_no_in_memory_table_in_the_connection(feature_params
     for table in ("subscriptions", "transactions"):
         tables[table].to_parquet(tmp_path / f"{table}.parquet")
         engine[table] = backend.read_parquet(tmp_path / f"{table}.parquet", table_name=table)
-    timeline = nodes.build_customer_timeline(
-        tables["customers"], engine["subscriptions"], engine["transactions"], params
-    )
-    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
+    spine = build_spine(tables, engine, params)
 
     def registered() -> set[str]:
         rows = backend.con.sql("select table_name from information_schema.tables").fetchall()
@@ -225,10 +228,7 @@ def test_feature_groups_arrive_filled_and_the_assembly_does_not_copy_them(featur
     params = feature_params | {"as_of_date": "2024-05-01", "n_snapshots": 4, "horizon_days": 30}
     tables = tiny_tables()
     as_ibis = {name: ibis.memtable(frame) for name, frame in tables.items() if name != "customers"}
-    timeline = nodes.build_customer_timeline(
-        tables["customers"], as_ibis["subscriptions"], as_ibis["transactions"], params
-    )
-    spine = nodes.build_snapshot_spine(tables["customers"], timeline, params)
+    spine = build_spine(tables, as_ibis, params)
     purchases = nodes.build_purchase_features(spine, as_ibis["transactions"], params)
     zero_filled = [c for c in purchases if FEATURES[c].when_no_record == "zero"]
     assert zero_filled and not purchases[zero_filled].isna().any().any()

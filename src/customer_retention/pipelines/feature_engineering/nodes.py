@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import aggregations
-from .feature_definitions import FEATURES
+from .feature_definitions import FEATURES, Feature
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,9 @@ def build_snapshot_spine(
     return spine.drop(columns=["episode_end", "signup_date"])
 
 
-def _fill_no_record(values: pd.Series, feature: Any, windows: dict[str, int]) -> pd.Series:
+def _fill_no_record(
+    values: pd.Series, feature: Feature | None, windows: dict[str, int]
+) -> pd.Series:
     """What 'no record before t' means for this feature (``Feature.when_no_record``): 0, the
     length of its lookback window, or missing. A column with nothing to fill comes back
     sharing its memory (pandas Copy-on-Write), not copied."""
