@@ -69,6 +69,32 @@ def clean_demo(request) -> dict[str, pd.DataFrame]:
     return clean
 
 
+def attribute_profile(customers: pd.DataFrame) -> dict:
+    """The attribute profile cleaning writes for ``customers`` (default parameters)."""
+    from customer_retention.core.attributes import profile_attributes
+
+    extra = [c for c in customers.columns if c not in ("customer_id", "signup_date")]
+    return profile_attributes(customers, extra, load_parameters("data_cleaning")["attributes"])[1]
+
+
+def run_plan(*, landmark: bool = True, cox: bool = True, segments: tuple = ()) -> dict:
+    """A run plan (as ``feature_engineering.preflight.plan_run`` writes it) with the given
+    decisions, for calling stage nodes directly."""
+
+    def decision(run: bool) -> dict:
+        return {"run": run, "why": "test"}
+
+    return {
+        "segments": list(segments),
+        "stages": {
+            "cox_and_aft": decision(cox),
+            "landmark_model": decision(landmark),
+            "kaplan_meier_segments": decision(bool(segments)),
+            "retention_kpis": decision(True),
+        },
+    }
+
+
 def tiny_tables() -> dict[str, pd.DataFrame]:
     """Three customers by hand: A churns 2024-03-15; B stays; C leaves and comes back."""
 

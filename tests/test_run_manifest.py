@@ -1,10 +1,15 @@
-"""Run manifest: cheap input fingerprints, parameter hashes, atomic writes, and the hook's
-record of a successful and a failed run (driven directly, without a Kedro session)."""
+"""Run manifest: cheap input fingerprints, parameter hashes, atomic writes, the hook's record
+of a successful and a failed run (driven directly, without a Kedro session), and of a real
+``kedro`` run in a subprocess stopped by SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,8 @@ from customer_retention.run_manifest import (
     table_fingerprint,
     write_json_atomic,
 )
+
+from .conftest import fresh_project
 
 
 @pytest.fixture
@@ -229,3 +236,122 @@ def test_a_failing_pre_flight_hook_fails_the_manifest(tmp_path):
     )
     _promote(store, "m1")
     PromotedModelCheckHook().before_pipeline_run(pipeline=pipeline, catalog=catalog)  # passes
+
+
+@pytest.fixture
+def terminal_signals():
+    """SIGINT and SIGTERM with their actions in a terminal (a background job ignores SIGINT,
+    and the hook leaves an ignored signal alone), put back after the test."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def test_signal_handlers_are_the_hooks_during_the_run_only(tmp_path, terminal_signals):
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    during = {}
+
+    def _record_handlers(frame: pd.DataFrame) -> pd.DataFrame:
+        during.update({signum: signal.getsignal(signum) for signum in before})
+        return frame
+
+    hook = RunManifestHook()
+    _run_with_hook(hook, *_project(tmp_path, _record_handlers))
+    assert all(getattr(handler, "__self__", None) is hook for handler in during.values())
+    assert {signum: signal.getsignal(signum) for signum in before} == before
+    with pytest.raises(ValueError):
+        _run_with_hook(hook, *_project(tmp_path, _fail))
+    assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+BLOCKING_PIPELINE = """
+import os
+import time
+from pathlib import Path
+
+from kedro.pipeline import Pipeline, node
+
+
+def block():
+    Path(os.environ["NODE_STARTED"]).touch()
+    time.sleep(60)
+
+
+def register_pipelines():
+    return {"__default__": Pipeline([node(block, None, "blocked", name="block")])}
+"""
+
+# The project's settings (hooks included) with the blocking pipeline above as the registry;
+# the signals' actions as in a terminal, even when the tests run as a background job (SIGINT
+# ignored, which the hook leaves alone).
+RUN_BLOCKING_PIPELINE = """
+import signal
+import sys
+
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+project = bootstrap_project(sys.argv[1]).project_path
+pipelines.configure("blocking_pipeline")
+with KedroSession.create(project_path=project) as session:
+    session.run()
+"""
+
+
+def _interrupt_a_kedro_run(tmp_path: Path, signum: int) -> tuple[int, dict]:
+    """Run the blocking pipeline in a fresh project in a subprocess, send ``signum`` once its
+    node is running; the exit status and the manifest."""
+    project = fresh_project(tmp_path)
+    (tmp_path / "blocking_pipeline.py").write_text(BLOCKING_PIPELINE)
+    started = tmp_path / "node_started"
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+        "NODE_STARTED": str(started),
+        "KEDRO_DISABLE_TELEMETRY": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_BLOCKING_PIPELINE, str(project)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not started.exists():
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the node did not start within 15 s"
+            time.sleep(0.05)
+        process.send_signal(signum)
+        output = process.communicate(timeout=10)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    manifest = json.loads((project / "data/08_reporting/run_manifest.json").read_text())
+    assert manifest["status"] == "interrupted", output
+    return process.returncode, manifest
+
+
+@pytest.mark.parametrize(
+    ("signum", "returncode"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM),  # RunInterrupted, like a shell reports it
+        (signal.SIGINT, -signal.SIGINT),  # KeyboardInterrupt: Python ends by SIGINT itself
+    ],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_a_signal_records_an_interrupted_run(tmp_path, signum, returncode):
+    exit_status, manifest = _interrupt_a_kedro_run(tmp_path, signum)
+    name = signal.Signals(signum).name
+    assert exit_status == returncode
+    assert manifest["error"] == {"type": name, "message": f"run stopped by {name}", "node": "block"}
+    assert manifest["finished_at"] >= manifest["started_at"]
+    assert manifest["pipeline"]["nodes_completed"] == 0

@@ -46,14 +46,6 @@ TASKS = {
         "nodes": ["count_exit_reasons"],
         "upstream": ["reconcile_data_quality__7_nodes"],
     },
-    "build_cohort_retention": {
-        "nodes": ["build_cohort_retention"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
-    },
-    "build_monthly_retention": {
-        "nodes": ["build_monthly_retention"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
-    },
     "build_snapshot_spine": {
         "nodes": ["build_snapshot_spine"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
@@ -82,17 +74,29 @@ TASKS = {
         "nodes": ["build_usage_features"],
         "upstream": ["build_snapshot_spine"],
     },
-    "fit_weibull_aft": {
-        "nodes": ["fit_weibull_aft"],
-        "upstream": ["build_survival_table"],
+    "plan_run": {
+        "nodes": ["plan_run"],
+        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "build_snapshot_spine"],
     },
     "assemble_customer_snapshots": {
         "nodes": ["assemble_customer_snapshots"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
     },
+    "build_cohort_retention": {
+        "nodes": ["build_cohort_retention"],
+        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "plan_run"],
+    },
+    "build_monthly_retention": {
+        "nodes": ["build_monthly_retention"],
+        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "plan_run"],
+    },
+    "fit_weibull_aft": {
+        "nodes": ["fit_weibull_aft"],
+        "upstream": ["build_survival_table", "plan_run"],
+    },
     "summarise_retention__2_nodes": {
         "nodes": ["build_customer_health", "summarise_retention"],
-        "upstream": ["count_exit_reasons", "build_monthly_retention", "assemble_customer_snapshots"],
+        "upstream": ["count_exit_reasons", "plan_run", "assemble_customer_snapshots", "build_monthly_retention"],
     },
     "compute_churn_by_support_band": {
         "nodes": ["compute_churn_by_support_band"],
@@ -100,35 +104,27 @@ TASKS = {
     },
     "render_report__9_nodes": {
         "nodes": ["estimate_km_curves_for_report", "build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_cohort_retention", "build_monthly_retention", "build_survival_table", "assemble_customer_snapshots", "summarise_retention__2_nodes", "compute_churn_by_support_band", "fit_cox_model", "summarise_survival__2_nodes", "value_customers", "promote_churn_model__10_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "summarise_survival__5_nodes", "value_customers", "promote_churn_model__10_nodes"],
     },
-    "fit_cox_model": {
-        "nodes": ["fit_cox_model"],
-        "upstream": ["build_survival_table", "assemble_customer_snapshots"],
-    },
-    "summarise_survival__2_nodes": {
-        "nodes": ["fit_kaplan_meier_by_segment", "summarise_survival"],
-        "upstream": ["build_survival_table", "fit_weibull_aft", "assemble_customer_snapshots", "fit_cox_model", "fit_landmark_model"],
-    },
-    "fit_landmark_model": {
-        "nodes": ["fit_landmark_model"],
-        "upstream": ["assemble_customer_snapshots"],
+    "summarise_survival__5_nodes": {
+        "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "select_survival_curves", "summarise_survival"],
+        "upstream": ["reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft"],
     },
     "promote_churn_model__10_nodes": {
         "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "compute_feature_importance", "predict_test_snapshot", "score_benchmarks", "evaluate_scorers", "describe_churn_model", "promote_churn_model"],
-        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "fit_cox_model"],
+        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__5_nodes"],
     },
     "plot_hazard_ratios": {
         "nodes": ["plot_hazard_ratios"],
-        "upstream": ["fit_cox_model"],
+        "upstream": ["summarise_survival__5_nodes"],
     },
     "value_customers": {
         "nodes": ["value_customers"],
-        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "fit_landmark_model"],
+        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__5_nodes"],
     },
     "cross_check_clv_with_sbg": {
         "nodes": ["cross_check_clv_with_sbg"],
-        "upstream": ["build_customer_timeline", "build_survival_table", "value_customers"],
+        "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "value_customers"],
     },
     "plot_clv_distribution": {
         "nodes": ["plot_clv_distribution"],
@@ -136,7 +132,7 @@ TASKS = {
     },
     "plot_value_at_risk_by_segment": {
         "nodes": ["plot_value_at_risk_by_segment"],
-        "upstream": ["assemble_customer_snapshots", "value_customers"],
+        "upstream": ["plan_run", "assemble_customer_snapshots", "value_customers"],
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],

@@ -6,7 +6,10 @@ single stage, or one Airflow task):
 * ``run_id`` (Kedro's session id, also the save version of every versioned dataset of the run),
   ``started_at`` / ``finished_at`` (UTC), ``duration_seconds``;
 * ``status``: ``running`` while the run is going (a manifest left ``running`` means the process
-  was killed), then ``success`` or ``failed`` with ``error`` {type, message, node};
+  was killed outright, e.g. SIGKILL or out of memory), then ``success``, ``failed`` with
+  ``error`` {type, message, node}, or ``interrupted`` (SIGINT or SIGTERM) with ``error``
+  {type: the signal name, message, node: the node last started} and ``finished_at`` the time
+  the signal arrived;
 * ``pipeline`` (names and node filters as given), ``env``, ``runtime_params``, ``scheduler``
   (Airflow dag / run / task ids when run by Airflow), ``git_commit`` (None when the project is
   not a git checkout) and ``git_dirty``, the package and Kedro versions;
@@ -31,6 +34,17 @@ Files are written atomically (temporary file + ``os.replace``): the latest run a
 ``scoring``, ``monitoring``) before any node runs when there is none, with the message of
 :class:`~customer_retention.datasets.model_store.PromotedModelDataset` (run ``retrain``).
 
+Interruptions: Kedro 1.7 calls neither ``on_pipeline_error`` nor ``after_pipeline_run`` for a
+``BaseException`` (``KeyboardInterrupt`` passes through the runner and ``KedroSession.run``), and
+SIGTERM's default action ends the process without running any Python code. So for the length of
+the run (main thread only: ``signal.signal`` works nowhere else) the hook routes SIGINT and SIGTERM
+through its own handler, which hands the signal to the handler that was there before (SIGINT:
+``KeyboardInterrupt``; SIGTERM in an Airflow task: Airflow's) or, where that was the default
+action, raises :class:`RunInterrupted`; when the signal stops the run, the handler writes the
+``interrupted`` manifest before the exception unwinds it. A signal that was ignored, or handled
+outside Python, is left alone. The previous handlers are back when the run ends, however it ends,
+so a second signal acts as if the hook were not there.
+
 Hooks run in the Kedro process; with ``ParallelRunner`` the dataset hooks fire in worker
 processes and the lists of models and outputs stay empty (the status is still right).
 """
@@ -41,6 +55,8 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +85,22 @@ AIRFLOW_CONTEXT = {
     "dag_run_id": "AIRFLOW_CTX_DAG_RUN_ID",
     "task_id": "AIRFLOW_CTX_TASK_ID",
 }
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(SystemExit):
+    """Raised by the run's handler for a signal whose previous action was the default one
+    (SIGTERM, as a rule), which would end the process without running Python code.
+
+    Like ``sys.exit`` it unwinds the run (``finally`` blocks and context managers run, ``except
+    Exception`` does not catch it, ``kedro run`` passes it on without a traceback) and exits with
+    128 + the signal number (143 for SIGTERM), the status a shell reports for a process the
+    signal killed.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal = signal.Signals(signum)
 
 
 def utc_now() -> str:
@@ -267,6 +299,8 @@ class RunManifestHook:
         self._started = 0.0
         self._current_node: str | None = None
         self._project_path = Path.cwd()
+        self._previous_handlers: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     # --- paths -------------------------------------------------------------------------------
 
@@ -376,6 +410,54 @@ class RunManifestHook:
             "outputs_written": [],
         }
         self._write()
+        self._install_signal_handlers()
+
+    # --- signals -----------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        """Route SIGINT and SIGTERM through :meth:`_on_signal` until :meth:`_finish` (module
+        docstring); only in the main thread, and not for a signal that is ignored (``SIG_IGN``)
+        or whose handler was not set from Python (``getsignal`` gives None: it cannot be put
+        back)."""
+        self._restore_signal_handlers()  # never chain to the handler of an unfinished run
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._pid = os.getpid()
+        for signum in INTERRUPT_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is None or previous == signal.SIG_IGN:
+                continue
+            signal.signal(signum, self._on_signal)
+            self._previous_handlers[signum] = previous
+
+    def _restore_signal_handlers(self) -> None:
+        """Put the previous handlers back, unless someone else replaced ours meanwhile."""
+        for signum, previous in self._previous_handlers.items():
+            if signal.getsignal(signum) == self._on_signal:
+                signal.signal(signum, previous)
+        self._previous_handlers = {}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Do what the previous handler would do (the default action of SIGTERM becomes
+        :class:`RunInterrupted`); when that stops the run, record it as ``interrupted`` first.
+
+        A worker forked by ``ParallelRunner`` inherits this handler but not the run: there the
+        default action stays the default action and nothing is written.
+        """
+        previous = self._previous_handlers.get(signum, signal.SIG_DFL)
+        owner = os.getpid() == self._pid
+        try:
+            if callable(previous):
+                previous(signum, frame)  # may return: then the run goes on
+            elif owner:
+                raise RunInterrupted(signum)
+            else:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+        except BaseException:
+            if owner:
+                self._finish("interrupted", signal_name=signal.Signals(signum).name)
+            raise
 
     def _fingerprint_inputs(self, pipeline: Pipeline) -> None:
         if self._manifest is None:
@@ -480,29 +562,36 @@ class RunManifestHook:
     def on_pipeline_error(self, error: Exception) -> None:
         self._finish("failed", error)
 
-    def _finish(self, status: str, error: BaseException | None = None) -> None:
-        if self._manifest is None:
-            return
-        manifest = self._manifest
-        manifest["status"] = status
-        manifest["finished_at"] = utc_now()
-        manifest["duration_seconds"] = round(time.perf_counter() - self._started, 3)
-        if error is not None:
-            node = (manifest["error"] or {}).get("node") or self._current_node
-            manifest["error"] = {
-                "type": type(error).__name__,
-                "message": str(error),
-                "node": node,
-            }
-        promoted_dir = self._promoted_dir()
-        if promoted_dir is not None:
-            manifest["models"]["promoted_model"] = promoted_model_summary(promoted_dir)
-        manifest["outputs_written"] = sorted(set(manifest["outputs_written"]))
-        self._write()
-        (logger.info if status == "success" else logger.error)(
-            "Run %s %s; manifest: %s", manifest["run_id"], status, self.manifest_path
-        )
-        self._manifest = None
+    def _finish(
+        self, status: str, error: BaseException | None = None, signal_name: str | None = None
+    ) -> None:
+        """Write the final manifest (once: later calls find none) and, however the run ended,
+        put the signal handlers back; last, so that a signal while writing is still recorded."""
+        try:
+            if self._manifest is None:
+                return
+            manifest = self._manifest
+            manifest["status"] = status
+            manifest["finished_at"] = utc_now()
+            manifest["duration_seconds"] = round(time.perf_counter() - self._started, 3)
+            if error is not None or signal_name is not None:
+                node = (manifest["error"] or {}).get("node") or self._current_node
+                manifest["error"] = {
+                    "type": signal_name or type(error).__name__,
+                    "message": f"run stopped by {signal_name}" if signal_name else str(error),
+                    "node": node,
+                }
+            promoted_dir = self._promoted_dir()
+            if promoted_dir is not None:
+                manifest["models"]["promoted_model"] = promoted_model_summary(promoted_dir)
+            manifest["outputs_written"] = sorted(set(manifest["outputs_written"]))
+            self._write()
+            (logger.info if status == "success" else logger.error)(
+                "Run %s %s; manifest: %s", manifest["run_id"], status, self.manifest_path
+            )
+            self._manifest = None
+        finally:
+            self._restore_signal_handlers()
 
 
 class PromotedModelCheckHook:

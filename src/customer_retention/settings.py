@@ -15,7 +15,10 @@ HOOKS = (
     RunManifestHook(),
 )
 
+# conf/local (and --env) override conf/base key by key: a parameters file in conf/local that
+# sets one key keeps every other key of the block (Kedro's default replaces the whole block).
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -80,7 +80,9 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
             ) from error
 
     def save(self, data: pd.DataFrame | None) -> None:
-        if data is None:
+        """Write the table; an empty frame with no columns (a table the data do not have, e.g.
+        the one-snapshot demo's events) writes nothing, so the table stays absent."""
+        if data is None or (data.empty and len(data.columns) == 0):
             return
         file = self._path.with_name(f"{self._path.name}.{self._save_format}")
         file.parent.mkdir(parents=True, exist_ok=True)

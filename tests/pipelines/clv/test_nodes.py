@@ -10,7 +10,7 @@ from customer_retention.pipelines.clv import nodes
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.survival_analysis import nodes as survival
 
-from ...conftest import load_parameters
+from ...conftest import attribute_profile, load_parameters, run_plan
 from ..feature_engineering.test_nodes import compute_snapshots
 
 
@@ -29,7 +29,12 @@ def contractual(clean_demo) -> dict:
         ibis.memtable(clean_demo["transactions"]),
         fe,
     )
-    _, curves, _ = survival.fit_landmark_model(snapshots, load_parameters("survival_analysis"))
+    _, curves, _ = survival.fit_landmark_model(
+        snapshots,
+        run_plan(),
+        attribute_profile(clean_demo["customers"]),
+        load_parameters("survival_analysis"),
+    )
     return {"snapshots": snapshots, "timeline": timeline, "curves": curves}
 
 
@@ -72,7 +77,9 @@ def test_sbg_cross_check_fits_each_plan(clean_demo, contractual, params):
     value = nodes.value_contractual_customers(
         contractual["curves"], contractual["snapshots"], params
     )
-    check, _ = nodes.sbg_cross_check(table, value, contractual["timeline"], params)
+    plan = run_plan(segments=("plan", "region"))  # auto: the first segment attribute
+    check, _ = nodes.sbg_cross_check(table, value, contractual["timeline"], plan, params)
+    assert check["segment"] == "plan"
     assert set(check["by_level"]) == {"basic", "pro", "enterprise"}
     for level in check["by_level"].values():
         assert level["alpha"] > 0 and level["beta"] > 0

@@ -103,8 +103,8 @@ def _raw(table: str, extra_rows: list[dict] | None = None) -> pd.DataFrame:
 
 def _clean(table: str, raw: pd.DataFrame, params: dict):
     if table == "customers":
-        return clean_customers(raw, params)
-    customers, _, _ = clean_customers(_raw("customers"), params)
+        return clean_customers(raw, params)[:3]
+    customers, _, _, _ = clean_customers(_raw("customers"), params)
     return clean_customer_table(raw, customers, params, table=table)
 
 
@@ -282,7 +282,7 @@ def test_demo_data_cleans_the_same_from_csv_and_parquet(demo_tables, tmp_path, c
         RawTableDataset(
             path=str(tmp_path / fmt / "feedback"), table="feedback", save_format=fmt
         ).save(demo_tables["feedback"])
-    customers, _, _ = clean_customers(demo_tables["customers"], cleaning_params)
+    customers, _, _, _ = clean_customers(demo_tables["customers"], cleaning_params)
     cleaned = [
         clean_customer_table(
             RawTableDataset(path=str(tmp_path / fmt / "feedback"), table="feedback").load(),

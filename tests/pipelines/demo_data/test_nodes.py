@@ -303,7 +303,7 @@ def test_true_churn_probability_is_a_probability_and_grows_with_horizon(ground_t
 def test_cleaning_quarantines_exactly_the_planted_errors(
     demo_tables, ground_truth, cleaning_params
 ):
-    customers, _, report = clean_customers(demo_tables["customers"], cleaning_params)
+    customers, _, report, _ = clean_customers(demo_tables["customers"], cleaning_params)
     reports = {"customers": report}
     for table in RAW_TABLES[1:]:
         reports[table] = clean_customer_table(

@@ -10,7 +10,7 @@ import pytest
 
 from customer_retention.pipelines.feature_engineering import aggregations, nodes
 
-from ...conftest import load_parameters
+from ...conftest import attribute_profile, load_parameters
 
 KEYS = aggregations.KEYS
 
@@ -230,7 +230,9 @@ def test_customer_attributes_follow_customer_id(as_text, feature_params):
         }
     )
     customers = customers.sample(frac=0.9, random_state=2)  # shuffled, some customers unknown
-    snapshots, as_of_rows = nodes.assemble_customer_snapshots(spine, customers, feature_params)
+    snapshots, as_of_rows = nodes.assemble_customer_snapshots(
+        spine, customers, attribute_profile(customers), feature_params
+    )
     assert len(as_of_rows) == len(ids) and (as_of_rows["snapshot_date"] == "2025-02-01").all()
     expected = spine.merge(customers.drop(columns="signup_date"), on="customer_id", how="left")
     assert snapshots["plan"].isna().sum() == 2 * 20

@@ -11,7 +11,7 @@ from customer_retention.pipelines.feature_engineering import aggregations, nodes
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
 from customer_retention.pipelines.feature_engineering.pipeline import FEATURE_GROUPS
 
-from ...conftest import load_parameters, tiny_tables
+from ...conftest import attribute_profile, load_parameters, tiny_tables
 
 T = pd.Timestamp
 
@@ -31,7 +31,7 @@ def compute_snapshots(tables: dict[str, pd.DataFrame], params: dict) -> pd.DataF
     spine = build_spine(tables, as_ibis, params)
     groups = [func(spine, as_ibis[table], params) for table, func in FEATURE_GROUPS.values()]
     snapshots, as_of_rows = nodes.assemble_customer_snapshots(
-        spine, tables["customers"], params, *groups
+        spine, tables["customers"], attribute_profile(tables["customers"]), params, *groups
     )
     # The as-of rows apart are exactly the rows of the newest snapshot, in the same order.
     pd.testing.assert_frame_equal(
@@ -233,6 +233,9 @@ def test_feature_groups_arrive_filled_and_the_assembly_does_not_copy_them(featur
     zero_filled = [c for c in purchases if FEATURES[c].when_no_record == "zero"]
     assert zero_filled and not purchases[zero_filled].isna().any().any()
     assert (purchases["transactions_recent"] == 0).any()  # customers without a purchase
-    snapshots, _ = nodes.assemble_customer_snapshots(spine, tables["customers"], params, purchases)
+    customers = tables["customers"]
+    snapshots, _ = nodes.assemble_customer_snapshots(
+        spine, customers, attribute_profile(customers), params, purchases
+    )
     for column in zero_filled:
         assert np.shares_memory(snapshots[column].to_numpy(), purchases[column].to_numpy())

@@ -12,7 +12,7 @@ from PIL import Image
 
 from customer_retention.pipelines.reporting import charts, nodes
 
-from ...conftest import load_parameters
+from ...conftest import load_parameters, run_plan
 
 PARAMS = load_parameters("reporting")
 AS_OF = pd.Timestamp("2026-01-01")
@@ -269,7 +269,8 @@ def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
         "km_segments": ["plan", "region"],  # region is absent: skipped
         "landmark_km_segments": ["nps_class"],  # absent from the snapshots: skipped
     }
-    curves = nodes.estimate_km_curves(table, snapshots, params, min_at_risk=20)
+    plan = run_plan(segments=("plan", "contract_type", "acquisition_channel", "region"))
+    curves = nodes.estimate_km_curves(table, snapshots, plan, params, min_at_risk=20)
     assert set(curves["segment"]) == {"plan"}
     assert list(dict.fromkeys(curves["group"])) == ["basic", "pro"]
     for group, curve in curves.groupby("group"):

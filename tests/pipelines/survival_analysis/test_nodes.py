@@ -15,7 +15,7 @@ from customer_retention.pipelines.demo_data.nodes import generate_demo_data, tru
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.survival_analysis import nodes
 
-from ...conftest import load_parameters, tiny_tables, tiny_timeline
+from ...conftest import attribute_profile, load_parameters, run_plan, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
 
 DAYS = nodes.DAYS_PER_MONTH
@@ -83,7 +83,7 @@ def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
             "tenure_days": 30,
         }
     )
-    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, 90, params)
+    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, run_plan(), 90, params)[:3]
     hr = hazard_ratios.set_index("covariate")
     planted = {
         f"{attribute}={level}": ratio
@@ -102,7 +102,7 @@ def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
         assert hr.loc[region, "ci_lower_95"] < 1 < hr.loc[region, "ci_upper_95"]
     assert summary["ph_test"]["violating_attributes"] == []  # the planted model is PH
     assert 0.58 < summary["c_index_test"] < 0.7
-    aft = nodes.fit_weibull_aft(table, params)
+    aft = nodes.fit_weibull_aft(table, run_plan(), params)
     assert aft["weibull_shape"] == pytest.approx(
         default_size_demo["truth"]["baseline_hazard"]["weibull_shape"], rel=0.1
     )
@@ -132,16 +132,24 @@ def _crossing_hazards_table(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
     table, snapshots = _crossing_hazards_table(3000)
-    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, 90, params)
+    summary, hazard_ratios, risk = nodes.fit_cox_model(table, snapshots, run_plan(), 90, params)[:3]
     assert summary["ph_test"]["violating_attributes"] == ["profile"]
     assert risk["churn_probability"].between(0, 1).all()  # works with strata too
     assert summary["ph_test"]["handling"] == "stratified by ['profile']"
-    assert list(hazard_ratios["covariate"]) == ["plan=pro"]
+    # The hazard ratios come from the unstratified fit: the stratified attribute keeps its
+    # ratio, flagged as violating proportional hazards (an average over time).
+    ratios = hazard_ratios.set_index("covariate")
+    profile = [c for c in ratios.index if c.startswith("profile=")]
+    assert len(profile) == 1 and set(ratios.index) == {*profile, "plan=pro"}
+    assert ratios.loc[profile[0], ["ph_violated", "stratified"]].tolist() == [True, True]
+    assert ratios.loc["plan=pro", ["ph_violated", "stratified"]].tolist() == [False, False]
 
 
 def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):
     snapshots = compute_snapshots(clean_demo, load_parameters("feature_engineering"))
-    summary, curves, _ = nodes.fit_landmark_model(snapshots, params)
+    summary, curves, _ = nodes.fit_landmark_model(
+        snapshots, run_plan(), attribute_profile(clean_demo["customers"]), params
+    )
     survival = curves.filter(like="survival_month_").to_numpy()
     assert survival.shape[1] == params["landmark"]["horizon_months"]
     assert ((survival >= 0) & (survival <= 1)).all()
@@ -169,7 +177,7 @@ def test_cox_risk_scores_follow_the_planted_multiplier(default_size_demo, params
     snapshots = table[["customer_id"]].assign(
         snapshot_date=pd.Timestamp("2025-06-01"), tenure_days=60
     )
-    _, _, risk = nodes.fit_cox_model(table, snapshots, 90, params)
+    _, _, risk = nodes.fit_cox_model(table, snapshots, run_plan(), 90, params)[:3]
     truth = pd.DataFrame(default_size_demo["truth"]["customers"]).astype({"customer_id": str})
     joined = risk.merge(truth, on="customer_id")
     assert joined["churn_probability"].between(0, 1).all()
@@ -191,7 +199,7 @@ def test_cox_fits_and_tests_on_samples_but_scores_every_customer(params):
         "max_customers": 4000,
         "cox": params["cox"] | {"ph_test_max_customers": 2500},
     }
-    summary, _, risk = nodes.fit_cox_model(table, snapshots, 90, sampled)
+    summary, _, risk = nodes.fit_cox_model(table, snapshots, run_plan(), 90, sampled)[:3]
     assert (summary["customers"], summary["customers_available"]) == (4000, 6000)
     assert summary["ph_test_customers"] == 2500
     assert summary["ph_test"]["violating_attributes"] == ["profile"]  # still found on the sample

@@ -622,6 +622,14 @@ def evaluate_scorers(
         if not present.any():
             results[name] = {"status": "not available", "description": spec["description"]}
             continue
+        if score[present].nunique() < 2:
+            # e.g. a health score without any component data: 50 for everybody (AUC 0.5).
+            logger.warning("Scorer %s is constant on the test rows: not a benchmark", name)
+            results[name] = {
+                "status": "not available (the same score for every customer: no data behind it)",
+                "description": spec["description"],
+            }
+            continue
         metrics = ranking_metrics(
             y[present], score[present], top_fraction=float(evaluation["top_fraction"])
         )

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from customer_retention.core.attributes import chosen_segments  # noqa: E402
 from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary  # noqa: E402
 from customer_retention.models.clv import (  # noqa: E402
     DAYS_PER_MONTH,
@@ -179,10 +180,20 @@ def _months_active(
     return stayed, observable
 
 
+def _sbg_segment(setting: Any, run_plan: dict[str, Any]) -> str | None:
+    """The attribute whose levels get one sBG each: configured, or with ``auto`` the first
+    segment attribute of the run plan; None = one sBG for every customer."""
+    if setting is None:
+        return None
+    segments = chosen_segments(setting, run_plan)
+    return segments[0] if segments else None
+
+
 def sbg_cross_check(
     survival_table: pd.DataFrame,
     customer_value: pd.DataFrame,
     customer_timeline: pd.DataFrame,
+    run_plan: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], plt.Figure]:
     """Fit an sBG per segment on monthly renewals and compare its CLV with the landmark CLV.
@@ -193,8 +204,22 @@ def sbg_cross_check(
     sum_{j=1..H} S(n + j) / S(n) x (1 + d_m)^-j, i.e. the same formula as the landmark CLV
     with the segment's sBG survival curve instead of the customer's own.
     """
+    decision = (run_plan.get("stages") or {}).get("sbg_cross_check") or {"run": True}
+    if not decision["run"]:
+        logger.warning("sBG cross-check skipped: %s", decision["why"])
+        fig, ax = plt.subplots(figsize=(7, 1.5))
+        ax.text(0.5, 0.5, f"sBG cross-check not run: {decision['why']}", ha="center")
+        ax.set_axis_off()
+        return {"status": "skipped", "reason": decision["why"]}, fig
     sbg = params["sbg"]
-    segment, months = sbg["segment"], int(sbg["observed_months"])
+    segment, months = _sbg_segment(sbg.get("segment"), run_plan), int(sbg["observed_months"])
+    if segment is not None and segment not in survival_table:
+        logger.warning("sBG segment %s is not a customer attribute: one sBG for all", segment)
+        segment = None
+    if segment is None:
+        survival_table = survival_table.assign(all_customers="all")
+        segment = "all_customers"
+    logger.info("sBG cross-check by %s", segment)
     as_of = customer_timeline["as_of_date"].iat[0]
     stayed, observable = _months_active(survival_table, as_of)
     eligible = observable >= months
@@ -266,9 +291,13 @@ def plot_clv_distribution(customer_value: pd.DataFrame) -> plt.Figure:
 
 
 def plot_value_at_risk_by_segment(
-    customer_value: pd.DataFrame, customer_snapshots: pd.DataFrame, params: dict[str, Any]
+    customer_value: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    params: dict[str, Any],
 ) -> plt.Figure:
-    segments = [s for s in params["value_at_risk_segments"] if s in customer_snapshots]
+    chosen = chosen_segments(params["value_at_risk_segments"], run_plan)
+    segments = [s for s in chosen if s in customer_snapshots]
     attributes = _as_of_rows(customer_snapshots)[segments]
     frame = customer_value.set_index("customer_id").join(attributes)
     fig, axes = plt.subplots(

@@ -22,7 +22,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.sbg_cross_check,
-                inputs=["survival_table", "customer_value", "customer_timeline", "params:clv"],
+                inputs=[
+                    "survival_table",
+                    "customer_value",
+                    "customer_timeline",
+                    "run_plan",
+                    "params:clv",
+                ],
                 outputs=["sbg_cross_check", "sbg_retention_chart"],
                 name="cross_check_clv_with_sbg",
             ),
@@ -34,7 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.plot_value_at_risk_by_segment,
-                inputs=["customer_value", "as_of_snapshot", "params:clv"],
+                inputs=["customer_value", "as_of_snapshot", "run_plan", "params:clv"],
                 outputs="value_at_risk_chart",
                 name="plot_value_at_risk_by_segment",
             ),

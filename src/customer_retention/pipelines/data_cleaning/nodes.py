@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from kedro.io import DatasetError
 
+from customer_retention.core.attributes import profile_attributes
 from customer_retention.datasets.clean_table import StagedParquet
 from customer_retention.datasets.raw_source import RawTableFile
 
@@ -164,8 +165,11 @@ def clean_table(
         values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
         typed[column] = _parse_column(values, kind)
         _add_reason(reasons, _unparseable(values, typed[column]), f"unparseable {column}")
-    for column in extra:
-        typed[column] = _parse_column(raw[column], "text")
+    attributes = None
+    if extra:
+        parsed, attributes = profile_attributes(raw, extra, params.get("attributes") or {})
+        for column in extra:
+            typed[column] = parsed[column]
     if "survey" in typed:
         typed["survey"] = typed["survey"].str.lower()
 
@@ -184,7 +188,9 @@ def clean_table(
         _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
 
     bad = reasons != ""
-    clean = spec.schema(rules, extra).validate(typed[~bad].reset_index(drop=True))
+    clean = spec.schema(rules, {c: typed[c].dtype for c in extra}).validate(
+        typed[~bad].reset_index(drop=True)
+    )
     quarantine = _quarantine_frame(raw[bad], reasons[bad])
     report = {
         "status": "present",
@@ -193,6 +199,8 @@ def clean_table(
         "rows_quarantined": int(bad.sum()),
         "quarantined_by_reason": {k: int(v) for k, v in reasons[bad].value_counts().items()},
     }
+    if attributes is not None:
+        report["attributes"] = attributes
     _log_quarantine(spec.name, report)
     return clean, quarantine, report
 
@@ -230,9 +238,29 @@ def _quarantine_frame(rows: pd.DataFrame, reasons: pd.Series | None = None) -> p
 
 def clean_customers(
     customers_raw: pd.DataFrame | None, params: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Clean the customers table (required; unique customer_id)."""
-    return clean_table(customers_raw, TABLE_SPECS["customers"], params)
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Clean the customers table (required; unique customer_id) and profile its attributes.
+
+    Every column beyond customer_id and signup_date is an attribute; each is parsed and given
+    a kind (numeric, categorical, high-cardinality, identifier, free text, ...) by
+    :func:`customer_retention.core.attributes.profile_attributes`, returned apart as
+    ``customer_attributes`` for the stages that choose covariates and segments.
+    """
+    clean, quarantine, report = clean_table(customers_raw, TABLE_SPECS["customers"], params)
+    attributes = report.get("attributes") or {
+        "max_levels": (params.get("attributes") or {}).get("max_levels", 50),
+        "max_segment_levels": (params.get("attributes") or {}).get("max_segment_levels", 10),
+        "columns": {},
+    }
+    if clean.empty:
+        raise DataContractError(
+            "Table 'customers' has no rows: the file holds only a header."
+            if report["rows_in"] == 0
+            else f"Table 'customers': all {report['rows_in']:,} rows were quarantined "
+            f"({report['quarantined_by_reason']}); see data/02_intermediate/quarantine/"
+            "customers.parquet."
+        )
+    return clean, quarantine, report, attributes
 
 
 def clean_customer_table(

@@ -26,7 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 clean_customers,
                 inputs=["customers_raw", "params:data_cleaning"],
-                outputs=["customers", "customers_quarantine", "customers_cleaning_report"],
+                outputs=[
+                    "customers",
+                    "customers_quarantine",
+                    "customers_cleaning_report",
+                    "customer_attributes",
+                ],
                 name="clean_customers",
             ),
             *[_clean_node(table) for table in CUSTOMER_TABLES],

@@ -107,7 +107,7 @@ class TableSpec:
             rules.append(Rule(f"empty {column}", column, "empty"))
         return rules + [rule(params) for rule in _COLUMN_RULES.get((self.name, column), [])]
 
-    def schema(self, params: dict[str, Any], extra_columns: list[str] = ()):
+    def schema(self, params: dict[str, Any], extra_columns: dict[str, Any] | None = None):
         """The pandera schema of the clean table: contract dtypes, and no rule fires."""
         import pandera.pandas as pa
 
@@ -117,8 +117,8 @@ class TableSpec:
             column: pa.Column(DTYPES[kind], nullable=column in self.nullable)
             for column, kind in self.columns.items()
         }
-        for column in extra_columns:
-            columns[column] = pa.Column(TEXT_DTYPE, nullable=True)
+        for column, dtype in (extra_columns or {}).items():
+            columns[column] = pa.Column(dtype, nullable=True)
         checks = [
             pa.Check(
                 lambda df, r=rule: pd.Series(~rule_fires(r, df), index=df.index),

@@ -34,6 +34,8 @@ import pandas as pd
 
 from customer_retention.models.clv import DAYS_PER_MONTH
 
+from .single_snapshot import to_single_snapshot
+
 logger = logging.getLogger(__name__)
 
 PLAN_ORDER = ("basic", "pro", "enterprise")
@@ -585,6 +587,18 @@ def generate_demo_data(
     }
     for name, table in tables.items():
         logger.info("Demo table %-16s %12s rows", name, f"{len(table):,}")
+    single = params.get("single_snapshot") or {}
+    if single.get("enabled"):
+        day = (pd.Timestamp(single["snapshot_date"]) - start).days
+        charges, _ = _mrr_on(
+            np.full(len(customers), day), np.arange(len(customers)), customers, params
+        )
+        tables, snapshot_truth = to_single_snapshot(
+            customers, list(params["attributes"]), charges, single, start, rng
+        )
+        ground_truth = _ground_truth(customers, params, start, window_days, {})
+        ground_truth["single_snapshot"] = snapshot_truth
+        return tuple(tables.values()) + (ground_truth,)
     planted_errors = _plant_data_errors(tables, float(params["dirty_row_share"]), rng)
     ground_truth = _ground_truth(customers, params, start, window_days, planted_errors)
     logger.info(

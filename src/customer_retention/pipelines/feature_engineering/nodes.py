@@ -19,6 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from customer_retention.core import attributes as attribute_kinds
+
 from . import aggregations
 from .feature_definitions import FEATURES, Feature
 
@@ -95,6 +97,7 @@ def build_customer_timeline(
     timeline["episode_end"] = timeline["episode_end"].where(timeline["episode_end"] < as_of)
     timeline["as_of_date"] = as_of
     timeline["contract"] = "contractual" if contractual else "non-contractual"
+    timeline["history"] = history_shape(timeline, params)
     logger.info(
         "Customer timeline: %s episodes of %s customers, as-of date %s (%s)",
         f"{len(timeline):,}",
@@ -105,10 +108,66 @@ def build_customer_timeline(
     return timeline
 
 
+HISTORY_SHAPES = ("auto", "full", "single_snapshot")
+
+
+def history_shape(timeline: pd.DataFrame, params: dict[str, Any]) -> str:
+    """``full`` (a history of starts and ends) or ``single_snapshot``: one snapshot with a churn
+    flag converted to the contract, i.e. every churn happens after every signup (no customer
+    joined after anyone left), so the months before the snapshot are a history rebuilt from
+    tenure, with no churn in them. ``feature_engineering.history`` forces either."""
+    setting = params.get("history", "auto")
+    if setting not in HISTORY_SHAPES:
+        raise ValueError(
+            f"feature_engineering.history is {setting!r}; expected one of {HISTORY_SHAPES}"
+        )
+    if setting != "auto":
+        return setting
+    ends = timeline["episode_end"].dropna()
+    if ends.empty or timeline["episode_start"].max() >= ends.min():
+        return "full"
+    logger.warning(
+        "Single-snapshot data: every churn (first %s) is after every signup (last %s), so the "
+        "history before the snapshot is rebuilt from tenure. One labelled snapshot is used; "
+        "KPIs that need history are not computed (set feature_engineering.history: full to "
+        "override).",
+        ends.min().date(),
+        timeline["episode_start"].max().date(),
+    )
+    return "single_snapshot"
+
+
+def single_snapshot_date(timeline: pd.DataFrame, params: dict[str, Any]) -> pd.Timestamp:
+    """The labelled snapshot of single-snapshot data: ``single_snapshot_date``, else the day
+    before the first churn (everybody who churned is still active then)."""
+    if params.get("single_snapshot_date"):
+        return pd.Timestamp(params["single_snapshot_date"]).normalize()
+    return timeline["episode_end"].min().normalize() - pd.Timedelta(days=1)
+
+
 def snapshot_dates(as_of: pd.Timestamp, params: dict[str, Any]) -> list[pd.Timestamp]:
     """``n_snapshots`` dates ending at the as-of date, ``snapshot_every_months`` apart."""
     step = int(params["snapshot_every_months"])
     return sorted(as_of - pd.DateOffset(months=step * k) for k in range(int(params["n_snapshots"])))
+
+
+def timeline_snapshot_dates(
+    customer_timeline: pd.DataFrame, params: dict[str, Any]
+) -> list[pd.Timestamp]:
+    """The snapshot dates of this timeline: monthly ones ending at the as-of date (a full
+    history), or the labelled snapshot and the as-of date (single-snapshot data)."""
+    as_of = customer_timeline["as_of_date"].iat[0]
+    if _is_single_snapshot(customer_timeline):
+        return [single_snapshot_date(customer_timeline, params), as_of]
+    return snapshot_dates(as_of, params)
+
+
+def _is_single_snapshot(customer_timeline: pd.DataFrame) -> bool:
+    return (
+        "history" in customer_timeline
+        and len(customer_timeline) > 0
+        and customer_timeline["history"].iat[0] == "single_snapshot"
+    )
 
 
 def build_snapshot_spine(
@@ -118,6 +177,8 @@ def build_snapshot_spine(
 
     Active at t: an episode started before t and had not ended by t. Label: the episode ends
     in (t, t + horizon]; NaN when t + horizon is not before the as-of date (not yet known).
+    Single-snapshot data have one labelled snapshot, whose label is the export's churn flag
+    (known, although its horizon may reach past the as-of date: no later data will come).
     ``days_observed`` / ``churn_observed`` give time from t to churn or to the as-of date
     (censored), for survival models.
     """
@@ -131,7 +192,8 @@ def build_snapshot_spine(
         customers[["customer_id", "signup_date"]], on="customer_id", how="left"
     )
     frames = []
-    for t in snapshot_dates(as_of, params):
+    dates = timeline_snapshot_dates(customer_timeline, params)
+    for t in dates:
         active = timeline[
             (timeline["episode_start"] < t)
             & (timeline["episode_end"].isna() | (timeline["episode_end"] > t))
@@ -141,6 +203,8 @@ def build_snapshot_spine(
     spine["tenure_days"] = (spine["snapshot_date"] - spine["signup_date"]).dt.days.clip(lower=0)
     churned = spine["episode_end"].notna()
     label_known = spine["snapshot_date"] + horizon < as_of
+    if _is_single_snapshot(customer_timeline):
+        label_known = spine["snapshot_date"] == dates[0]
     spine["churned_within_horizon"] = np.where(
         label_known,
         (churned & (spine["episode_end"] <= spine["snapshot_date"] + horizon)).astype(float),
@@ -341,27 +405,36 @@ def _join_on_spine(spine: pd.DataFrame, feature_tables: list[pd.DataFrame]) -> p
     return pd.DataFrame(_joined_columns(spine, feature_tables))
 
 
-def _customer_attributes(ids: pd.Series, customers: pd.DataFrame) -> dict[str, pd.Series] | None:
-    """The static attributes of each customer in ``ids``, as categoricals in the order of
-    ``ids`` (missing for unknown customers); None when customer ids repeat in ``customers``
-    (then only a merge, which copies rows, gives the left join)."""
-    attributes = [c for c in customers.columns if c not in ("customer_id", "signup_date")]
+def _customer_attributes(
+    ids: pd.Series, customers: pd.DataFrame, columns: list[str], numeric: list[str]
+) -> dict[str, pd.Series] | None:
+    """The static attributes ``columns`` of each customer in ``ids``, in the order of ``ids``
+    (missing for unknown customers): numeric ones as floats, the others as categoricals; None
+    when customer ids repeat in ``customers`` (then only a merge, which copies rows, gives the
+    left join)."""
     if not customers["customer_id"].is_unique:
         return None
     rows = _positions(ids, customers["customer_id"])
-    return {
-        name: pd.Series(customers[name].astype("category").array.take(rows, allow_fill=True))
-        for name in attributes
-    }
+    attributes = {}
+    for name in columns:
+        values = customers[name]
+        values = values.astype("float64") if name in numeric else values.astype("category")
+        attributes[name] = pd.Series(values.array.take(rows, allow_fill=True))
+    return attributes
 
 
 def assemble_customer_snapshots(
     spine: pd.DataFrame,
     customers: pd.DataFrame,
+    customer_attributes: dict[str, Any],
     params: dict[str, Any],
     *feature_tables: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Join every feature table onto the spine and fill what 'no record' means per feature.
+
+    The customers' static attributes join as model inputs when the attribute profile says a
+    model can use them (numeric as floats, categorical and high-cardinality as categoricals);
+    identifiers, free text and constant columns stay out of the snapshots.
 
     Returns every snapshot row and, apart, the rows of the as-of snapshot (the customers to
     score and value today: at 1,000,000 customers a sixth of the table, which scoring and
@@ -386,14 +459,16 @@ def assemble_customer_snapshots(
         columns["exit_survey_started"] = columns.pop("exit_survey_recent") > 0
     if "current_plan" in columns:
         columns["current_plan"] = columns["current_plan"].astype("category")
-    attributes = _customer_attributes(columns["customer_id"], customers)
+    inputs = attribute_kinds.model_inputs(customer_attributes)
+    numeric = attribute_kinds.numeric(customer_attributes)
+    attributes = _customer_attributes(columns["customer_id"], customers, inputs, numeric)
     if attributes is not None:
         # copy=False: one block per column, no consolidating copy. At 6 million rows the
         # default (copy, then consolidate by dtype) took the assembly from 3.6 to 7.8 GB.
         snapshots = pd.DataFrame(columns | attributes, copy=False)
     else:
-        static = customers.drop(columns="signup_date")
-        static = static.astype({c: "category" for c in static.columns if c != "customer_id"})
+        static = customers[["customer_id", *inputs]]
+        static = static.astype({c: "category" for c in inputs if c not in numeric})
         snapshots = pd.DataFrame(columns).merge(static, on="customer_id", how="left")
     logger.info(
         "Customer snapshots: %s rows x %s columns, %s labelled (churn rate %.1f%%)",

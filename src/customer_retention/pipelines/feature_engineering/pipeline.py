@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from . import nodes
+from . import nodes, preflight
 
 FEATURE_GROUPS = {
     "usage": ("events", nodes.build_usage_features),
@@ -33,6 +33,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="snapshot_spine",
                 name="build_snapshot_spine",
             ),
+            node(
+                preflight.plan_run,
+                inputs=[
+                    "customer_timeline",
+                    "snapshot_spine",
+                    "customer_attributes",
+                    "params:feature_engineering",
+                    "params:survival_analysis",
+                    "params:churn_model.split",
+                ],
+                outputs="run_plan",
+                name="plan_run",
+            ),
             *[
                 node(
                     func,
@@ -47,6 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "snapshot_spine",
                     "customers",
+                    "customer_attributes",
                     "params:feature_engineering",
                     *[f"{group}_features" for group in FEATURE_GROUPS],
                 ],

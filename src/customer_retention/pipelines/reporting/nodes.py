@@ -26,13 +26,13 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 import customer_retention
+from customer_retention.core.attributes import chosen_segments
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.evaluation import cumulative_gains, reliability_table, thin_curve
 from customer_retention.models.kaplan_meier import kaplan_meier
 from customer_retention.pipelines.survival_analysis.nodes import (
     DURATION,
-    EVENT,
-    landmark_segments,
+    km_sources,
 )
 from customer_retention.provenance import git_commit
 
@@ -156,6 +156,7 @@ def high_risk(at_risk: pd.DataFrame, multiple: float) -> tuple[int, float]:
 def estimate_km_curves(
     survival_table: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
     params: dict[str, Any],
     min_at_risk: int,
 ) -> pd.DataFrame:
@@ -164,15 +165,16 @@ def estimate_km_curves(
     snapshot, as ``survival_analysis.kaplan_meier_by_segment`` defines them. Each curve stops
     where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
     Groups keep their natural order (categories in order, else alphabetical)."""
-    sources = {s: (survival_table, DURATION, EVENT, "signup") for s in params["km_segments"]}
-    landmark = landmark_segments(customer_snapshots, params)
-    origin = fmt_date(landmark["snapshot_date"].min()) if len(landmark) else "landmark"
-    for segment in params["landmark_km_segments"]:
-        sources[segment] = (landmark, "days_observed", "churn_observed", origin)
+    sources = {}
+    for segment, (frame, duration, event) in km_sources(
+        survival_table, customer_snapshots, run_plan, params
+    ).items():
+        start = "signup"
+        if duration != DURATION:
+            start = fmt_date(frame["snapshot_date"].min()) if len(frame) else "landmark"
+        sources[segment] = (frame, duration, event, start)
     rows = []
     for segment, (frame, duration, event, start) in sources.items():
-        if segment not in frame or frame[segment].nunique() < 2:
-            continue
         for group, part in frame.groupby(segment, observed=True, sort=True):
             km = kaplan_meier(
                 part[duration].to_numpy() / DAYS_PER_MONTH, part[event].to_numpy(dtype=bool)
@@ -205,7 +207,7 @@ def _collect(*blocks: Block) -> tuple[list[dict[str, Any]], dict[str, Figure]]:
     return [b for b, _ in blocks], {b["key"]: f for b, f in blocks if f is not None}
 
 
-def _churn_block(monthly: pd.DataFrame, params: dict[str, Any]) -> Block:
+def _churn_block(monthly: pd.DataFrame, params: dict[str, Any], no_history: str | None) -> Block:
     min_customers = int(params["min_customers_for_rate"])
     months = takeaways.rated_months(monthly, min_customers)
     has_revenue = (
@@ -217,20 +219,34 @@ def _churn_block(monthly: pd.DataFrame, params: dict[str, Any]) -> Block:
         "monthly_churn",
         "Monthly churn and revenue retention",
         " ".join(t for t in (trend, revenue) if t) or None,
-        None if len(months) else "No complete month with customers yet.",
+        None
+        if len(months)
+        else f"Not enough history: {no_history}."
+        if no_history
+        else "The retention-metrics stage has not run."
+        if monthly is None
+        else "No complete month with customers yet.",
         f"Months with at least {min_customers:,} customers at their start."
         + ("" if has_revenue else " No subscription revenue in the data: NRR/GRR not shown."),
     )
     return block, charts.monthly_churn(months) if len(months) else None
 
 
-def _cohort_block(cohort_retention: pd.DataFrame, params: dict[str, Any]) -> Block:
+def _cohort_block(
+    cohort_retention: pd.DataFrame, params: dict[str, Any], no_history: str | None
+) -> Block:
     cohorts = _frame(cohort_retention)
     block = _chart(
         "cohort_retention",
         "Cohort retention",
         takeaways.cohort_retention(cohorts, 12, int(params["min_cohort_size"])),
-        None if len(cohorts) else "No signup cohorts in the data.",
+        None
+        if len(cohorts)
+        else f"Not enough history: {no_history}."
+        if no_history
+        else "The retention-metrics stage has not run."
+        if cohort_retention is None
+        else "No signup cohorts in the data.",
     )
     return block, charts.cohort_heatmap(cohorts) if len(cohorts) else None
 
@@ -281,6 +297,9 @@ def _health_block(
 ) -> Block:
     low, high = (float(b) for b in bands)
     scores = _as_of_health(customer_health)["health_score"].dropna()
+    constant = str(summary.get("status", "")).startswith("constant")
+    if constant:
+        scores = scores.iloc[:0]
     auc = summary.get("roc_auc_next_horizon_churn")
     weights = ", ".join(
         f"{humanize(k)} {fmt_share(v, 0)}" for k, v in (summary.get("weights") or {}).items()
@@ -293,8 +312,13 @@ def _health_block(
     block = _chart(
         "health_scores",
         "Customer health score",
-        takeaways.health_scores(scores, summary, low, horizon_days),
-        None if len(scores) else "No health scores at the as-of date.",
+        takeaways.health_scores(scores, summary, low, horizon_days) if len(scores) else None,
+        None
+        if len(scores)
+        else "The health score is the same for every customer: its components have no data "
+        "that tell customers apart (no usage, feedback or support tables)."
+        if constant
+        else "No health scores at the as-of date.",
         f"Weights: {weights}.{power}",
     )
     return block, charts.health_histogram(scores, low, high) if len(scores) else None
@@ -313,9 +337,11 @@ def build_retention_section(
     """Retention and churn trend, cohorts, exit reasons, NPS, support speed and health score."""
     min_nps = int(params["min_nps_responses"])
     health = (retention_summary or {}).get("health_score") or {}
+    no_history = (retention_summary or {}).get("history_kpis")
+    no_history = None if no_history in (None, "computed") else no_history
     blocks, figures = _collect(
-        _churn_block(monthly_retention, params),
-        _cohort_block(cohort_retention, params),
+        _churn_block(monthly_retention, params, no_history),
+        _cohort_block(cohort_retention, params, no_history),
         _exit_block(exit_reasons),
         _nps_block(monthly_retention, min_nps),
         _support_block(churn_by_support_band, horizon_days, int(params["min_customers_for_rate"])),
@@ -380,20 +406,56 @@ def _km_block(curves: pd.DataFrame, logrank: pd.DataFrame, segments: dict[str, A
     return block, charts.kaplan_meier_grid(curves, shown) if shown else None
 
 
-def _hazard_block(ratios: pd.DataFrame, references: dict[str, str | None]) -> Block:
+def ph_note(cox: dict[str, Any]) -> str:
+    """What the proportional-hazards check found, in one or two sentences ('' when it holds)."""
+    ph = cox.get("ph_test") or {}
+    violating = ph.get("violating_attributes") or []
+    if not violating:
+        return ""
+    strata = ph.get("stratified_attributes") or []
+    text = (
+        f" Proportional hazards do not hold for {', '.join(map(humanize, violating))}: their "
+        "ratios (marked) are averages over time."
+    )
+    if strata:
+        text += f" Risk scores and survival curves use a model stratified by {', '.join(map(humanize, strata))}."
+    strongest = cox.get("strongest_attribute")
+    if ph.get("strongest_attribute_stratified"):
+        text += (
+            f" {humanize(strongest)}, the attribute with the strongest effect, is among them: "
+            "its effect is in the stratified baselines, not in one ratio."
+        )
+    return text
+
+
+def _hazard_block(
+    ratios: pd.DataFrame, references: dict[str, str | None], cox: dict[str, Any]
+) -> Block:
     labels = []
-    for covariate in ratios["covariate"] if len(ratios) else []:
-        attribute, _, level = covariate.partition("=")
+    for _, row in ratios.iterrows():
+        attribute, is_level, level = str(row["covariate"]).partition("=")
         reference = references.get(attribute)
         versus = f" vs {humanize(reference)}" if reference else ""
-        labels.append(f"{humanize(attribute)}: {humanize(level)}{versus}")
+        label = (
+            f"{humanize(attribute)}: {humanize(level)}{versus}"
+            if is_level
+            else f"{humanize(attribute)} (per unit)"
+        )
+        if str(row.get("ph_violated", False)).lower() == "true":
+            label += " (PH violated)"
+        labels.append(label)
+    absent = (
+        cox.get("reason")
+        or ("the survival stage has not run" if not cox else "no attributes to compare")
+    ).rstrip(".")
     block = _chart(
         "hazard_ratios",
         "What changes the churn rate (Cox hazard ratios)",
         takeaways.hazard_ratios(ratios, references),
-        None if len(ratios) else "No Cox model: the customers table has no attributes to compare.",
+        None if len(ratios) else f"No Cox model: {absent}.",
         "A ratio of 1.5× means customers in that group churn 50% faster than the reference "
-        "group at any tenure, other attributes being equal; lines are 95% confidence intervals.",
+        "group at any tenure, other attributes being equal; lines are 95% confidence intervals."
+        + ph_note(cox),
     )
     return block, charts.hazard_forest(ratios, labels) if len(ratios) else None
 
@@ -445,13 +507,16 @@ def build_survival_section(
     references = _reference_levels(summary, ratios) if len(ratios) else {}
     blocks, figures = _collect(
         _km_block(curves, logrank, km.get("segments") or {}),
-        _hazard_block(ratios, references),
+        _hazard_block(ratios, references, summary.get("cox") or {}),
     )
     comparison = (summary.get("model_comparison") or {}).get("c_index_test") or {}
     return {
         "charts": blocks,
         "median_table": _median_table(km, logrank, curves),
-        "c_index": ", ".join(f"{humanize(k)} {fmt_number(v, 3)}" for k, v in comparison.items()),
+        "c_index": ", ".join(
+            f"{humanize(k)} {fmt_number(v, 3)}" for k, v in comparison.items() if v is not None
+        ),
+        "curves_for_clv": (summary.get("survival_curves_for_clv") or {}).get("source"),
         "ph_handling": ((summary.get("cox") or {}).get("ph_test") or {}).get("handling"),
     }, figures
 
@@ -724,9 +789,10 @@ def build_value_section(
     retention_plan_summary: dict[str, Any] | None,
     survival_table: pd.DataFrame,
     customer_health: pd.DataFrame,
-    value_at_risk_segments: list[str],
+    value_at_risk_segments: Any,
     horizon_days: int,
     params: dict[str, Any],
+    run_plan: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """CLV distribution, value at risk by segment, the budget plan and the top at-risk list.
 
@@ -747,7 +813,8 @@ def build_value_section(
         else "survival model's churn probability × CLV (the churn model has not scored the "
         "current customers)"
     )
-    by_segment = _segment_values(risk, _frame(survival_table), list(value_at_risk_segments))
+    segments = chosen_segments(value_at_risk_segments, run_plan or {})
+    by_segment = _segment_values(risk, _frame(survival_table), segments)
     summary = retention_plan_summary if scored else None
     blocks, figures = _collect(
         _clv_block(values, currency),
@@ -904,6 +971,41 @@ def _drift_context(drift_report: dict[str, Any]) -> tuple[dict[str, Any], Figure
     return context, figure
 
 
+HISTORY_TEXT = {
+    "full": "a history of customers' starts and ends",
+    "single_snapshot": "one snapshot with a churn flag (the history before it is rebuilt from "
+    "tenure): one labelled snapshot, no monthly KPIs",
+}
+
+
+def _plan_facts(run_plan: dict[str, Any] | None, data_quality: dict[str, Any]) -> dict[str, Any]:
+    """What this run did with these data (the pre-flight run plan) and what each customer
+    attribute was taken to be, with its blanks and unparseable values."""
+    plan = run_plan or {}
+    attributes = ((data_quality.get("tables") or {}).get("customers") or {}).get("attributes")
+    columns = (attributes or {}).get("columns") or {}
+    stages = plan.get("stages") or {}
+    return {
+        "mode": HISTORY_TEXT.get(plan.get("history"), "n/a (no run plan)"),
+        "skipped": [humanize(name) for name, d in stages.items() if not d["run"]],
+        "stages": [
+            {"stage": humanize(name), "runs": "yes" if d["run"] else "skipped", "why": d["why"]}
+            for name, d in stages.items()
+        ],
+        "attributes": [
+            {
+                "column": name,
+                "kind": humanize(info["kind"]),
+                "levels": fmt_int(info["levels"]),
+                "blanks": fmt_int(info["blanks"]),
+                "unparseable": fmt_int(info["unparseable"]),
+                "use": "segment" if info.get("segment") else "",
+            }
+            for name, info in columns.items()
+        ],
+    }
+
+
 def build_run_section(
     data_quality: dict[str, Any],
     churn_model_metrics: dict[str, Any],
@@ -912,6 +1014,7 @@ def build_run_section(
     customer_health: pd.DataFrame,
     drift_report: dict[str, Any] | None,
     parameters: dict[str, Any],
+    run_plan: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """Reconciliation and quarantine counts, data window, model versions and promotion,
     parameters, code version, and model monitoring (drift) when a drift check has run."""
@@ -925,6 +1028,7 @@ def build_run_section(
     drift, figure = _drift_context(drift_report) if drift_report else (None, None)
     totals = data_quality.get("totals") or {}
     return {
+        "plan": _plan_facts(run_plan, data_quality),
         "quality_table": _quality_rows(data_quality),
         "quality_totals": {k: fmt_int(v) for k, v in totals.items()},
         "window": window,

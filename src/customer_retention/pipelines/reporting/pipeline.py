@@ -15,6 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "survival_table",
                     "customer_snapshots",
+                    "run_plan",
                     "params:survival_analysis",
                     "params:reporting.km_min_at_risk",
                 ],
@@ -66,6 +67,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:clv.value_at_risk_segments",
                     HORIZON,
                     "params:reporting",
+                    "run_plan",
                 ],
                 outputs=["report_value_section", "report_value_charts"],
                 name="build_value_section",
@@ -80,6 +82,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "customer_health",
                     "drift_report",
                     "parameters",
+                    "run_plan",
                 ],
                 outputs=["report_run_section", "report_run_charts"],
                 name="build_run_section",

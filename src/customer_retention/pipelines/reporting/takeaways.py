@@ -283,9 +283,14 @@ def _covariate_phrase(covariate: str, references: dict[str, str | None]) -> tupl
 def hazard_ratios(
     ratios: pd.DataFrame, references: dict[str, str | None], alpha: float = 0.05
 ) -> str | None:
-    """The significant covariate that raises churn the most and the one that lowers it most."""
+    """The significant covariate that raises churn the most and the one that lowers it most,
+    among the levels of categorical attributes (a numeric attribute's ratio is per unit of its
+    own scale, not comparable with a level's)."""
     if ratios is None or ratios.empty:
         return None
+    ratios = ratios[ratios["covariate"].astype(str).str.contains("=", regex=False)]
+    if ratios.empty:
+        return "Only numeric attributes: each ratio is per unit of the attribute (see the chart)."
     significant = ratios[ratios["p_value"] < alpha]
     if significant.empty:
         return f"No attribute changes the churn rate significantly (all p ≥ {alpha:g})."

@@ -160,11 +160,27 @@ def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
     return result[columns]
 
 
+def _history_missing(run_plan: dict[str, Any] | None) -> str | None:
+    """Why the run plan skips the KPIs that need a history (None when they run)."""
+    decision = ((run_plan or {}).get("stages") or {}).get("retention_kpis") or {"run": True}
+    return None if decision["run"] else decision["why"]
+
+
 def build_monthly_retention(
-    customer_timeline: pd.DataFrame, subscriptions: ir.Table, feedback: pd.DataFrame
+    customer_timeline: pd.DataFrame,
+    subscriptions: ir.Table,
+    feedback: pd.DataFrame,
+    run_plan: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per complete month: customer movements, MRR movements and NPS."""
+    """One row per complete month: customer movements, MRR movements and NPS.
+
+    With one snapshot of data (run plan) the months before it are a history rebuilt from
+    tenure, in which nobody churned: no month is reported (the columns stay), rather than a
+    believable 0% churn."""
     kpis = customer_movements(customer_timeline)
+    if why := _history_missing(run_plan):
+        logger.warning("Monthly retention not computed: %s", why)
+        return kpis.iloc[:0]
     mrr = mrr_movements(subscriptions, month_starts(customer_timeline))
     if len(mrr):
         kpis = kpis.merge(mrr, on="month", how="left")
@@ -188,7 +204,9 @@ def build_monthly_retention(
 
 
 def build_cohort_retention(
-    customers: pd.DataFrame, customer_timeline: pd.DataFrame
+    customers: pd.DataFrame,
+    customer_timeline: pd.DataFrame,
+    run_plan: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Share of each signup-month cohort still active k whole months after its signup month.
 
@@ -212,7 +230,11 @@ def build_cohort_retention(
     cohort = pd.Series(cohort_month.astype(str), name="signup_month")
     matrix = pd.DataFrame(active, columns=[str(c) for c in k]).groupby(cohort).mean()
     matrix.insert(0, "cohort_size", cohort.value_counts().sort_index())
-    return matrix.dropna(axis=1, how="all").reset_index()
+    matrix = matrix.dropna(axis=1, how="all").reset_index()
+    if why := _history_missing(run_plan):
+        logger.warning("Cohort retention not computed: %s", why)
+        return matrix.iloc[:0, :2]
+    return matrix
 
 
 def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
@@ -310,12 +332,21 @@ def build_customer_health(
     health = pd.concat([health, components.add_prefix("component_").round(1)], axis=1)
     labelled = health.dropna(subset=["churned_within_horizon"])
     both_classes = labelled["churned_within_horizon"].nunique() == 2
+    constant = health["health_score"].nunique() < 2
+    if constant:
+        logger.warning(
+            "Health score is %s for every customer: its components %s have no data that tell "
+            "customers apart; it is not used as a benchmark",
+            health["health_score"].iat[0] if len(health) else None,
+            list(weights),
+        )
     auc = (
         float(roc_auc_score(labelled["churned_within_horizon"], -labelled["health_score"]))
-        if both_classes
+        if both_classes and not constant
         else None
     )
     summary = {
+        "status": "constant: no data behind the components" if constant else "computed",
         "weights": {name: weight / total for name, weight in weights.items()},
         "roc_auc_next_horizon_churn": auc,
         "labelled_rows": len(labelled),
@@ -334,9 +365,13 @@ def build_customer_health(
 
 
 def summarise_retention(
-    monthly_retention: pd.DataFrame, health_summary: dict[str, Any], exit_reasons: pd.DataFrame
+    monthly_retention: pd.DataFrame,
+    health_summary: dict[str, Any],
+    exit_reasons: pd.DataFrame,
+    run_plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Headline figures for the report: the latest complete month and the health score's power."""
+    """Headline figures for the report: the latest complete month and the health score's power
+    (``history_kpis``: why the monthly KPIs are absent, when they are)."""
     latest = (
         monthly_retention.iloc[-1].replace({np.nan: None}).to_dict()
         if len(monthly_retention)
@@ -348,6 +383,7 @@ def summarise_retention(
         "mean_monthly_churn_rate_pct": float(monthly_retention["churn_rate"].mean())
         if len(monthly_retention)
         else None,
+        "history_kpis": _history_missing(run_plan) or "computed",
         "health_score": health_summary,
         "top_exit_reason": exit_reasons["reason"].iat[0] if len(exit_reasons) else None,
         "formulas": {

@@ -10,13 +10,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.build_monthly_retention,
-                inputs=["customer_timeline", "subscriptions@ibis", "feedback@pandas"],
+                inputs=["customer_timeline", "subscriptions@ibis", "feedback@pandas", "run_plan"],
                 outputs="monthly_retention",
                 name="build_monthly_retention",
             ),
             node(
                 nodes.build_cohort_retention,
-                inputs=["customers", "customer_timeline"],
+                inputs=["customers", "customer_timeline", "run_plan"],
                 outputs="cohort_retention",
                 name="build_cohort_retention",
             ),
@@ -40,7 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.summarise_retention,
-                inputs=["monthly_retention", "health_score_summary", "exit_reasons"],
+                inputs=["monthly_retention", "health_score_summary", "exit_reasons", "run_plan"],
                 outputs="retention_summary",
                 name="summarise_retention",
             ),

@@ -108,6 +108,11 @@ def score_customers(
 def rank_by_value_at_risk(churn_scores: pd.DataFrame, customer_value: pd.DataFrame) -> pd.DataFrame:
     """The at-risk list: scores plus CLV and value_at_risk = churn_probability x CLV, sorted by
     value at risk (highest first). A scored customer without a value keeps NaN (logged)."""
+    if customer_value is None:
+        raise FileNotFoundError(
+            "customer_value (data/07_model_output/customer_value.parquet) is absent: the CLV "
+            "stage has not run. Run `kedro run --pipelines retrain` (or `--pipelines clv`) first."
+        )
     value = customer_value[["customer_id", "clv"]].astype({"customer_id": str})
     ranked = churn_scores.merge(value, on="customer_id", how="left")
     missing = ranked["clv"].isna().sum()

@@ -16,9 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from lifelines import CoxPHFitter, KaplanMeierFitter, WeibullAFTFitter  # noqa: E402
-from lifelines.statistics import proportional_hazard_test  # noqa: E402
+from lifelines import KaplanMeierFitter, WeibullAFTFitter  # noqa: E402
 
+from customer_retention.core import attributes as attribute_kinds  # noqa: E402
 from customer_retention.models.clv import DAYS_PER_MONTH  # noqa: E402
 from customer_retention.models.kaplan_meier import (  # noqa: E402
     KaplanMeierCurve,
@@ -33,18 +33,48 @@ from customer_retention.models.weibull import WeibullPH  # noqa: E402
 from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES  # noqa: E402
 from customer_retention.pipelines.retention_metrics.nodes import support_speed_band  # noqa: E402
 
+from . import cox  # noqa: E402
+from .cox import cox_churn_probability, curves_frame  # noqa: E402, F401
+from .design import (  # noqa: E402, F401
+    DURATION,
+    EVENT,
+    attribute_columns,
+    design_matrix,
+    sample_rows,
+    split_customers,
+    static_design,
+)
+
 logger = logging.getLogger(__name__)
-DURATION, EVENT = "tenure_days", "churned"
+_sample_rows, _split_customers = sample_rows, split_customers
 # The landmark model's outcome: days from the snapshot to churn. Named apart from DURATION,
 # which is also a snapshot feature (tenure at the snapshot) the model uses as an input.
 LANDMARK_DURATION, LANDMARK_EVENT = "days_to_churn", "churned_after_snapshot"
 
 
 # ----------------------------------------------------------------------------- survival table
-def build_survival_table(customers: pd.DataFrame, customer_timeline: pd.DataFrame) -> pd.DataFrame:
+def build_survival_table(
+    customers: pd.DataFrame,
+    customer_timeline: pd.DataFrame,
+    customer_attributes: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """One row per customer: days from signup to the end of the first activity episode (event)
-    or to the as-of date (censored), with the static attributes of the customers table."""
+    or to the as-of date (censored), with the static attributes a survival model can use
+    (numeric, categorical with few levels; the attribute profile decides, minus
+    ``exclude_attributes``). Without a profile every attribute is kept as it is."""
     as_of = customer_timeline["as_of_date"].iat[0]
+    if customer_attributes is not None:
+        exclude = (params or {}).get("exclude_attributes") or []
+        keep = attribute_kinds.covariates(customer_attributes, exclude)
+        left_out = [c for c in customers.columns if c not in ("customer_id", "signup_date", *keep)]
+        if left_out:
+            logger.info(
+                "Survival models leave out attribute(s) %s (identifiers, free text, too many "
+                "levels, constant, or survival_analysis.exclude_attributes)",
+                left_out,
+            )
+        customers = customers[["customer_id", "signup_date", *keep]]
     first = customer_timeline[["customer_id", "episode_start", "episode_end"]]
     first = first.sort_values("episode_start").drop_duplicates("customer_id")
     # Inner join in the customers' order (a merge, without building the joined frame twice).
@@ -63,14 +93,6 @@ def build_survival_table(customers: pd.DataFrame, customer_timeline: pd.DataFram
         as_of.date(),
     )
     return table.drop(columns=["episode_end"])
-
-
-def attribute_columns(survival_table: pd.DataFrame) -> list[str]:
-    return [
-        c
-        for c in survival_table.columns
-        if c not in ("customer_id", "signup_date", DURATION, EVENT)
-    ]
 
 
 # ----------------------------------------------------------------------------- Kaplan-Meier
@@ -126,8 +148,30 @@ def landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any]) 
     return landmark
 
 
+def km_sources(
+    survival_table: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    params: dict[str, Any],
+) -> dict[str, tuple[pd.DataFrame, str, str]]:
+    """Segment -> (frame, duration column, event column) of every Kaplan-Meier comparison with
+    two or more groups: the static segments of the run plan (time from signup) and the
+    changing ones (time from the landmark snapshot)."""
+    sources = {segment: (survival_table, DURATION, EVENT) for segment in run_plan["segments"]}
+    landmark = landmark_segments(customer_snapshots, params)
+    for segment in params["landmark_km_segments"]:
+        sources[segment] = (landmark, "days_observed", "churn_observed")
+    return {s: v for s, v in sources.items() if s in v[0].columns and v[0][s].nunique() > 1}
+
+
+LOGRANK_COLUMNS = ["segment", "comparison", "test_statistic", "p_value"]
+
+
 def kaplan_meier_by_segment(
-    survival_table: pd.DataFrame, customer_snapshots: pd.DataFrame, params: dict[str, Any]
+    survival_table: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    params: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame, plt.Figure]:
     """KM curves overall and per segment, median and survival at 3/6/12/24 months, log-rank tests.
 
@@ -136,16 +180,19 @@ def kaplan_meier_by_segment(
     time measured from that landmark date, so nobody is credited with survival before the
     segment was known.
     """
-    sources = {segment: (survival_table, DURATION, EVENT) for segment in params["km_segments"]}
-    landmark = landmark_segments(customer_snapshots, params)
-    for segment in params["landmark_km_segments"]:
-        sources[segment] = (landmark, "days_observed", "churn_observed")
+    present = km_sources(survival_table, customer_snapshots, run_plan, params)
     summary: dict[str, Any] = {
         "overall": _km_segment_summary(survival_table, DURATION, EVENT, params),
         "segments": {},
     }
     tests: list[dict] = []
-    present = {s: v for s, v in sources.items() if s in v[0].columns and v[0][s].nunique() > 1}
+    if not present:
+        logger.warning("Kaplan-Meier: no segment with two or more groups; overall curve only")
+        summary["segments_note"] = "no segment with two or more groups: overall curve only"
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        _plot_km(ax, kaplan_meier(survival_table[DURATION], survival_table[EVENT]), "all")
+        ax.set(title="Survival of all customers", xlabel="months after signup", ylim=(0, 1.02))
+        return summary, pd.DataFrame(columns=LOGRANK_COLUMNS), fig
     n_rows = max(1, int(np.ceil(len(present) / 3)))
     fig, axes = plt.subplots(n_rows, 3, figsize=(15, 4 * n_rows), squeeze=False)
     for ax, (segment, (frame, duration, event)) in zip(axes.flat, present.items(), strict=False):
@@ -177,236 +224,58 @@ def kaplan_meier_by_segment(
     for ax in list(axes.flat)[len(present) :]:
         ax.set_visible(False)
     fig.tight_layout()
-    return summary, pd.DataFrame(tests), fig
+    return summary, pd.DataFrame(tests, columns=LOGRANK_COLUMNS), fig
 
 
 # ----------------------------------------------------------------------------- Cox and AFT
-def design_matrix(
-    frame: pd.DataFrame, columns: list[str], reference_levels: dict[str, str]
-) -> pd.DataFrame:
-    """One-hot encode categorical columns, dropping the reference level of each (given in
-    parameters, else the most frequent level), so every hazard ratio reads 'vs reference'.
-
-    Levels are the distinct string values present, in sorted order (``pd.get_dummies``'s
-    columns); the matrix is assembled once in numpy instead of concatenating a frame per
-    column."""
-    names: list[str] = []
-    blocks: list[np.ndarray] = []
-    for column in columns:
-        values = frame[column]
-        if (
-            isinstance(values.dtype, pd.CategoricalDtype)
-            or values.dtype == object
-            or pd.api.types.is_string_dtype(values)
-        ):
-            values = values.astype(str)
-            if column in reference_levels:
-                reference = reference_levels[column]
-            else:
-                reference = values.value_counts().idxmax()
-            codes, levels = pd.factorize(values, sort=True)
-            keep = [i for i, level in enumerate(levels) if level != reference]
-            blocks.append(codes[:, None] == np.asarray(keep)[None, :])
-            names.extend(f"{column}={levels[i]}" for i in keep)
-        else:
-            blocks.append(values.to_numpy(dtype=float, na_value=np.nan)[:, None])
-            names.append(column)
-    matrix = np.empty((len(frame), len(names)), order="F")
-    at = 0
-    for block in blocks:
-        matrix[:, at : at + block.shape[1]] = block
-        at += block.shape[1]
-    return pd.DataFrame(matrix, columns=names, index=frame.index)
-
-
-def static_design(survival_table: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """One-hot static attributes plus duration and event: the Cox and AFT model frame."""
-    design = design_matrix(
-        survival_table, attribute_columns(survival_table), params["reference_levels"]
-    )
-    return pd.concat([design, survival_table[[DURATION, EVENT]]], axis=1)
-
-
-def _sample_rows(
-    frame: pd.DataFrame,
-    max_rows: int | None,
-    seed: int,
-    purpose: str,
-    rows: pd.Series | None = None,
-) -> pd.DataFrame:
-    """The ``rows`` of ``frame`` (all by default); above ``max_rows`` a seeded random sample of
-    them, index kept (the rows ``frame[rows].sample(max_rows, random_state=seed)`` would draw,
-    without copying all of them first). ``None``: no limit.
-
-    Hazard ratios estimated from 200,000 customers already have standard errors far below any
-    effect worth acting on; the sample bounds the fit time on millions of customers.
-    """
-    positions = np.arange(len(frame)) if rows is None else np.flatnonzero(rows.to_numpy())
-    if max_rows is not None and len(positions) > int(max_rows):
-        logger.info(
-            "%s on a random sample of %s of %s rows",
-            purpose,
-            f"{int(max_rows):,}",
-            f"{len(positions):,}",
-        )
-        chosen = np.random.RandomState(seed).choice(len(positions), int(max_rows), replace=False)
-        positions = positions[chosen]
-    return frame.iloc[positions]
-
-
-def _split_customers(
-    table: pd.DataFrame, test_share: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    test = np.random.default_rng(seed).random(len(table)) < test_share
-    return table[~test], table[test]
+def _plan_skips(run_plan: dict[str, Any], stage: str) -> str | None:
+    """Why the run plan skips ``stage`` (None when it runs)."""
+    decision = run_plan["stages"][stage]
+    return None if decision["run"] else decision["why"]
 
 
 def fit_cox_model(
     survival_table: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
     horizon_days: int,
     params: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Cox PH on the static attributes: hazard ratios with 95% CI, PH test, held-out C-index.
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cox PH on the static attributes (:mod:`.cox`): hazard ratios with 95% CI and the
+    proportional-hazards test, a held-out C-index, and two uses of the fitted model.
 
-    Hazard ratios come from the fit on every customer; the C-index from a refit on a random
-    (seeded) share of customers, scored on the rest. The proportional-hazards assumption is
-    tested with scaled Schoenfeld residuals (Grambsch & Therneau 1994, rank time transform).
-    Attributes with a p-value below ``ph_alpha`` are handled by stratification: the model is
-    refitted with them as strata, whose effect moves into stratum-specific baseline hazards.
-
-    Also returns ``cox_risk_scores``: for every snapshot row, P(churn within ``horizon_days``
-    | active at tenure a) = 1 - S(a + h | x) / S(a | x) from the fitted model, the Cox baseline
-    the churn model is compared with. The model has seen every customer's full history, so on
-    past snapshots this baseline is, if anything, optimistic.
+    ``cox_risk_scores``: for every snapshot row, P(churn within ``horizon_days`` | active at
+    tenure a) = 1 - S(a + h | x) / S(a | x), the Cox baseline the churn model is compared with.
+    The model has seen every customer's full history, so on past snapshots this baseline is,
+    if anything, optimistic. ``cox_survival_curves``: each as-of customer's conditional
+    survival by month, which CLV uses when the run plan skips the landmark model (empty
+    otherwise).
     """
-    cox = params["cox"]
-    columns = attribute_columns(survival_table)
-    all_customers = static_design(survival_table, params)
-    data = _sample_rows(all_customers, params.get("max_customers"), params["seed"], "Cox fit")
-    design = data.drop(columns=[DURATION, EVENT])
-    started = time.perf_counter()
-    model = CoxPHFitter(penalizer=cox["penalizer"]).fit(data, DURATION, EVENT)
-    # lifelines' Schoenfeld residuals cost grows quadratically with rows: test on a sample.
-    ph_rows = _sample_rows(data, cox.get("ph_test_max_customers"), params["seed"], "PH test")
-    ph_model = (
-        model
-        if len(ph_rows) == len(data)
-        else CoxPHFitter(penalizer=cox["penalizer"]).fit(ph_rows, DURATION, EVENT)
-    )
-    ph = proportional_hazard_test(ph_model, ph_rows, time_transform="rank").summary
-    violating = sorted({c.split("=")[0] for c in ph.index[ph["p"] < cox["ph_alpha"]]})
-    if violating:
-        logger.warning(
-            "Proportional hazards violated for %s: refitting stratified by them", violating
-        )
-        data = pd.concat(
-            [
-                data.drop(columns=[c for c in design if c.split("=")[0] in violating]),
-                survival_table.loc[data.index, violating],
-            ],
-            axis=1,
-        )
-        all_customers = pd.concat(
-            [
-                all_customers.drop(columns=[c for c in design if c.split("=")[0] in violating]),
-                survival_table[violating],
-            ],
-            axis=1,
-        )
-        model = CoxPHFitter(penalizer=cox["penalizer"]).fit(data, DURATION, EVENT, strata=violating)
-    fit_seconds = time.perf_counter() - started
-    train, test = _split_customers(data, params["test_share"], params["seed"])
-    held_out = CoxPHFitter(penalizer=cox["penalizer"]).fit(
-        train, DURATION, EVENT, strata=violating or None
-    )
-    # With strata the partial hazard ignores the stratum baselines: rank by expected lifetime.
-    predicted = (
-        held_out.predict_expectation(test) if violating else -held_out.predict_partial_hazard(test)
-    )
-    c_index = concordance_index(test[DURATION], predicted, test[EVENT])
-    s = model.summary
-    hazard_ratios = pd.DataFrame(
-        {
-            "covariate": s.index,
-            "hazard_ratio": s["exp(coef)"].to_numpy(),
-            "ci_lower_95": s["exp(coef) lower 95%"].to_numpy(),
-            "ci_upper_95": s["exp(coef) upper 95%"].to_numpy(),
-            "p_value": s["p"].to_numpy(),
-        }
-    )
-    summary = {
-        "covariates": list(s.index),
-        "reference_levels": {c: params["reference_levels"].get(c) for c in columns},
-        "penalizer": cox["penalizer"],
-        "customers": len(data),
-        "customers_available": len(all_customers),
-        "ph_test_customers": len(ph_rows),
-        "events": int(data[EVENT].sum()),
-        "c_index_test": float(c_index),
-        "c_index_split": {"train_customers": len(train), "test_customers": len(test)},
-        "aic_partial": float(model.AIC_partial_),
-        "fit_seconds": round(fit_seconds, 2),
-        "ph_test": {
-            "method": "scaled Schoenfeld residuals, rank transform",
-            "p_values": {str(k): float(v) for k, v in ph["p"].items()},
-            "alpha": cox["ph_alpha"],
-            "violating_attributes": violating,
-            "handling": f"stratified by {violating}" if violating else "none needed",
-        },
-        "coefficients": {str(k): float(v) for k, v in model.params_.items()},
-    }
-    logger.info(
-        "Cox PH: held-out C-index %.3f, PH violations: %s (%.1f s)",
-        c_index,
-        violating or "none",
-        fit_seconds,
-    )
-    covariates = all_customers.drop(columns=[DURATION, EVENT])
-    risk = cox_churn_probability(
+    why_not = _plan_skips(run_plan, "cox_and_aft")
+    if why_not:
+        summary, ratios, risk = cox.skipped(why_not, customer_snapshots)
+        return summary, ratios, risk, pd.DataFrame()
+    summary, hazard_ratios, model, covariates = cox.fit_cox(survival_table, params)
+    risk = cox.cox_churn_probability(
         model, covariates, survival_table, customer_snapshots, horizon_days
     )
-    return summary, hazard_ratios, risk
-
-
-def cox_churn_probability(
-    model: CoxPHFitter,
-    covariates: pd.DataFrame,
-    survival_table: pd.DataFrame,
-    customer_snapshots: pd.DataFrame,
-    horizon_days: int,
-) -> pd.DataFrame:
-    """P(churn in (a, a + h] | active at tenure a, static attributes) for every snapshot row.
-
-    The probability depends on a row only through its customer's covariates and its tenure a,
-    so the model is evaluated once per distinct (covariate pattern, tenure) pair and the
-    result broadcast to the rows sharing it (a few thousand pairs for millions of rows).
-    """
-    rows = customer_snapshots[["customer_id", "snapshot_date", "tenure_days"]].reset_index(
-        drop=True
-    )
-    position = pd.Index(survival_table["customer_id"]).get_indexer(rows["customer_id"])
-    complete = covariates.notna().all(axis=1).to_numpy()
-    known = (position >= 0) & complete[position]
-    probability = np.full(len(rows), np.nan)
-    if known.any():
-        pattern = covariates.groupby(list(covariates.columns), dropna=False, sort=False).ngroup()
-        tenure = rows["tenure_days"].to_numpy()[known]
-        customer = position[known]
-        key = pattern.to_numpy()[customer] * (np.int64(tenure.max()) - tenure.min() + 1) + (
-            tenure - tenure.min()
+    curves = pd.DataFrame()
+    if not run_plan["stages"]["landmark_model"]["run"]:
+        as_of_rows = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
+        curves = cox.cox_survival_curves(
+            model, covariates, survival_table, as_of_rows, params["landmark"]["horizon_months"]
         )
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        X = covariates.iloc[customer[first]].reset_index(drop=True)
-        survival = model.predict_survival_function(
-            X, times=[horizon_days], conditional_after=tenure[first]
-        )
-        probability[known] = 1.0 - survival.reindex(columns=X.index).to_numpy()[0][inverse]
-    return rows[["customer_id", "snapshot_date"]].assign(churn_probability=probability)
+    return summary, hazard_ratios, risk, curves
 
 
-def fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def fit_weibull_aft(
+    survival_table: pd.DataFrame, run_plan: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
     """Weibull AFT on the same covariates: a parametric tail; AIC and held-out C-index."""
+    why_not = _plan_skips(run_plan, "cox_and_aft")
+    if why_not:
+        logger.warning("Weibull AFT skipped: %s", why_not)
+        return {"status": "skipped", "reason": why_not}
     data = _sample_rows(
         static_design(survival_table, params),
         params.get("max_customers"),
@@ -415,6 +284,11 @@ def fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dic
     )
     train, test = _split_customers(data, params["test_share"], params["seed"])
     started = time.perf_counter()
+    logger.info(
+        "Weibull AFT: fitting %s customers x %s covariates",
+        f"{len(train):,}",
+        train.shape[1] - 2,
+    )
     model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
     c_index = concordance_index(
         test[DURATION], model.predict_median(test).replace(np.inf, 1e9), test[EVENT]
@@ -422,6 +296,7 @@ def fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dic
     shape = float(np.exp(model.params_.loc[("rho_", "Intercept")]))
     logger.info("Weibull AFT: held-out C-index %.3f, shape %.2f", c_index, shape)
     return {
+        "status": "fitted",
         "c_index_test": float(c_index),
         "aic": float(model.AIC_),
         "weibull_shape": shape,
@@ -436,8 +311,16 @@ def fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dic
 
 
 def plot_hazard_ratios(hazard_ratios: pd.DataFrame) -> plt.Figure:
-    """Forest plot: hazard ratio and 95% CI per covariate (log scale; 1 = no effect)."""
+    """Forest plot: hazard ratio and 95% CI per covariate (log scale; 1 = no effect); a
+    covariate that violates proportional hazards is marked (its ratio is an average)."""
+    if hazard_ratios.empty:
+        return note_figure("No Cox model: no attribute a survival model can use")
     hr = hazard_ratios.sort_values("hazard_ratio")
+    if "ph_violated" in hr:
+        flagged = hr["ph_violated"].astype(str).str.lower() == "true"
+        hr = hr.assign(
+            covariate=hr["covariate"].where(~flagged, hr["covariate"] + " (PH violated)")
+        )
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(hr) + 1.5))
     y = np.arange(len(hr))
     ax.errorbar(
@@ -562,8 +445,19 @@ def _evaluate_landmark_model(
     return metrics, fig
 
 
+def note_figure(text: str) -> plt.Figure:
+    """A small figure that says why a chart is empty (the versioned chart keeps its place)."""
+    fig, ax = plt.subplots(figsize=(7, 1.5))
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    return fig
+
+
 def fit_landmark_model(
-    customer_snapshots: pd.DataFrame, params: dict[str, Any]
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    customer_attributes: dict[str, Any],
+    params: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame, plt.Figure]:
     """Weibull proportional hazards on snapshot features: time from a snapshot to churn.
 
@@ -573,7 +467,25 @@ def fit_landmark_model(
     reference). Scoring: refitted on every snapshot before the as-of date with full follow-up;
     gives each customer active at the as-of date S(k months | alive at as-of, features) for
     k = 1..horizon_months and the expected remaining lifetime restricted to that horizon.
+
+    Static attributes that the survival models cannot use (identifiers, free text, too many
+    levels) are left out. When the run plan skips the model (fewer than two labelled snapshots
+    with churners, or ``landmark.enabled: false``) the summary says why and the curves are empty.
     """
+    why_not = _plan_skips(run_plan, "landmark_model")
+    if why_not:
+        logger.warning("Landmark model skipped: %s", why_not)
+        return (
+            {"status": "skipped", "reason": why_not},
+            pd.DataFrame(),
+            note_figure(f"Landmark model not fitted: {why_not}"),
+        )
+    unusable = [
+        c
+        for c in customer_attributes.get("columns", {})
+        if c not in attribute_kinds.covariates(customer_attributes)
+    ]
+    params = params | {"landmark_exclude": [*params["landmark_exclude"], *unusable]}
     # The evaluation's design matrices are freed before the scoring model's are built.
     evaluation, fig = _evaluate_landmark_model(customer_snapshots, params)
     lm = params["landmark"]
@@ -588,6 +500,7 @@ def fit_landmark_model(
     final = _fit_weibull_ph(final_train, lm["penalizer"])
     curves = survival_curves(final, customer_snapshots, final_train, params)
     summary = {
+        "status": "fitted",
         "model": "Weibull proportional hazards on snapshot features (landmarking)",
         **evaluation,
         "horizon_months": params["landmark"]["horizon_months"],
@@ -625,12 +538,35 @@ def survival_curves(
     design = _landmark_design(as_of_rows, reference, params)
     months = np.arange(1, params["landmark"]["horizon_months"] + 1)
     survival = model.predict_survival(design, months * DAYS_PER_MONTH)
-    survival = np.minimum.accumulate(np.clip(survival, 0, 1), axis=1)
-    curves = pd.DataFrame(survival, columns=[f"survival_month_{m}" for m in months])
-    curves.insert(0, "customer_id", as_of_rows["customer_id"].to_numpy())
-    curves.insert(1, "as_of_date", as_of_rows["snapshot_date"].to_numpy())
-    curves["expected_remaining_lifetime_months"] = survival.sum(axis=1)
-    return curves
+    return curves_frame(as_of_rows, survival)
+
+
+def select_survival_curves(
+    landmark_curves: pd.DataFrame,
+    cox_curves: pd.DataFrame,
+    survival_table: pd.DataFrame,
+    as_of_snapshot: pd.DataFrame,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The survival curves CLV uses: the landmark model's, else the Cox model's (one snapshot
+    of data cannot train the landmark model), else the Kaplan-Meier curve of all customers,
+    conditional on each customer's tenure: S(a + k months) / S(a)."""
+    if len(landmark_curves):
+        return landmark_curves, {"source": "landmark model"}
+    if len(cox_curves):
+        logger.info("Survival curves for CLV from the Cox model (no landmark model)")
+        return cox_curves, {"source": "Cox model (static attributes, conditional on tenure)"}
+    logger.warning(
+        "Survival curves for CLV from the Kaplan-Meier curve of all customers (no landmark "
+        "or Cox model): every customer of the same tenure gets the same curve"
+    )
+    km = kaplan_meier(survival_table[DURATION], survival_table[EVENT])
+    tenure = as_of_snapshot["tenure_days"].to_numpy(dtype=float)
+    months = np.arange(1, params["landmark"]["horizon_months"] + 1) * DAYS_PER_MONTH
+    now = np.maximum(km.at(tenure), 1e-12)
+    later = km.at((tenure[:, None] + months[None, :]).ravel()).reshape(len(tenure), -1)
+    curves = curves_frame(as_of_snapshot, later / now[:, None])
+    return curves, {"source": "Kaplan-Meier curve of all customers, conditional on tenure"}
 
 
 def _plot_observed_vs_predicted(
@@ -665,19 +601,16 @@ def summarise_survival(
     cox_summary: dict[str, Any],
     aft_summary: dict[str, Any],
     landmark_summary: dict[str, Any],
+    curves_source: dict[str, Any],
 ) -> dict[str, Any]:
     """Everything the report shows about time to churn, in one JSON."""
+    models = {"cox": cox_summary, "weibull_aft": aft_summary, "landmark": landmark_summary}
     return {
         "kaplan_meier": km_summary,
-        "cox": cox_summary,
-        "weibull_aft": aft_summary,
-        "landmark": landmark_summary,
+        **models,
+        "survival_curves_for_clv": curves_source,
         "model_comparison": {
-            "c_index_test": {
-                "cox": cox_summary["c_index_test"],
-                "weibull_aft": aft_summary["c_index_test"],
-                "landmark": landmark_summary["c_index_test"],
-            },
+            "c_index_test": {name: summary.get("c_index_test") for name, summary in models.items()},
             "note": "Cox and AFT use static attributes from signup; the landmark model uses snapshot features.",
         },
     }

@@ -10,13 +10,23 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.build_survival_table,
-                inputs=["customers", "customer_timeline"],
+                inputs=[
+                    "customers",
+                    "customer_timeline",
+                    "customer_attributes",
+                    "params:survival_analysis",
+                ],
                 outputs="survival_table",
                 name="build_survival_table",
             ),
             node(
                 nodes.kaplan_meier_by_segment,
-                inputs=["survival_table", "customer_snapshots", "params:survival_analysis"],
+                inputs=[
+                    "survival_table",
+                    "customer_snapshots",
+                    "run_plan",
+                    "params:survival_analysis",
+                ],
                 outputs=["kaplan_meier_summary", "logrank_tests", "kaplan_meier_chart"],
                 name="fit_kaplan_meier_by_segment",
             ),
@@ -25,10 +35,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "survival_table",
                     "customer_snapshots",
+                    "run_plan",
                     "params:feature_engineering.horizon_days",
                     "params:survival_analysis",
                 ],
-                outputs=["cox_model", "hazard_ratios", "cox_risk_scores"],
+                outputs=["cox_model", "hazard_ratios", "cox_risk_scores", "cox_survival_curves"],
                 name="fit_cox_model",
             ),
             node(
@@ -39,19 +50,42 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.fit_weibull_aft,
-                inputs=["survival_table", "params:survival_analysis"],
+                inputs=["survival_table", "run_plan", "params:survival_analysis"],
                 outputs="weibull_aft_model",
                 name="fit_weibull_aft",
             ),
             node(
                 nodes.fit_landmark_model,
-                inputs=["customer_snapshots", "params:survival_analysis"],
-                outputs=["landmark_model", "survival_curves", "landmark_chart"],
+                inputs=[
+                    "customer_snapshots",
+                    "run_plan",
+                    "customer_attributes",
+                    "params:survival_analysis",
+                ],
+                outputs=["landmark_model", "landmark_survival_curves", "landmark_chart"],
                 name="fit_landmark_model",
             ),
             node(
+                nodes.select_survival_curves,
+                inputs=[
+                    "landmark_survival_curves",
+                    "cox_survival_curves",
+                    "survival_table",
+                    "as_of_snapshot",
+                    "params:survival_analysis",
+                ],
+                outputs=["survival_curves", "survival_curves_source"],
+                name="select_survival_curves",
+            ),
+            node(
                 nodes.summarise_survival,
-                inputs=["kaplan_meier_summary", "cox_model", "weibull_aft_model", "landmark_model"],
+                inputs=[
+                    "kaplan_meier_summary",
+                    "cox_model",
+                    "weibull_aft_model",
+                    "landmark_model",
+                    "survival_curves_source",
+                ],
                 outputs="survival_summary",
                 name="summarise_survival",
             ),
