@@ -13,6 +13,7 @@ from lifelines import CoxPHFitter
 from customer_retention.pipelines.data_cleaning.nodes import clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data, true_churn_probability
 from customer_retention.pipelines.feature_engineering import nodes as features
+from customer_retention.pipelines.reporting.nodes import ph_note
 from customer_retention.pipelines.survival_analysis import nodes
 
 from ...conftest import attribute_profile, load_parameters, run_plan, tiny_tables, tiny_timeline
@@ -143,6 +144,51 @@ def test_stratifies_an_attribute_that_violates_proportional_hazards(params):
     assert len(profile) == 1 and set(ratios.index) == {*profile, "plan=pro"}
     assert ratios.loc[profile[0], ["ph_violated", "stratified"]].tolist() == [True, True]
     assert ratios.loc["plan=pro", ["ph_violated", "stratified"]].tolist() == [False, False]
+    # The strongest attribute was stratified: recorded, and the report says so.
+    assert summary["strongest_attribute"] == "profile"
+    assert summary["ph_test"]["strongest_attribute_stratified"] is True
+    note = ph_note(summary)
+    assert "Proportional hazards do not hold for profile" in note
+    assert "the attribute with the strongest effect, is among them" in note
+
+
+def test_strata_are_capped_and_numeric_violations_only_warned(params):
+    rng = np.random.default_rng(2)
+    n = 4000
+    late, later, age = rng.random(n) < 0.5, rng.random(n) < 0.5, rng.uniform(20, 70, n)
+    # Three attributes whose effects change with tenure (Weibull shapes), none proportional.
+    shape = 0.7 + 1.5 * late + 1.2 * later + 0.04 * (age - 45)
+    days = 400 * rng.weibull(np.clip(shape, 0.3, None))
+    table = pd.DataFrame(
+        {
+            "customer_id": np.arange(n).astype(str),
+            "signup_date": pd.Timestamp("2024-01-01"),
+            "profile": np.where(late, "late", "early"),
+            "profile_copy": np.where(later, "late", "early"),
+            "plan": rng.choice(["basic", "pro"], n),
+            "age": age,
+            "tenure_days": np.ceil(np.minimum(days, 700)).astype(int),
+            "churned": days < 700,
+        }
+    )
+    snapshots = table[["customer_id"]].assign(
+        snapshot_date=pd.Timestamp("2024-06-01"), tenure_days=100
+    )
+    capped = params | {"cox": params["cox"] | {"max_strata": 1}}
+    summary, ratios, risk = nodes.fit_cox_model(table, snapshots, run_plan(), 90, capped)[:3]
+    ph = summary["ph_test"]
+    assert len(ph["stratified_attributes"]) == 1  # capped
+    assert set(ph["violating_attributes"]) > set(ph["stratified_attributes"])
+    assert "age" not in ph["stratified_attributes"]  # numeric: never a stratum
+    # Every attribute keeps a hazard ratio; held-out customers in unseen strata are counted.
+    assert {c.split("=")[0] for c in ratios["covariate"]} == {
+        "profile",
+        "plan",
+        "profile_copy",
+        "age",
+    }
+    assert summary["c_index_split"]["test_customers_in_unseen_strata"] == 0
+    assert risk["churn_probability"].between(0, 1).all()
 
 
 def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):

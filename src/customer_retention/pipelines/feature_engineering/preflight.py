@@ -74,6 +74,30 @@ def _check_labels(snapshots: list[dict[str, Any]], as_of: pd.Timestamp, params: 
         logger.warning("No customer is active at the as-of date %s: nobody to score", as_of.date())
 
 
+def _stage(runs: bool, why_it_runs: str, why_not: str) -> dict[str, Any]:
+    return {"run": bool(runs), "why": why_it_runs if runs else why_not}
+
+
+def _landmark(enabled: Any, labelled_with_churners: int) -> dict[str, Any]:
+    """The landmark model trains on earlier labelled snapshots and tests on the last: it needs
+    two with churners. ``enabled``: auto (fit when possible), true (required), false."""
+    needs = 2
+    if enabled is False or enabled == "false":
+        return _stage(False, "", "survival_analysis.landmark.enabled is false")
+    if enabled is True and labelled_with_churners < needs:
+        raise RunPlanError(
+            f"survival_analysis.landmark.enabled is true, but the landmark model needs {needs} "
+            f"labelled snapshots with churners and the data have {labelled_with_churners}. "
+            "Set it to auto (the Cox curves then feed CLV) or add snapshots."
+        )
+    return _stage(
+        labelled_with_churners >= needs,
+        f"{labelled_with_churners} labelled snapshots with churners",
+        f"{labelled_with_churners} labelled snapshot(s) with churners; the landmark model "
+        f"needs {needs} (train on earlier, test on the last)",
+    )
+
+
 def _decide(
     history: str,
     contract: str,
@@ -84,78 +108,54 @@ def _decide(
     churn_split: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """Which analyses run, and why (or why not)."""
-    stages: dict[str, dict[str, Any]] = {}
-    stages["retention_kpis"] = (
-        {"run": True, "why": "a history of starts and ends"}
-        if history == "full"
-        else {
-            "run": False,
-            "why": "one snapshot with a churn flag: monthly churn, cohorts and revenue "
-            "retention need a history (not enough history)",
-        }
+    full, contractual = history == "full", contract == "contractual"
+    landmark = _landmark(
+        (survival.get("landmark") or {}).get("enabled", "auto"), labelled_with_churners
     )
-    stages["cox_and_aft"] = (
-        {"run": True, "why": f"covariates: {', '.join(covariates)}"}
-        if covariates
-        else {
-            "run": False,
-            "why": "the customers table has no attribute a survival model can use "
-            "(numeric, or categorical with few levels)",
-        }
-    )
-    stages["kaplan_meier_segments"] = (
-        {"run": True, "why": f"segments: {', '.join(segments)}"}
-        if segments
-        else {"run": False, "why": "no categorical attribute with few levels: overall curve only"}
-    )
-    enabled = (survival.get("landmark") or {}).get("enabled", "auto")
-    needs = 2
-    if enabled is False or enabled == "false":
-        landmark = {"run": False, "why": "survival_analysis.landmark.enabled is false"}
-    elif labelled_with_churners >= needs:
-        landmark = {
-            "run": True,
-            "why": f"{labelled_with_churners} labelled snapshots with churners",
-        }
-    elif enabled is True:
-        raise RunPlanError(
-            f"survival_analysis.landmark.enabled is true, but the landmark model needs {needs} "
-            f"labelled snapshots with churners and the data have {labelled_with_churners}. "
-            "Set it to auto (the Cox curves then feed CLV) or add snapshots."
-        )
+    if not contractual:
+        curves = "non-contractual: BG/NBD and Gamma-Gamma"
+    elif landmark["run"]:
+        curves = "contractual: survival curves from the landmark model"
+    elif covariates:
+        curves = "contractual: survival curves from the Cox model"
     else:
-        landmark = {
-            "run": False,
-            "why": f"{labelled_with_churners} labelled snapshot(s) with churners; the landmark "
-            f"model needs {needs} (train on earlier, test on the last)",
-        }
-    stages["landmark_model"] = landmark
-    stages["sbg_cross_check"] = (
-        {"run": True, "why": "monthly renewals observed over a history"}
-        if history == "full" and contract == "contractual"
-        else {
-            "run": False,
-            "why": "needs a history of monthly renewals"
-            if history != "full"
-            else "needs subscriptions (contractual data)",
-        }
-    )
-    if contract == "contractual":
-        source = "landmark model" if landmark["run"] else "Cox model"
-        if not landmark["run"] and not covariates:
-            source = "Kaplan-Meier curve of all customers"
-        stages["clv"] = {"run": True, "why": f"contractual: survival curves from the {source}"}
-    else:
-        stages["clv"] = {"run": True, "why": "non-contractual: BG/NBD and Gamma-Gamma"}
+        curves = "contractual: survival curves from the Kaplan-Meier curve of all customers"
     minimum = int(churn_split.get("min_labelled_snapshots", 3))
-    stages["churn_model"] = {
-        "run": True,
-        "why": "temporal split (train on earlier snapshots, test on the last labelled one)"
-        if labelled_with_churners >= minimum
-        else f"{labelled_with_churners} labelled snapshot(s) with churners (< "
-        f"churn_model.split.min_labelled_snapshots = {minimum}): customer-grouped random split",
+    return {
+        "retention_kpis": _stage(
+            full,
+            "a history of starts and ends",
+            "one snapshot with a churn flag: monthly churn, cohorts and revenue retention "
+            "need a history (not enough history)",
+        ),
+        "cox_and_aft": _stage(
+            bool(covariates),
+            f"covariates: {', '.join(covariates)}",
+            "the customers table has no attribute a survival model can use (numeric, or "
+            "categorical with few levels)",
+        ),
+        "kaplan_meier_segments": _stage(
+            bool(segments),
+            f"segments: {', '.join(segments)}",
+            "no categorical attribute with few levels: overall curve only",
+        ),
+        "landmark_model": landmark,
+        "sbg_cross_check": _stage(
+            full and contractual,
+            "monthly renewals observed over a history",
+            "needs a history of monthly renewals" if not full else "needs subscriptions",
+        ),
+        "clv": _stage(True, curves, ""),
+        "churn_model": _stage(
+            True,
+            "temporal split (train on earlier snapshots, test on the last labelled one)"
+            if labelled_with_churners >= minimum
+            else f"{labelled_with_churners} labelled snapshot(s) with churners (< "
+            f"churn_model.split.min_labelled_snapshots = {minimum}): customer-grouped random "
+            "split",
+            "",
+        ),
     }
-    return stages
 
 
 def plan_run(

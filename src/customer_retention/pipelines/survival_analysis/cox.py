@@ -21,6 +21,7 @@ from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
 from customer_retention.models.clv import DAYS_PER_MONTH
+from customer_retention.models.survival_metrics import concordance_index
 
 from .design import DURATION, EVENT, attribute_columns, sample_rows, split_customers, static_design
 
@@ -98,8 +99,6 @@ def _held_out_c_index(
 ) -> tuple[float, dict[str, int]]:
     """C-index of a refit on a seeded share of customers, scored on the rest; test customers
     in a stratum absent from the training share are left out (and counted)."""
-    from customer_retention.models.survival_metrics import concordance_index
-
     train, test = split_customers(data, params["test_share"], params["seed"])
     unseen = np.zeros(len(test), dtype=bool)
     if strata:

@@ -46,7 +46,6 @@ from .design import (  # noqa: E402, F401
 )
 
 logger = logging.getLogger(__name__)
-_sample_rows, _split_customers = sample_rows, split_customers
 # The landmark model's outcome: days from the snapshot to churn. Named apart from DURATION,
 # which is also a snapshot feature (tenure at the snapshot) the model uses as an input.
 LANDMARK_DURATION, LANDMARK_EVENT = "days_to_churn", "churned_after_snapshot"
@@ -276,13 +275,13 @@ def fit_weibull_aft(
     if why_not:
         logger.warning("Weibull AFT skipped: %s", why_not)
         return {"status": "skipped", "reason": why_not}
-    data = _sample_rows(
+    data = sample_rows(
         static_design(survival_table, params),
         params.get("max_customers"),
         params["seed"],
         "Weibull AFT fit",
     )
-    train, test = _split_customers(data, params["test_share"], params["seed"])
+    train, test = split_customers(data, params["test_share"], params["seed"])
     started = time.perf_counter()
     logger.info(
         "Weibull AFT: fitting %s customers x %s covariates",
@@ -399,7 +398,7 @@ def _evaluate_landmark_model(
     dates = customer_snapshots["snapshot_date"]
     is_labelled = customer_snapshots["churned_within_horizon"].notna()
     test_date = dates[is_labelled].max()
-    train_rows = _sample_rows(
+    train_rows = sample_rows(
         customer_snapshots,
         lm["max_training_rows"],
         params["seed"],
@@ -489,7 +488,7 @@ def fit_landmark_model(
     # The evaluation's design matrices are freed before the scoring model's are built.
     evaluation, fig = _evaluate_landmark_model(customer_snapshots, params)
     lm = params["landmark"]
-    history = _sample_rows(
+    history = sample_rows(
         customer_snapshots,
         lm["max_training_rows"],
         params["seed"],
