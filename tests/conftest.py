@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from customer_retention.core.contract import RAW_TABLES
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import sys
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
+from customer_retention.core.features import FEATURES
 
 from .conftest import PROJECT_ROOT, load_parameters, tiny_tables
 from .pipelines.feature_engineering.test_nodes import compute_snapshots

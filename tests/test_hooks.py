@@ -95,7 +95,7 @@ def test_release_memory_hook_hands_freed_arrow_memory_back():
     it was before."""
     script = (
         "import numpy as np, pyarrow as pa, pyarrow.compute as pc\n"
-        "from customer_retention.hooks import ReleaseMemoryHook, _current_rss_mb\n"
+        "from customer_retention.hooks.memory import ReleaseMemoryHook, _current_rss_mb\n"
         "before = _current_rss_mb()\n"
         "doubled = pc.multiply(pa.array(np.arange(50_000_000)), 2)\n"
         "del doubled\n"

@@ -22,7 +22,7 @@ from kedro.pipeline import Pipeline, node
 
 from customer_retention.datasets import RawTableDataset
 from customer_retention.datasets.model_store import PromotedModelDataset
-from customer_retention.run_manifest import (
+from customer_retention.hooks.run_manifest import (
     PromotedModelCheckHook,
     RunManifestHook,
     git_state,

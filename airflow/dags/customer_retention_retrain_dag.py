@@ -102,9 +102,9 @@ TASKS = {
         "nodes": ["compute_churn_by_support_band"],
         "upstream": ["assemble_customer_snapshots"],
     },
-    "render_report__9_nodes": {
-        "nodes": ["estimate_km_curves_for_report", "build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "summarise_survival__5_nodes", "value_customers", "promote_churn_model__10_nodes"],
+    "estimate_km_curves": {
+        "nodes": ["estimate_km_curves"],
+        "upstream": ["build_survival_table", "plan_run", "assemble_customer_snapshots"],
     },
     "summarise_survival__5_nodes": {
         "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "select_survival_curves", "summarise_survival"],
@@ -117,6 +117,10 @@ TASKS = {
     "plot_hazard_ratios": {
         "nodes": ["plot_hazard_ratios"],
         "upstream": ["summarise_survival__5_nodes"],
+    },
+    "render_report__8_nodes": {
+        "nodes": ["build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__5_nodes", "value_customers", "promote_churn_model__10_nodes"],
     },
     "value_customers": {
         "nodes": ["value_customers"],

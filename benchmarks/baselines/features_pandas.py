@@ -10,7 +10,7 @@ Text columns are read as Arrow-backed pandas strings (pandas 3's default); panda
 Python-object strings unless told otherwise (``string_storage``); the benchmark times both.
 
 The definitions follow ``customer_retention.pipelines.feature_engineering`` (aggregations.py,
-nodes.py, feature_definitions.py) and are written independently of it, so that
+nodes.py, core/features.py) and are written independently of it, so that
 ``tests/test_benchmark_baselines.py`` can check that both give the same table.
 
 benchmarks/run.py runs it through worker.py in a subprocess of its own (own peak memory);

@@ -207,9 +207,9 @@ def scoring(project: Path, out: Path) -> dict:
     Every prediction gets a fresh DMatrix: XGBoost caches the predictions of a DMatrix it has
     seen, so a repeated ``predict`` on the same one would time a cache look-up.
     """
-    from customer_retention.pipelines.churn_model.calibration import apply_calibrator
-    from customer_retention.pipelines.churn_model.model_frame import dmatrix, feature_array
-    from customer_retention.pipelines.churn_model.reasons import explain
+    from customer_retention.core.calibration import apply_calibrator
+    from customer_retention.core.model_frame import dmatrix, feature_array
+    from customer_retention.core.reasons import explain
     from customer_retention.pipelines.scoring.nodes import (
         _use_approximate_shap,
         score_customers,

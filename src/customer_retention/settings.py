@@ -1,7 +1,12 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
-from customer_retention.hooks import DemoDataHook, NodeTimingHook, ReleaseMemoryHook
-from customer_retention.run_manifest import PromotedModelCheckHook, RunManifestHook
+from customer_retention.hooks import (
+    DemoDataHook,
+    NodeTimingHook,
+    PromotedModelCheckHook,
+    ReleaseMemoryHook,
+    RunManifestHook,
+)
 
 # Hooks are executed in a Last-In-First-Out (LIFO) order. RunManifestHook wraps the other
 # before_pipeline_run hooks (a pluggy wrapper), so a failing pre-flight check is recorded too.

@@ -24,11 +24,11 @@ import pandas as pd
 from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from customer_retention.core.contract import RAW_TABLES
 from customer_retention.datasets.model_store import PromotedModelDataset
 from customer_retention.pipelines.churn_model.pipeline import create_pipeline
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 from customer_retention.pipelines.retention_metrics.nodes import build_customer_health
 
 from ...conftest import load_parameters

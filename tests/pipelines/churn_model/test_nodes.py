@@ -14,20 +14,20 @@ from kedro.io import DatasetError
 from kedro_datasets.text import TextDataset
 from sklearn.metrics import roc_auc_score
 
-from customer_retention.datasets.model_store import OptionalDataset, PromotedModelDataset
-from customer_retention.pipelines.churn_model import nodes
-from customer_retention.pipelines.churn_model.model_frame import (
+from customer_retention.core.model_frame import (
     NON_MODEL_COLUMNS,
     booster_from_json,
     dmatrix,
     model_matrix,
 )
-from customer_retention.pipelines.churn_model.reasons import (
+from customer_retention.core.reasons import (
     action_for,
     explain,
     phrase,
     top_drivers,
 )
+from customer_retention.datasets.model_store import OptionalDataset, PromotedModelDataset
+from customer_retention.pipelines.churn_model import nodes
 
 from ...conftest import load_parameters
 from .helpers import (

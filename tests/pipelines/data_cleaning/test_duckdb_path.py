@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from customer_retention.core.contract import RAW_TABLES, TABLE_SPECS, Rule
+from customer_retention.core.rules_pandas import rule_fires
 from customer_retention.datasets import CleanTableDataset, RawTableSource, StagedParquet
 from customer_retention.pipelines.data_cleaning import engine
 from customer_retention.pipelines.data_cleaning.nodes import (
@@ -18,10 +20,7 @@ from customer_retention.pipelines.data_cleaning.nodes import (
     clean_customers,
     resolve_rules,
 )
-from customer_retention.pipelines.data_cleaning.rules_pandas import rule_fires
 from customer_retention.pipelines.data_cleaning.rules_sql import rule_fires_sql
-from customer_retention.pipelines.data_cleaning.schemas import TABLE_SPECS, Rule
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
 CUSTOMER_TABLES = RAW_TABLES[1:]
 

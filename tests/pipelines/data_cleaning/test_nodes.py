@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
+from customer_retention.core.contract import RAW_TABLES
 from customer_retention.datasets import RawTableDataset
 from customer_retention.pipelines.data_cleaning.nodes import (
     DataContractError,
@@ -14,7 +15,6 @@ from customer_retention.pipelines.data_cleaning.nodes import (
     clean_customers,
     reconcile_data_quality,
 )
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
 # Small valid tables as they arrive from CSV (every value is text).
 VALID = {

@@ -9,16 +9,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from customer_retention.core.contract import RAW_TABLES
 from customer_retention.datasets import RawTableDataset
+from customer_retention.models.simulation import hazard_multiplier, true_churn_probability
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
 from customer_retention.pipelines.demo_data import nodes
-from customer_retention.pipelines.demo_data.nodes import (
-    generate_demo_data,
-    hazard_multiplier,
-    true_churn_probability,
-    usage_decline_days,
-)
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
+from customer_retention.pipelines.demo_data.nodes import generate_demo_data, usage_decline_days
 
 
 def _truth_frame(ground_truth: dict, customers: pd.DataFrame) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from customer_retention.core.features import FEATURES
 from customer_retention.pipelines.feature_engineering import aggregations, nodes
-from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
 from customer_retention.pipelines.feature_engineering.pipeline import FEATURE_GROUPS
 
 from ...conftest import attribute_profile, load_parameters, tiny_tables

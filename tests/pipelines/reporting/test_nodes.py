@@ -12,7 +12,7 @@ from PIL import Image
 
 from customer_retention.pipelines.reporting import charts, nodes
 
-from ...conftest import load_parameters, run_plan
+from ...conftest import load_parameters
 
 PARAMS = load_parameters("reporting")
 AS_OF = pd.Timestamp("2026-01-01")
@@ -243,43 +243,6 @@ def test_encoded_charts_are_png_and_keep_their_names():
     again = io.BytesIO()
     figure.savefig(again, format="png", dpi=100)  # what MatplotlibDataset used to write
     assert np.array_equal(np.asarray(Image.open(again)), np.asarray(png))  # same pixels
-
-
-def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
-    rng = np.random.default_rng(1)
-    n = 400
-    table = pd.DataFrame(
-        {
-            "customer_id": [str(i) for i in range(n)],
-            "plan": np.where(np.arange(n) < 300, "basic", "pro"),
-            "tenure_days": rng.integers(1, 900, n),
-            "churned": rng.random(n) < 0.6,
-        }
-    )
-    snapshots = pd.DataFrame(
-        {
-            "customer_id": ["1", "2"],
-            "snapshot_date": pd.to_datetime(["2025-01-01"] * 2),
-            "churned_within_horizon": [0.0, 1.0],
-            "days_observed": [100, 20],
-            "churn_observed": [False, True],
-        }
-    )
-    params = load_parameters("survival_analysis") | {
-        "km_segments": ["plan", "region"],  # region is absent: skipped
-        "landmark_km_segments": ["nps_class"],  # absent from the snapshots: skipped
-    }
-    plan = run_plan(segments=("plan", "contract_type", "acquisition_channel", "region"))
-    curves = nodes.estimate_km_curves(table, snapshots, plan, params, min_at_risk=20)
-    assert set(curves["segment"]) == {"plan"}
-    assert list(dict.fromkeys(curves["group"])) == ["basic", "pro"]
-    for group, curve in curves.groupby("group"):
-        assert curve["survival"].iat[0] == pytest.approx(1.0)
-        assert (np.diff(curve["survival"]) <= 1e-12).all()
-        members = table[table["plan"] == group]
-        last_month = curve["months"].max()
-        still_observed = (members["tenure_days"] / nodes.DAYS_PER_MONTH >= last_month).sum()
-        assert still_observed >= 20  # never drawn where fewer than 20 remain at risk
 
 
 def test_run_section_lists_drift_by_psi_and_reconciles_quality():

@@ -19,9 +19,9 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 
+from customer_retention.core.contract import RAW_TABLES
 from customer_retention.datasets import RawTableDataset
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
 
 from ...conftest import fresh_project, load_parameters
 

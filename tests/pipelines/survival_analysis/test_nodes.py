@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
+from customer_retention.models.simulation import true_churn_probability
 from customer_retention.pipelines.data_cleaning.nodes import clean_customers
-from customer_retention.pipelines.demo_data.nodes import generate_demo_data, true_churn_probability
+from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.reporting.nodes import ph_note
 from customer_retention.pipelines.survival_analysis import nodes
@@ -334,3 +335,40 @@ def test_km_chart_from_event_counts_draws_lifelines_row_level_curve_and_band():
         band.get_paths()[0].vertices, reference.get_paths()[0].vertices, atol=1e-12
     )
     plt.close(fig)
+
+
+def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
+    rng = np.random.default_rng(1)
+    n = 400
+    table = pd.DataFrame(
+        {
+            "customer_id": [str(i) for i in range(n)],
+            "plan": np.where(np.arange(n) < 300, "basic", "pro"),
+            "tenure_days": rng.integers(1, 900, n),
+            "churned": rng.random(n) < 0.6,
+        }
+    )
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": ["1", "2"],
+            "snapshot_date": pd.to_datetime(["2025-01-01"] * 2),
+            "churned_within_horizon": [0.0, 1.0],
+            "days_observed": [100, 20],
+            "churn_observed": [False, True],
+        }
+    )
+    params = load_parameters("survival_analysis") | {
+        "km_segments": ["plan", "region"],  # region is absent: skipped
+        "landmark_km_segments": ["nps_class"],  # absent from the snapshots: skipped
+    }
+    plan = run_plan(segments=("plan", "contract_type", "acquisition_channel", "region"))
+    curves = nodes.estimate_km_curves(table, snapshots, plan, params, min_at_risk=20)
+    assert set(curves["segment"]) == {"plan"}
+    assert list(dict.fromkeys(curves["group"])) == ["basic", "pro"]
+    for group, curve in curves.groupby("group"):
+        assert curve["survival"].iat[0] == pytest.approx(1.0)
+        assert (np.diff(curve["survival"]) <= 1e-12).all()
+        members = table[table["plan"] == group]
+        last_month = curve["months"].max()
+        still_observed = (members["tenure_days"] / nodes.DAYS_PER_MONTH >= last_month).sum()
+        assert still_observed >= 20  # never drawn where fewer than 20 remain at risk

@@ -36,6 +36,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import customer_retention
+from customer_retention.core.calibration import apply_calibrator, fit_calibrator
+from customer_retention.core.model_frame import (
+    SPLIT_COLUMN,
+    booster_from_json,
+    booster_to_json,
+    build_feature_spec,
+    dmatrix,
+    model_matrix,
+)
 from customer_retention.models.evaluation import (
     classification_metrics,
     cumulative_gains,
@@ -45,18 +54,8 @@ from customer_retention.models.evaluation import (
     reliability_table,
     thin_curve,
 )
-from customer_retention.pipelines.demo_data.nodes import true_churn_probability
+from customer_retention.models.simulation import true_churn_probability
 from customer_retention.provenance import git_commit
-
-from .calibration import apply_calibrator, fit_calibrator
-from .model_frame import (
-    SPLIT_COLUMN,
-    booster_from_json,
-    booster_to_json,
-    build_feature_spec,
-    dmatrix,
-    model_matrix,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from customer_retention.core.contract import DTYPES, TableSpec
 from customer_retention.datasets.clean_table import StagedParquet
 
 from .rules_sql import literal, quote, rule_reasons_sql
-from .schemas import DTYPES, TableSpec
 
 # DuckDB types each column kind is accepted from (anything else goes to the pandas path).
 _INTEGER_TYPES = {

@@ -23,19 +23,22 @@ import pyarrow.compute as pc
 from kedro.io import DatasetError
 
 from customer_retention.core.attributes import profile_attributes
+from customer_retention.core.contract import (
+    DTYPES,
+    TABLE_SPECS,
+    TEXT_DTYPE,
+    DataContractError,
+    TableSpec,
+    check_required_tables,
+)
+from customer_retention.core.rules_pandas import rule_reasons
 from customer_retention.datasets.clean_table import StagedParquet
 from customer_retention.datasets.raw_source import RawTableFile
 
 from . import engine
-from .rules_pandas import rule_reasons
-from .schemas import DTYPES, REVENUE_TABLES, TABLE_SPECS, TEXT_DTYPE, TableSpec
 
 logger = logging.getLogger(__name__)
 QUARANTINE_REASON = "quarantine_reason"
-
-
-class DataContractError(ValueError):
-    """The input does not follow the data contract (missing table or column)."""
 
 
 def resolve_rules(params: dict[str, Any]) -> dict[str, Any]:
@@ -322,17 +325,6 @@ def _clean_in_duckdb(
         )
     _log_quarantine(spec.name, result[2])
     return result
-
-
-def check_required_tables(present: dict[str, bool]) -> None:
-    """Raise unless customers and at least one of subscriptions / transactions are present."""
-    if not present.get("customers", False):
-        raise DataContractError("Required table 'customers' is missing from data/01_raw.")
-    if not any(present.get(table, False) for table in REVENUE_TABLES):
-        raise DataContractError(
-            "Neither 'subscriptions' nor 'transactions' is present in data/01_raw: at least one "
-            "is required (subscriptions for a contractual business, transactions otherwise)."
-        )
 
 
 def reconcile_data_quality(**reports: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node
 
+from customer_retention.core.contract import TABLE_SPECS
+
 from .nodes import clean_customer_table, clean_customers, reconcile_data_quality
-from .schemas import TABLE_SPECS
 
 CUSTOMER_TABLES = [table for table in TABLE_SPECS if table != "customers"]
 

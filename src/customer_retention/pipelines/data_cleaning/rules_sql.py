@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from .schemas import Rule
+from customer_retention.core.contract import Rule
 
 
 def quote(name: str) -> str:

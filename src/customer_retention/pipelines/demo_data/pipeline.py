@@ -2,9 +2,9 @@
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import generate_demo_data
+from customer_retention.core.contract import RAW_TABLES
 
-RAW_TABLES = ("customers", "subscriptions", "transactions", "events", "support_tickets", "feedback")
+from .nodes import generate_demo_data
 
 
 def create_pipeline(**kwargs) -> Pipeline:

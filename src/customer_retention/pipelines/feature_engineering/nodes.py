@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core.features import FEATURES, Feature
+from customer_retention.core.segments import nps_class
 
 from . import aggregations
-from .feature_definitions import FEATURES, Feature
 
 logger = logging.getLogger(__name__)
 
@@ -337,13 +338,6 @@ def build_feedback_features(
     spine: pd.DataFrame, feedback: ir.Table, params: dict[str, Any]
 ) -> pd.DataFrame:
     return _compute("feedback", aggregations.feedback_features, spine, feedback, params["windows"])
-
-
-def nps_class(score: pd.Series) -> pd.Series:
-    """promoter (9-10), passive (7-8), detractor (0-6), or no_answer."""
-    classes = ["promoter", "passive", "detractor", "no_answer"]
-    codes = np.select([score >= 9, score >= 7, score >= 0], [0, 1, 2], classes.index("no_answer"))
-    return pd.Series(pd.Categorical.from_codes(codes, categories=classes), index=score.index)
 
 
 KEYS = aggregations.KEYS

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.model_frame import dmatrix
 from customer_retention.models.drift import categorical_psi, ks_two_sample, psi
-from customer_retention.pipelines.churn_model.calibration import apply_calibrator
-from customer_retention.pipelines.churn_model.model_frame import dmatrix
 
 logger = logging.getLogger(__name__)
 

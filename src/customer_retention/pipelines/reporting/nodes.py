@@ -27,13 +27,8 @@ from sklearn.metrics import roc_curve
 
 import customer_retention
 from customer_retention.core.attributes import chosen_segments
-from customer_retention.models.clv import DAYS_PER_MONTH
+from customer_retention.core.features import FEATURE_LABELS
 from customer_retention.models.evaluation import cumulative_gains, reliability_table, thin_curve
-from customer_retention.models.kaplan_meier import kaplan_meier
-from customer_retention.pipelines.survival_analysis.nodes import (
-    DURATION,
-    km_sources,
-)
 from customer_retention.provenance import git_commit
 
 from . import charts, takeaways
@@ -63,43 +58,6 @@ SCORER_NAMES = {
     "cox_risk": "Cox survival model",
     "cox_risk_rank_only": "Cox survival model (ranking only)",
     "oracle": "Oracle: true probability (demo data only)",
-}
-# Short names for the charts; other features are shown with underscores as spaces.
-FEATURE_LABELS = {
-    "tenure_days": "tenure",
-    "events_recent": "product events, last 30 days",
-    "events_previous": "product events, earlier window",
-    "active_days_recent": "active days, last 30 days",
-    "event_types_recent": "features used (breadth)",
-    "days_since_last_event": "days since last product use",
-    "usage_trend_ratio": "usage trend",
-    "transactions_recent": "purchases, last 30 days",
-    "transactions_previous": "purchases, earlier window",
-    "amount_recent": "spend, last 30 days",
-    "amount_previous": "spend, earlier window",
-    "transactions_lookback": "purchase frequency",
-    "mean_amount_lookback": "average purchase amount",
-    "days_since_last_transaction": "days since last purchase",
-    "transaction_trend_ratio": "purchase trend",
-    "amount_trend_ratio": "spend trend",
-    "mrr_current": "current MRR",
-    "mrr_previous": "earlier MRR",
-    "mrr_change": "MRR change",
-    "current_plan": "current plan",
-    "plan_upgrades": "plan upgrades",
-    "plan_downgrades": "plan downgrades",
-    "tickets_recent": "support tickets",
-    "open_tickets": "open support tickets",
-    "median_first_response_hours": "support first-response time",
-    "median_resolution_hours": "support resolution time",
-    "last_csat": "last CSAT",
-    "nps_latest": "latest NPS answer",
-    "nps_class": "NPS class",
-    "nps_trend": "NPS trend",
-    "nps_responses": "NPS answers",
-    "exit_survey_started": "exit survey started",
-    "acquisition_channel": "acquisition channel",
-    "contract_type": "contract type",
 }
 MODEL = "xgboost_calibrated"
 
@@ -150,52 +108,6 @@ def high_risk(at_risk: pd.DataFrame, multiple: float) -> tuple[int, float]:
     """Customers whose churn probability is at least ``multiple`` x the average, and the cut-off."""
     threshold = float(at_risk["churn_probability"].mean()) * multiple
     return int((at_risk["churn_probability"] >= threshold).sum()), threshold
-
-
-# ----------------------------------------------------------------------------- survival curves
-def estimate_km_curves(
-    survival_table: pd.DataFrame,
-    customer_snapshots: pd.DataFrame,
-    run_plan: dict[str, Any],
-    params: dict[str, Any],
-    min_at_risk: int,
-) -> pd.DataFrame:
-    """Kaplan-Meier curves (share still active by month) for the segments of the survival
-    stage: static ones from signup, changing ones (NPS class, support speed) from the landmark
-    snapshot, as ``survival_analysis.kaplan_meier_by_segment`` defines them. Each curve stops
-    where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
-    Groups keep their natural order (categories in order, else alphabetical)."""
-    sources = {}
-    for segment, (frame, duration, event) in km_sources(
-        survival_table, customer_snapshots, run_plan, params
-    ).items():
-        start = "signup"
-        if duration != DURATION:
-            start = fmt_date(frame["snapshot_date"].min()) if len(frame) else "landmark"
-        sources[segment] = (frame, duration, event, start)
-    rows = []
-    for segment, (frame, duration, event, start) in sources.items():
-        for group, part in frame.groupby(segment, observed=True, sort=True):
-            km = kaplan_meier(
-                part[duration].to_numpy() / DAYS_PER_MONTH, part[event].to_numpy(dtype=bool)
-            )
-            enough = min(min_at_risk, max(1, len(part) // 2))  # small groups: until half remain
-            shown = km.at_risk >= enough
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "segment": segment,
-                        "group": str(group),
-                        "origin": start,
-                        "months": km.timeline[shown],
-                        "survival": km.survival[shown],
-                    }
-                )
-            )
-    columns = ["segment", "group", "origin", "months", "survival"]
-    curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
-    logger.info("Kaplan-Meier curves for the report: %s segments", curves["segment"].nunique())
-    return curves
 
 
 # ----------------------------------------------------------------------------- retention

@@ -11,18 +11,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
-                nodes.estimate_km_curves,
-                inputs=[
-                    "survival_table",
-                    "customer_snapshots",
-                    "run_plan",
-                    "params:survival_analysis",
-                    "params:reporting.km_min_at_risk",
-                ],
-                outputs="report_km_curves",
-                name="estimate_km_curves_for_report",
-            ),
-            node(
                 nodes.build_retention_section,
                 inputs=[
                     "monthly_retention",
@@ -39,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_survival_section,
-                inputs=["survival_summary", "hazard_ratios", "logrank_tests", "report_km_curves"],
+                inputs=["survival_summary", "hazard_ratios", "logrank_tests", "km_curves"],
                 outputs=["report_survival_section", "report_survival_charts"],
                 name="build_survival_section",
             ),

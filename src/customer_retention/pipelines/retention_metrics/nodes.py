@@ -27,7 +27,7 @@ import pandas as pd
 from ibis import _
 from sklearn.metrics import roc_auc_score
 
-from customer_retention.pipelines.feature_engineering.nodes import nps_class
+from customer_retention.core.segments import nps_class, support_speed_band
 
 logger = logging.getLogger(__name__)
 
@@ -250,15 +250,6 @@ def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
     counts["share_pct"] = counts["responses"] / max(len(exits), 1) * 100
     counts["cumulative_pct"] = counts["share_pct"].cumsum()
     return counts
-
-
-def support_speed_band(first_response_hours: pd.Series, edges: list[float]) -> pd.Series:
-    """Band of median first-response hours: "under 4 h", "4-24 h", ..., "over 72 h", "no tickets"."""
-    labels = [f"under {edges[0]} h"]
-    labels += [f"{lo}-{hi} h" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    labels += [f"over {edges[-1]} h"]
-    band = pd.cut(first_response_hours, [0, *edges, np.inf], labels=labels, right=False)
-    return band.cat.add_categories("no tickets").fillna("no tickets")
 
 
 def churn_by_support_band(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:

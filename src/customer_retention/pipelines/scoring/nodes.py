@@ -6,7 +6,7 @@ dtypes, categorical levels) come from the promoted model (``data/06_models/promo
 Input checks: a feature the model was trained on but absent from the snapshots stops the run
 with an error naming the columns; columns the model does not use are ignored (logged); a
 categorical level unseen in training is treated as missing (logged with its count), see
-``customer_retention.pipelines.churn_model.model_frame``.
+``customer_retention.core.model_frame``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.features import DRIVER_GROUPS
+from customer_retention.core.model_frame import dmatrix, feature_array
+from customer_retention.core.reasons import explain
 from customer_retention.models.clv import plan_retention_budget
-from customer_retention.pipelines.churn_model.calibration import apply_calibrator
-from customer_retention.pipelines.churn_model.model_frame import dmatrix, feature_array
-from customer_retention.pipelines.churn_model.reasons import DRIVER_GROUPS, explain
 
 logger = logging.getLogger(__name__)
 

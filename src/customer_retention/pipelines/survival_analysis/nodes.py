@@ -19,6 +19,8 @@ import pandas as pd  # noqa: E402
 from lifelines import KaplanMeierFitter, WeibullAFTFitter  # noqa: E402
 
 from customer_retention.core import attributes as attribute_kinds  # noqa: E402
+from customer_retention.core.features import FEATURES  # noqa: E402
+from customer_retention.core.segments import landmark_segments
 from customer_retention.models.clv import DAYS_PER_MONTH  # noqa: E402
 from customer_retention.models.kaplan_meier import (  # noqa: E402
     KaplanMeierCurve,
@@ -30,8 +32,6 @@ from customer_retention.models.survival_metrics import (  # noqa: E402
     integrated_brier_score,
 )
 from customer_retention.models.weibull import WeibullPH  # noqa: E402
-from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES  # noqa: E402
-from customer_retention.pipelines.retention_metrics.nodes import support_speed_band  # noqa: E402
 
 from . import cox  # noqa: E402
 from .cox import cox_churn_probability, curves_frame  # noqa: E402, F401
@@ -135,18 +135,6 @@ def _plot_km(ax: plt.Axes, km: KaplanMeierCurve, label: str) -> None:
     ).plot_survival_function(ax=ax, ci_show=True)
 
 
-def landmark_segments(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Customers at the landmark snapshot with segments known at that date (no immortal time)."""
-    dates = customer_snapshots["snapshot_date"]
-    labelled = customer_snapshots["churned_within_horizon"].notna()
-    landmark = customer_snapshots[labelled & (dates == dates[labelled].min())].copy()
-    if "median_first_response_hours" in landmark:
-        landmark["support_speed_band"] = support_speed_band(
-            landmark["median_first_response_hours"], params["support_band_hours"]
-        )
-    return landmark
-
-
 def km_sources(
     survival_table: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
@@ -224,6 +212,51 @@ def kaplan_meier_by_segment(
         ax.set_visible(False)
     fig.tight_layout()
     return summary, pd.DataFrame(tests, columns=LOGRANK_COLUMNS), fig
+
+
+def estimate_km_curves(
+    survival_table: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    params: dict[str, Any],
+    min_at_risk: int,
+) -> pd.DataFrame:
+    """Kaplan-Meier curves (share still active by month) of every segment comparison, as the
+    report draws them: static segments from signup, changing ones (NPS class, support speed)
+    from the landmark snapshot, as :func:`kaplan_meier_by_segment` compares them. Each curve stops
+    where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
+    Groups keep their natural order (categories in order, else alphabetical)."""
+    sources = {}
+    for segment, (frame, duration, event) in km_sources(
+        survival_table, customer_snapshots, run_plan, params
+    ).items():
+        start = "signup"
+        if duration != DURATION:
+            start = str(frame["snapshot_date"].min().date()) if len(frame) else "landmark"
+        sources[segment] = (frame, duration, event, start)
+    rows = []
+    for segment, (frame, duration, event, start) in sources.items():
+        for group, part in frame.groupby(segment, observed=True, sort=True):
+            km = kaplan_meier(
+                part[duration].to_numpy() / DAYS_PER_MONTH, part[event].to_numpy(dtype=bool)
+            )
+            enough = min(min_at_risk, max(1, len(part) // 2))  # small groups: until half remain
+            shown = km.at_risk >= enough
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "segment": segment,
+                        "group": str(group),
+                        "origin": start,
+                        "months": km.timeline[shown],
+                        "survival": km.survival[shown],
+                    }
+                )
+            )
+    columns = ["segment", "group", "origin", "months", "survival"]
+    curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    logger.info("Kaplan-Meier curves for the report: %s segments", curves["segment"].nunique())
+    return curves
 
 
 # ----------------------------------------------------------------------------- Cox and AFT

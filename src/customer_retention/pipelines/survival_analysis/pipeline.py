@@ -31,6 +31,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_kaplan_meier_by_segment",
             ),
             node(
+                nodes.estimate_km_curves,
+                inputs=[
+                    "survival_table",
+                    "customer_snapshots",
+                    "run_plan",
+                    "params:survival_analysis",
+                    "params:survival_analysis.km_min_at_risk",
+                ],
+                outputs="km_curves",
+                name="estimate_km_curves",
+            ),
+            node(
                 nodes.fit_cox_model,
                 inputs=[
                     "survival_table",

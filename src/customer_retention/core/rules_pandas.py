@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schemas import Rule
+from .contract import Rule
 
 
 def _present(values: pd.Series) -> np.ndarray:

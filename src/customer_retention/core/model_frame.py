@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from customer_retention.pipelines.feature_engineering.feature_definitions import FEATURES
+from customer_retention.core.features import FEATURES
 
 logger = logging.getLogger(__name__)
 

@@ -1,97 +1,17 @@
-"""Project hooks."""
+"""Wall time and memory of every node and the time of every dataset load and save (benchmarks)."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
-import logging
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from kedro.framework.hooks import hook_impl
-from kedro.io import CatalogProtocol
-from kedro.pipeline import Node, Pipeline
-from kedro.runner import SequentialRunner
+from kedro.pipeline import Node
 
-from customer_retention.pipelines.data_cleaning.nodes import check_required_tables
-from customer_retention.pipelines.demo_data.pipeline import RAW_TABLES
-from customer_retention.pipelines.demo_data.pipeline import create_pipeline as demo_pipeline
-
-logger = logging.getLogger(__name__)
-
-
-class DemoDataHook:
-    """Before a run that reads data/01_raw: generate the demo data if no input table is there,
-    then fail fast unless customers and subscriptions or transactions are present."""
-
-    @hook_impl
-    def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
-    ) -> None:
-        raw_names = [f"{table}_raw" for table in RAW_TABLES]
-        if not set(raw_names) & pipeline.inputs():
-            return
-        if not any(catalog.exists(name) for name in raw_names):
-            logger.info(
-                "data/01_raw holds no input tables: generating demo data "
-                "(parameters in conf/base/parameters_demo_data.yml)"
-            )
-            SequentialRunner().run(demo_pipeline(), catalog)
-        check_required_tables({table: catalog.exists(f"{table}_raw") for table in RAW_TABLES})
-
-
-def _current_rss_mb() -> float:
-    """Resident memory of this process in MB (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            pages = int(statm.read().split()[1])
-    except OSError:
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-
-
-def _glibc_malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None where the C library is not glibc."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-class ReleaseMemoryHook:
-    """Hand memory freed by pandas and Arrow back to the operating system as the run goes.
-
-    Both allocators keep freed pages for reuse by themselves only: Arrow's pool (mimalloc)
-    after a Parquet file has been converted to pandas, glibc's heap after a node's frames are
-    dropped. Neither can reuse the other's pages, so without this a long run's resident memory
-    ratchets up towards the sum of both high-water marks (measured: loading the 1M-customer
-    snapshot table and dropping it left 3.75 GB resident; 0.2 GB after the release). Arrow's
-    pool is released after every dataset load (the frame is built, the Arrow buffers are
-    free), both after every node.
-    """
-
-    def __init__(self) -> None:
-        self._malloc_trim = _glibc_malloc_trim()
-
-    @hook_impl
-    def after_dataset_loaded(self) -> None:
-        pa.default_memory_pool().release_unused()
-
-    @hook_impl
-    def after_node_run(self) -> None:
-        pa.default_memory_pool().release_unused()
-        if self._malloc_trim is not None:
-            self._malloc_trim(0)
+from .memory import _current_rss_mb, _peak_rss_mb
 
 
 class NodeTimingHook:

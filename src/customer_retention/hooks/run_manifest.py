@@ -69,9 +69,9 @@ from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 import customer_retention
+from customer_retention.core.contract import TABLE_SPECS
 from customer_retention.datasets.model_store import POINTER, PromotedModelDataset, _write_atomic
 from customer_retention.datasets.raw_table import RawTableDataset
-from customer_retention.pipelines.data_cleaning.schemas import TABLE_SPECS
 from customer_retention.provenance import git_state
 
 logger = logging.getLogger(__name__)

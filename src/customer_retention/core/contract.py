@@ -2,7 +2,7 @@
 
 A spec says which columns a table must have, how each is parsed, and which rules its rows must
 satisfy. Every rule is a plain :class:`Rule` record (column, test, bound, quarantine reason),
-defined once here; ``rules_pandas.py`` evaluates it on a pandas frame and ``rules_sql.py``
+defined once here; ``core/rules_pandas.py`` evaluates it on a pandas frame and the cleaning stage's ``rules_sql.py``
 compiles it to DuckDB SQL, so the pandas and the DuckDB cleaning paths cannot disagree on what
 a rule is. The pandera schema of the clean table is built from the same rules.
 """
@@ -243,3 +243,20 @@ TABLE_SPECS: dict[str, TableSpec] = {
 }
 # Only customers plus one of these is required (contractual or non-contractual business).
 REVENUE_TABLES = ("subscriptions", "transactions")
+RAW_TABLES = tuple(TABLE_SPECS)
+"""Every input table of the contract, in contract order (customers first)."""
+
+
+class DataContractError(ValueError):
+    """The input does not follow the data contract (missing table or column)."""
+
+
+def check_required_tables(present: dict[str, bool]) -> None:
+    """Raise unless customers and at least one of subscriptions / transactions are present."""
+    if not present.get("customers", False):
+        raise DataContractError("Required table 'customers' is missing from data/01_raw.")
+    if not any(present.get(table, False) for table in REVENUE_TABLES):
+        raise DataContractError(
+            "Neither 'subscriptions' nor 'transactions' is present in data/01_raw: at least one "
+            "is required (subscriptions for a contractual business, transactions otherwise)."
+        )
