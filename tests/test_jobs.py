@@ -193,12 +193,12 @@ def _tree(folder: Path) -> dict[str, str]:
 
 def _inject(kind: str, monkeypatch) -> None:
     if kind == "node":  # the promotion node fails after training and evaluation
-        from customer_retention.pipelines.churn_model import nodes
+        from customer_retention.pipelines.churn_model import promotion
 
         def fail(*args, **kwargs):
             raise RuntimeError("injected failure while scoring the champion")
 
-        monkeypatch.setattr(nodes, "_champion_score", fail)
+        monkeypatch.setattr(promotion, "_champion_score", fail)
         return
     real_replace = os.replace
 

@@ -27,7 +27,7 @@ from customer_retention.core.reasons import (
     top_drivers,
 )
 from customer_retention.datasets.model_store import OptionalDataset, PromotedModelDataset
-from customer_retention.pipelines.churn_model import nodes
+from customer_retention.pipelines.churn_model import benchmarks, common, nodes, train
 
 from ...conftest import load_parameters
 from .helpers import (
@@ -38,7 +38,7 @@ from .helpers import (
     trained_model,
 )
 
-LABEL = nodes.LABEL
+LABEL = common.LABEL
 
 
 @pytest.fixture(scope="module")
@@ -254,14 +254,14 @@ def test_training_is_deterministic(trained):
 
 def test_early_stopping_watches_a_sample_of_the_validation_rows_at_little_cost(trained):
     frame, spec = trained["churn_model_input"], trained["churn_feature_spec"]
-    valid, test = nodes._rows(frame, "valid"), nodes._rows(frame, "test")
+    valid, test = common._rows(frame, "valid"), common._rows(frame, "test")
     params = churn_params()
     params["xgboost"]["early_stopping_rows"] = len(valid) // 3
     sampled, summary = nodes.train_churn_model(frame, spec, params)
     assert summary["early_stopping_rows"] == len(valid) // 3
     default = churn_params()["xgboost"]["early_stopping_rows"]
-    assert nodes._early_stopping_rows(valid, default, params["seed"]) is valid  # small tables
-    watched = nodes._early_stopping_rows(valid, len(valid) // 3, params["seed"])
+    assert train._early_stopping_rows(valid, default, params["seed"]) is valid  # small tables
+    watched = train._early_stopping_rows(valid, len(valid) // 3, params["seed"])
     assert watched.index.isin(valid.index).all() and watched.index.is_unique
     auc = {
         name: roc_auc_score(test[LABEL], booster_from_json(model).predict(dmatrix(test, spec)))
@@ -472,9 +472,11 @@ def test_reasons_are_each_rows_own_phrases(trained):
 # ----------------------------------------------------------------------------- score lookups
 def _full_join(frame: pd.DataFrame, table: pd.DataFrame, column: str) -> np.ndarray:
     """The lookup done on every row of the table (what _lookup saves)."""
-    keyed = nodes._keyed(table[[*nodes.KEYS, column]]).drop_duplicates(nodes.KEYS)
+    keyed = benchmarks._keyed(table[[*common.KEYS, column]]).drop_duplicates(common.KEYS)
     return (
-        nodes._keyed(frame[nodes.KEYS]).merge(keyed, on=nodes.KEYS, how="left")[column].to_numpy()
+        benchmarks._keyed(frame[common.KEYS])
+        .merge(keyed, on=common.KEYS, how="left")[column]
+        .to_numpy()
     )
 
 
@@ -496,10 +498,10 @@ def test_score_lookup_reads_the_rows_snapshots_only_and_matches_a_full_join():
         index=rng.permutation(np.arange(1_000, 1_500)),
     )
     expected = _full_join(frame, table, "health_score")
-    found = nodes._lookup(frame, table, "health_score")
+    found = benchmarks._lookup(frame, table, "health_score")
     np.testing.assert_array_equal(found, expected)
     assert np.isnan(found).any() and not np.isnan(found).all()
-    risk = nodes._health_risk(frame, table)
+    risk = benchmarks._health_risk(frame, table)
     assert risk.index.equals(frame.index)
     np.testing.assert_array_equal(risk.to_numpy(), 100.0 - expected)
 
@@ -511,7 +513,7 @@ def test_baseline_median_imputation_equals_scikit_learns_median():
     values = rng.normal(size=(1_001, 4))
     values[rng.uniform(size=values.shape) < 0.3] = np.nan
     values[:, 3] = np.nan  # all missing: dropped by both
-    ours = SimpleImputer(strategy=nodes._median, add_indicator=True).fit(values)
+    ours = SimpleImputer(strategy=benchmarks._median, add_indicator=True).fit(values)
     theirs = SimpleImputer(strategy="median", add_indicator=True).fit(values)
     np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
     np.testing.assert_array_equal(ours.transform(values), theirs.transform(values))

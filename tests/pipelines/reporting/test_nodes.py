@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from customer_retention.pipelines.reporting import charts, nodes
+from customer_retention.pipelines.reporting import charts, nodes, section_value
 
 from ...conftest import load_parameters
 
@@ -158,7 +158,9 @@ def test_value_section_with_scoring_ranks_by_value_at_risk(customer_value, survi
 
 
 def test_value_at_risk_by_segment_sums_per_level(customer_value, survival_table):
-    table = nodes._segment_values(customer_value, survival_table, ["plan", "contract_type", "x"])
+    table = section_value._segment_values(
+        customer_value, survival_table, ["plan", "contract_type", "x"]
+    )
     plan = table[table["segment"] == "plan"].set_index("level")
     assert plan.loc["basic", "value_at_risk"] == 700.0 and plan.loc["basic", "customers"] == 2
     assert set(table["segment"]) == {"plan", "contract_type"}

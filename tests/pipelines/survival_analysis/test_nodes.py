@@ -10,17 +10,18 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
+from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.simulation import true_churn_probability
 from customer_retention.pipelines.data_cleaning.nodes import clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.reporting.nodes import ph_note
-from customer_retention.pipelines.survival_analysis import nodes
+from customer_retention.pipelines.survival_analysis import km, nodes
 
 from ...conftest import attribute_profile, load_parameters, run_plan, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
 
-DAYS = nodes.DAYS_PER_MONTH
+DAYS = DAYS_PER_MONTH
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,7 @@ def test_survival_table_censors_active_customers_by_hand(params):
 def test_kaplan_meier_summary_matches_hand_computation(params):
     # Months 1..5; churned at 1, 3, 4; censored at 2 and 5.
     frame = pd.DataFrame({"d": np.arange(1, 6) * DAYS, "e": [True, False, True, True, False]})
-    summary = nodes._km_segment_summary(
-        frame, "d", "e", params | {"survival_at_months": [1, 3, 4, 6]}
-    )
+    summary = km._km_segment_summary(frame, "d", "e", params | {"survival_at_months": [1, 3, 4, 6]})
     # S(1) = 4/5; S(3) = 4/5 * 2/3; S(4) = S(3) * 1/2; month 6 is past the follow-up.
     assert summary["survival_1m"] == pytest.approx(0.8)
     assert summary["survival_3m"] == pytest.approx(0.8 * 2 / 3)
@@ -324,7 +323,7 @@ def test_km_chart_from_event_counts_draws_lifelines_row_level_curve_and_band():
     days = rng.integers(1, 400, 3000).astype(float)
     events = rng.random(3000) < 0.6
     fig, (ours, theirs) = plt.subplots(1, 2)
-    nodes._plot_km(ours, kaplan_meier(days, events), "observed")
+    km._plot_km(ours, kaplan_meier(days, events), "observed")
     KaplanMeierFitter().fit(days / DAYS_PER_MONTH, events, label="observed").plot_survival_function(
         ax=theirs, ci_show=True
     )
@@ -370,5 +369,5 @@ def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
         assert (np.diff(curve["survival"]) <= 1e-12).all()
         members = table[table["plan"] == group]
         last_month = curve["months"].max()
-        still_observed = (members["tenure_days"] / nodes.DAYS_PER_MONTH >= last_month).sum()
+        still_observed = (members["tenure_days"] / DAYS_PER_MONTH >= last_month).sum()
         assert still_observed >= 20  # never drawn where fewer than 20 remain at risk

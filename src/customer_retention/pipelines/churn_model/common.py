@@ -1,0 +1,86 @@
+"""What the churn-model steps share: the label, the keys, the scorers, JSON-safe values."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customer_retention.core.model_frame import (
+    SPLIT_COLUMN,
+)
+
+logger = logging.getLogger(__name__)
+
+LABEL = "churned_within_horizon"
+KEYS = ["customer_id", "snapshot_date"]
+
+SCORERS: dict[str, dict[str, Any]] = {
+    "xgboost_calibrated": {
+        "is_probability": True,
+        "description": "XGBoost, probabilities calibrated on the validation snapshot",
+    },
+    "xgboost_raw": {
+        "is_probability": True,
+        "description": "XGBoost before calibration (distorted by scale_pos_weight)",
+    },
+    "logistic_baseline": {
+        "is_probability": True,
+        "description": "Logistic regression on one-hot categoricals and standardised numerics "
+        "(median imputation plus missing indicators), fitted on the training snapshots",
+    },
+    "health_score": {
+        "is_probability": True,
+        "description": "Risk = 100 - health_score; ranking metrics are those of the score "
+        "itself, probability metrics use a Platt (logistic) fit of the risk on the "
+        "validation snapshot",
+    },
+    "oracle": {
+        "is_probability": True,
+        "description": "Demo data only: the true churn probability under the simulated "
+        "Weibull hazard model (knows each customer's latent traits, not their future)",
+    },
+    # --- cox_risk: filled in by the survival stage (optional input `cox_risk_scores`) ---
+    "cox_risk": {
+        "is_probability": True,
+        "description": "Survival stage: P(churn within the horizon) from the Cox model "
+        "(column churn_probability), or ranking metrics only from its relative risk "
+        "(column risk)",
+    },
+}
+
+PROMOTION_DIRECTIONS = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "top_decile_lift": True,
+    "top_decile_capture_rate": True,
+    "log_loss": False,
+    "brier_score": False,
+    "ece": False,
+}
+"""Metrics usable for promotion: True when higher is better."""
+
+
+def jsonable(value: Any) -> Any:
+    """Plain-JSON version of nested results: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _rows(frame: pd.DataFrame, part: str) -> pd.DataFrame:
+    return frame[frame[SPLIT_COLUMN] == part]
+
+
+def _dates(frame: pd.DataFrame) -> list[str]:
+    return [str(pd.Timestamp(d).date()) for d in sorted(frame["snapshot_date"].unique())]

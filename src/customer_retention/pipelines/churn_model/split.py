@@ -1,0 +1,195 @@
+"""Step 1, the split: temporal (train on earlier snapshots, validate on a later one, test on the
+last labelled one) or customer-grouped random; the training-row sample; the model features."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from customer_retention.core.model_frame import (
+    SPLIT_COLUMN,
+    build_feature_spec,
+)
+
+from .common import LABEL, _dates, _rows
+
+logger = logging.getLogger(__name__)
+
+
+def _grouped_random_split(labelled: pd.DataFrame, folds: int, seed: int) -> np.ndarray:
+    """test = one of ``folds`` customer-grouped, label-stratified folds; valid = one fold of
+    the rest; train = the remaining rows. Every customer's rows land in a single part."""
+    if folds < 3:
+        raise ValueError(f"split.fallback_folds must be at least 3, got {folds}")
+    y = labelled[LABEL].to_numpy()
+    groups = labelled["customer_id"].astype(str).to_numpy()
+    split = np.full(len(labelled), "train", dtype=object)
+    outer = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rest, test = next(outer.split(np.zeros(len(y)), y, groups))
+    split[test] = "test"
+    inner = StratifiedGroupKFold(n_splits=folds - 1, shuffle=True, random_state=seed)
+    _, valid = next(inner.split(np.zeros(len(rest)), y[rest], groups[rest]))
+    split[rest[valid]] = "valid"
+    return split
+
+
+def _training_sample(split: np.ndarray, max_rows: int | None, seed: int) -> tuple[np.ndarray, str]:
+    """Which rows to keep: at most ``max_rows`` training rows, drawn at random (valid and test
+    untouched), as a boolean mask over ``split``, and a sentence saying so.
+
+    Standard practice for gradient boosting on large tables: beyond a few hundred thousand rows
+    the held-out metrics barely move while training time grows linearly. ``None``: keep all.
+    """
+    keep = np.ones(len(split), dtype=bool)
+    train_index = np.flatnonzero(split == "train")
+    available = len(train_index)
+    if max_rows is None or available <= int(max_rows):
+        return keep, ""
+    chosen = np.random.default_rng(seed).choice(train_index, size=int(max_rows), replace=False)
+    keep[np.setdiff1d(train_index, chosen)] = False
+    message = (
+        f"trained on a random sample of {int(max_rows):,} of the {available:,} training rows "
+        "(split.max_training_rows)"
+    )
+    logger.info("Churn model: %s", message)
+    return keep, message
+
+
+def _temporal_parts(
+    dates: list, gap: int | str, horizon_days: int | None
+) -> tuple[list, Any, Any] | None:
+    """(train dates, valid date, test date) of a temporal split, or None when too few dates.
+
+    ``gap = "auto"``: a snapshot's label is known ``horizon_days`` after it, so valid is the
+    latest snapshot whose horizon ends by the test date, and train every snapshot whose
+    horizon ends by the valid date. No label used in training or calibration lies after the
+    date it is evaluated at, as in production, where a model trained today has only seen
+    labels of snapshots at least one horizon old. An integer leaves that many snapshots out
+    between the parts instead (0 = adjacent snapshots, overlapping horizons).
+    """
+    test_date = dates[-1]
+    if gap == "auto":
+        horizon = pd.Timedelta(days=int(horizon_days))
+        valid_dates = [d for d in dates if d + horizon <= test_date]
+        if not valid_dates:
+            return None
+        valid_date = valid_dates[-1]
+        train_dates = [d for d in dates if d + horizon <= valid_date]
+    else:
+        if len(dates) < 3 + 2 * gap:
+            return None
+        valid_date = dates[-2 - gap]
+        train_dates = list(dates[: len(dates) - 2 - 2 * gap])
+    return (train_dates, valid_date, test_date) if train_dates else None
+
+
+def split_snapshots(
+    customer_snapshots: pd.DataFrame, params: dict[str, Any], horizon_days: int | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Labelled rows with a ``split`` column (train / valid / test) and a description.
+
+    Temporal (at least ``min_labelled_snapshots`` labelled snapshots and room for the gaps):
+    test = the last labelled snapshot, valid = an earlier one, train = the snapshots before
+    valid; ``gap_snapshots`` (``auto`` by default: from ``horizon_days``, see
+    ``_temporal_parts``) leaves out the snapshots whose label horizons overlap the next part.
+    Otherwise: customer-grouped stratified random split (``fallback_folds``), reported as
+    ``split: grouped_random`` with the reason.
+    """
+    split_params = params["split"]
+    # Decide on the key columns only; the wide rows are copied once, at the end.
+    is_labelled = customer_snapshots[LABEL].notna() & ~customer_snapshots[
+        "is_as_of_snapshot"
+    ].astype(bool)
+    positions = np.flatnonzero(is_labelled.to_numpy())
+    labelled = customer_snapshots[["customer_id", "snapshot_date", LABEL]].iloc[positions]
+    if labelled.empty:
+        raise ValueError(
+            "customer_snapshots hold no labelled rows: every snapshot's horizon reaches the "
+            "as-of date. The churn model needs history older than horizon_days "
+            "(parameters_feature_engineering.yml)."
+        )
+    dates = sorted(pd.Timestamp(d) for d in labelled["snapshot_date"].unique())
+    gap = split_params.get("gap_snapshots", "auto")
+    if gap == "auto" and horizon_days is None:
+        raise ValueError("churn_model.split.gap_snapshots 'auto' needs horizon_days")
+    gap = gap if gap == "auto" else int(gap)
+    minimum = max(3, int(split_params.get("min_labelled_snapshots", 3)))
+    temporal = _temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
+    gap_text = f"{horizon_days}-day label horizon" if gap == "auto" else f"gap_snapshots={gap}"
+    if temporal is not None:
+        train_dates, valid_date, test_date = temporal
+        date = labelled["snapshot_date"]
+        split = np.select(
+            [date == test_date, date == valid_date, date.isin(train_dates)],
+            ["test", "valid", "train"],
+            "unused",
+        )
+        kind = "temporal"
+        reason = (
+            f"{len(dates)} labelled snapshots: train on the {len(train_dates)} earliest, "
+            f"validate on {valid_date.date()}, test on the last labelled snapshot "
+            f"{test_date.date()}; {len(dates) - len(train_dates) - 2} left out between them "
+            f"({gap_text})"
+        )
+        if gap == 0:
+            reason += ": label horizons of train, valid and test overlap"
+    else:
+        split = _grouped_random_split(
+            labelled, int(split_params.get("fallback_folds", 5)), int(params["seed"])
+        )
+        kind = "grouped_random"
+        reason = (
+            f"only {len(dates)} labelled snapshot(s); the temporal split needs at least "
+            f"{minimum} and room for train, valid and test apart ({gap_text}). Customers were "
+            "split at random instead (stratified by label, all of a customer's rows in one "
+            "part), so the test rows are not later in time than the training rows"
+        )
+        logger.warning("Churn model split: %s", reason)
+    used = split != "unused"
+    positions, split = positions[used], split[used]
+    keep, sampling = _training_sample(
+        split, split_params.get("max_training_rows"), int(params["seed"])
+    )
+    frame = customer_snapshots.iloc[positions[keep]].reset_index(drop=True)
+    frame[SPLIT_COLUMN] = split[keep]
+    if sampling:
+        reason += f"; {sampling}"
+    for part, need in (("train", 2), ("valid", 2), ("test", 2)):
+        classes = _rows(frame, part)[LABEL].nunique()
+        if classes < need:
+            raise ValueError(
+                f"The {part} part of the churn-model split ({kind}) holds "
+                f"{len(_rows(frame, part)):,} rows with a single label value: a churn model "
+                "needs churned and retained customers in train, valid and test. More customers "
+                "or more snapshots (feature_engineering.n_snapshots) are needed."
+            )
+    parts = {}
+    for part in ("train", "valid", "test"):
+        rows = _rows(frame, part)
+        parts[part] = {
+            "snapshots": _dates(rows),
+            "rows": len(rows),
+            "customers": int(rows["customer_id"].nunique()),
+            "positives": int(rows[LABEL].sum()),
+            "churn_rate": float(rows[LABEL].mean()),
+        }
+    info = {"split": kind, "reason": reason, "gap_snapshots": gap, "parts": parts}
+    logger.info("Churn model split (%s): %s", kind, reason)
+    return frame, info
+
+
+def define_model_features(churn_model_input: pd.DataFrame, params: dict[str, Any]) -> dict:
+    """Feature list, dtypes and categorical levels, from the training rows."""
+    spec = build_feature_spec(
+        _rows(churn_model_input, "train"), params.get("exclude_features") or []
+    )
+    logger.info(
+        "Churn model features: %s (%s categorical)",
+        len(spec["features"]),
+        len(spec["categorical_levels"]),
+    )
+    return spec

@@ -1,0 +1,192 @@
+"""The survival section: Kaplan-Meier curves with log-rank tests, hazard ratios, median time
+to churn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import charts, takeaways
+from .blocks import (
+    Block,
+    _chart,
+    _collect,
+    _frame,
+)
+from .formatting import (
+    fmt_int,
+    fmt_number,
+    fmt_p_value,
+    fmt_share,
+    humanize,
+    months_from_days,
+)
+
+
+def _reference_levels(
+    survival_summary: dict[str, Any], hazard_ratios: pd.DataFrame
+) -> dict[str, str | None]:
+    """Reference level of each attribute: from parameters, else the level without a ratio."""
+    references = dict(((survival_summary or {}).get("cox") or {}).get("reference_levels") or {})
+    segments = ((survival_summary or {}).get("kaplan_meier") or {}).get("segments") or {}
+    for attribute, level in list(references.items()):
+        if level is None and attribute in segments:
+            with_ratio = {
+                c.partition("=")[2]
+                for c in hazard_ratios["covariate"]
+                if c.partition("=")[0] == attribute
+            }
+            rest = [g for g in segments[attribute]["groups"] if g not in with_ratio]
+            references[attribute] = rest[0] if len(rest) == 1 else None
+    return references
+
+
+def _km_block(curves: pd.DataFrame, logrank: pd.DataFrame, segments: dict[str, Any]) -> Block:
+    overall = _overall_logrank(logrank)
+    shown = {
+        segment: {
+            "origin": curves.loc[curves["segment"] == segment, "origin"].iat[0],
+            "p_value": float(overall[segment]) if segment in overall else None,
+        }
+        for segment in dict.fromkeys(curves["segment"] if len(curves) else [])
+    }
+    block = _chart(
+        "kaplan_meier",
+        "Time to churn by segment (Kaplan–Meier)",
+        takeaways.strongest_segment(logrank, segments),
+        None if shown else "No segment with two or more groups to compare.",
+        "Segments that change over time (NPS class, support speed) start at the first "
+        "labelled snapshot, so nobody is credited with survival before the segment was known.",
+    )
+    return block, charts.kaplan_meier_grid(curves, shown) if shown else None
+
+
+def ph_note(cox: dict[str, Any]) -> str:
+    """What the proportional-hazards check found, in one or two sentences ('' when it holds)."""
+    ph = cox.get("ph_test") or {}
+    violating = ph.get("violating_attributes") or []
+    if not violating:
+        return ""
+    strata = ph.get("stratified_attributes") or []
+    text = (
+        f" Proportional hazards do not hold for {', '.join(map(humanize, violating))}: their "
+        "ratios (marked) are averages over time."
+    )
+    if strata:
+        text += f" Risk scores and survival curves use a model stratified by {', '.join(map(humanize, strata))}."
+    strongest = cox.get("strongest_attribute")
+    if ph.get("strongest_attribute_stratified"):
+        text += (
+            f" {humanize(strongest)}, the attribute with the strongest effect, is among them: "
+            "its effect is in the stratified baselines, not in one ratio."
+        )
+    return text
+
+
+def _hazard_block(
+    ratios: pd.DataFrame, references: dict[str, str | None], cox: dict[str, Any]
+) -> Block:
+    labels = []
+    for _, row in ratios.iterrows():
+        attribute, is_level, level = str(row["covariate"]).partition("=")
+        reference = references.get(attribute)
+        versus = f" vs {humanize(reference)}" if reference else ""
+        label = (
+            f"{humanize(attribute)}: {humanize(level)}{versus}"
+            if is_level
+            else f"{humanize(attribute)} (per unit)"
+        )
+        if str(row.get("ph_violated", False)).lower() == "true":
+            label += " (PH violated)"
+        labels.append(label)
+    absent = (
+        cox.get("reason")
+        or ("the survival stage has not run" if not cox else "no attributes to compare")
+    ).rstrip(".")
+    block = _chart(
+        "hazard_ratios",
+        "What changes the churn rate (Cox hazard ratios)",
+        takeaways.hazard_ratios(ratios, references),
+        None if len(ratios) else f"No Cox model: {absent}.",
+        "A ratio of 1.5× means customers in that group churn 50% faster than the reference "
+        "group at any tenure, other attributes being equal; lines are 95% confidence intervals."
+        + ph_note(cox),
+    )
+    return block, charts.hazard_forest(ratios, labels) if len(ratios) else None
+
+
+def _overall_logrank(logrank: pd.DataFrame) -> pd.Series:
+    """Segment -> p-value of the log-rank test across all its groups."""
+    if logrank.empty:
+        return pd.Series(dtype=float)
+    return logrank[logrank["comparison"] == "all groups"].set_index("segment")["p_value"]
+
+
+def _median_table(
+    km: dict[str, Any], logrank: pd.DataFrame, curves: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """Median time to churn and share active after 6 / 12 months, groups in chart order."""
+    overall = _overall_logrank(logrank)
+    table = [_median_row("all customers", "", km["overall"], None)] if km.get("overall") else []
+    for segment, info in (km.get("segments") or {}).items():
+        p = float(overall[segment]) if segment in overall else None
+        order = list(dict.fromkeys(curves.loc[curves["segment"] == segment, "group"]))
+        groups = sorted(info["groups"], key=lambda g: order.index(g) if g in order else len(order))
+        for i, group in enumerate(groups):
+            first = i == 0
+            table.append(
+                _median_row(
+                    humanize(segment) if first else "",
+                    humanize(group),
+                    info["groups"][group],
+                    p if first else None,
+                )
+            )
+    return table
+
+
+def build_survival_section(
+    survival_summary: dict[str, Any],
+    hazard_ratios: pd.DataFrame,
+    logrank_tests: pd.DataFrame,
+    km_curves: pd.DataFrame,
+) -> tuple[dict[str, Any], dict[str, Figure]]:
+    """Kaplan-Meier curves with log-rank tests, the hazard-ratio forest plot, median survival."""
+    summary = survival_summary or {}
+    km = summary.get("kaplan_meier") or {}
+    logrank = _frame(logrank_tests)
+    curves = _frame(km_curves)
+    if curves.empty:
+        curves = pd.DataFrame(columns=["segment", "group", "origin", "months", "survival"])
+    ratios = _frame(hazard_ratios)
+    references = _reference_levels(summary, ratios) if len(ratios) else {}
+    blocks, figures = _collect(
+        _km_block(curves, logrank, km.get("segments") or {}),
+        _hazard_block(ratios, references, summary.get("cox") or {}),
+    )
+    comparison = (summary.get("model_comparison") or {}).get("c_index_test") or {}
+    return {
+        "charts": blocks,
+        "median_table": _median_table(km, logrank, curves),
+        "c_index": ", ".join(
+            f"{humanize(k)} {fmt_number(v, 3)}" for k, v in comparison.items() if v is not None
+        ),
+        "curves_for_clv": (summary.get("survival_curves_for_clv") or {}).get("source"),
+        "ph_handling": ((summary.get("cox") or {}).get("ph_test") or {}).get("handling"),
+    }, figures
+
+
+def _median_row(segment: str, group: str, stats: dict[str, Any], p: float | None) -> dict[str, Any]:
+    return {
+        "first": bool(segment),
+        "segment": segment,
+        "group": group,
+        "customers": fmt_int(stats.get("customers")),
+        "churned": fmt_int(stats.get("churned")),
+        "median": months_from_days(stats.get("median_survival_days")),
+        "active_6m": fmt_share(stats.get("survival_6m"), 0),
+        "active_12m": fmt_share(stats.get("survival_12m"), 0),
+        "logrank": fmt_p_value(p) if p is not None else "",
+    }

@@ -1,0 +1,204 @@
+"""The value section: CLV, value at risk by segment, the budget plan and the top customers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from customer_retention.core.attributes import chosen_segments
+
+from . import charts, takeaways
+from .blocks import (
+    Block,
+    _chart,
+    _collect,
+    _frame,
+    _scoring_is_current,
+    as_of_date,
+    high_risk,
+)
+from .formatting import (
+    fmt_int,
+    fmt_money,
+    fmt_number,
+    fmt_share,
+    is_missing,
+)
+
+
+def _segment_values(
+    values: pd.DataFrame, survival_table: pd.DataFrame, segments: list[str]
+) -> pd.DataFrame:
+    """Customers and value at risk per (segment, level) of the static attributes."""
+    present = [s for s in segments if s in survival_table]
+    if not present or values.empty or "customer_id" not in survival_table:
+        return pd.DataFrame(columns=["segment", "level", "customers", "value_at_risk"])
+    attributes = survival_table.assign(customer_id=survival_table["customer_id"].astype(str))
+    frame = values.merge(attributes[["customer_id", *present]], on="customer_id", how="left")
+    parts = []
+    for segment in present:
+        grouped = frame.groupby(frame[segment].astype(str))["value_at_risk"].agg(["size", "sum"])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "segment": segment,
+                    "level": grouped.index,
+                    "customers": grouped["size"].to_numpy(),
+                    "value_at_risk": grouped["sum"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _clv_block(values: pd.DataFrame, currency: str) -> Block:
+    clv = values["clv"].dropna() if "clv" in values else pd.Series(dtype=float)
+    block = _chart(
+        "clv_distribution",
+        "Customer lifetime value",
+        takeaways.clv_concentration(clv, currency),
+        None if len(clv) else "No customer values: the CLV stage has not run.",
+        "CLV = expected future margin over the next years, discounted (parameters_clv.yml).",
+    )
+    return block, charts.clv_histogram(clv, currency) if len(clv) else None
+
+
+def _value_at_risk_block(by_segment: pd.DataFrame, source: str, currency: str) -> Block:
+    drawable = len(by_segment) and by_segment["value_at_risk"].sum() > 0
+    block = _chart(
+        "value_at_risk",
+        "Value at risk by segment",
+        takeaways.value_at_risk_by_segment(by_segment, currency),
+        None if drawable else "No value at risk to break down.",
+        f"Value at risk = {source}.",
+    )
+    return block, charts.value_at_risk_bars(by_segment, currency) if drawable else None
+
+
+def _budget_block(summary: dict[str, Any] | None, absent: str | None, currency: str) -> Block:
+    drawable = bool(summary and summary.get("plan"))
+    block = _chart(
+        "budget_plan",
+        "Retention budget plan",
+        takeaways.budget_plan(summary, currency),
+        None if drawable else absent or "No retention plan.",
+        "Expected saved value = save rate of the action × value at risk; "
+        "return = (saved − cost) ÷ cost (save rates and budget in parameters_scoring.yml).",
+    )
+    return block, charts.budget_comparison(summary, currency) if drawable else None
+
+
+def _plan_rows(summary: dict[str, Any], currency: str) -> list[dict[str, str]]:
+    """The budget plan against contacting the same number by churn probability."""
+    rows = []
+    for label, outcome in (
+        ("Budget plan: highest expected saved value net of cost", summary["plan"]),
+        (
+            "Same number of contacts, highest churn probability first",
+            summary.get("top_n_by_churn_probability") or {},
+        ),
+    ):
+        rows.append(
+            {
+                "strategy": label,
+                "contacts": fmt_int(outcome.get("contacts")),
+                "cost": fmt_money(outcome.get("cost"), currency, compact=False),
+                "saved": fmt_money(outcome.get("expected_saved_value"), currency, compact=False),
+                "net": fmt_money(outcome.get("expected_net_return"), currency, compact=False),
+                "return": f"{fmt_number(outcome.get('return_on_spend'), 1)}×",
+            }
+        )
+    return rows
+
+
+def _top_customer_rows(
+    top: pd.DataFrame, retention_plan: pd.DataFrame | None, currency: str
+) -> list[dict[str, Any]]:
+    """The customers with the most value at risk, their reasons, action and plan membership."""
+    plan = _frame(retention_plan)
+    contacts = (
+        set(plan.loc[plan["contact"].astype(bool), "customer_id"].astype(str))
+        if "contact" in plan
+        else set()
+    )
+    reason_columns = [c for c in ("reason_1", "reason_2", "reason_3") if c in top]
+    return [
+        {
+            "customer_id": row["customer_id"],
+            "probability": fmt_share(row["churn_probability"]),
+            "clv": fmt_money(row["clv"], currency, compact=False),
+            "value_at_risk": fmt_money(row["value_at_risk"], currency, compact=False),
+            "reasons": [row[c] for c in reason_columns if not is_missing(row[c])],
+            "action": row.get("recommended_action", ""),
+            "in_plan": "yes" if row["customer_id"] in contacts else "no",
+        }
+        for _, row in top.iterrows()
+    ]
+
+
+def build_value_section(
+    customer_value: pd.DataFrame,
+    at_risk_customers: pd.DataFrame | None,
+    retention_plan: pd.DataFrame | None,
+    retention_plan_summary: dict[str, Any] | None,
+    survival_table: pd.DataFrame,
+    customer_health: pd.DataFrame,
+    value_at_risk_segments: Any,
+    horizon_days: int,
+    params: dict[str, Any],
+    run_plan: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Figure]]:
+    """CLV distribution, value at risk by segment, the budget plan and the top at-risk list.
+
+    Value at risk = churn probability x CLV from the churn model's at-risk list when it scores
+    the current as-of date; without it, the CLV stage's survival-based estimate (said so).
+    """
+    currency = params["currency"]
+    scoring_absent = _scoring_is_current(at_risk_customers, as_of_date(customer_health))
+    scored = scoring_absent is None
+    values = _frame(customer_value)
+    risk = at_risk_customers if scored else values
+    risk = risk.dropna(subset=["value_at_risk"]) if "value_at_risk" in risk else pd.DataFrame()
+    if "customer_id" in risk:
+        risk = risk.assign(customer_id=risk["customer_id"].astype(str))
+    source = (
+        f"churn model's probability of churning within {horizon_days} days × CLV"
+        if scored
+        else "survival model's churn probability × CLV (the churn model has not scored the "
+        "current customers)"
+    )
+    segments = chosen_segments(value_at_risk_segments, run_plan or {})
+    by_segment = _segment_values(risk, _frame(survival_table), segments)
+    summary = retention_plan_summary if scored else None
+    blocks, figures = _collect(
+        _clv_block(values, currency),
+        _value_at_risk_block(by_segment, source, currency),
+        _budget_block(summary, scoring_absent, currency),
+    )
+    total = float(risk["value_at_risk"].sum()) if len(risk) else None
+    top = risk.nlargest(int(params["top_customers"]), "value_at_risk") if scored else risk.head(0)
+    count, threshold = (
+        high_risk(risk, float(params["high_risk_multiple"])) if scored else (None, None)
+    )
+    return {
+        "charts": blocks,
+        "scoring_absent": scoring_absent,
+        "plan_table": _plan_rows(summary, currency) if summary and summary.get("plan") else [],
+        "actions_table": [
+            {"action": action, "contacts": fmt_int(n)}
+            for action, n in ((summary or {}).get("contacts_by_action") or {}).items()
+        ],
+        "top_customers": _top_customer_rows(top, retention_plan, currency),
+        "top_takeaway": takeaways.top_at_risk(top, total, currency),
+        "headline": {
+            "high_risk_customers": count,
+            "high_risk_threshold": threshold,
+            "value_at_risk": total,
+            "value_at_risk_source": "churn model" if scored else "survival model",
+            "scoring_model_id": (
+                risk["model_id"].iat[0] if scored and "model_id" in risk and len(risk) else None
+            ),
+        },
+    }, figures

@@ -1,0 +1,137 @@
+"""The Cox and Weibull AFT nodes: fit (or skip, as the run plan says), score, chart."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lifelines import WeibullAFTFitter
+from matplotlib.figure import Figure
+
+from customer_retention.models.survival_metrics import concordance_index
+
+from . import cox
+from .design import (
+    DURATION,
+    EVENT,
+    note_figure,
+    plan_skips,
+    sample_rows,
+    split_customers,
+    static_design,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def fit_cox_model(
+    survival_table: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    run_plan: dict[str, Any],
+    horizon_days: int,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cox PH on the static attributes (:mod:`.cox`): hazard ratios with 95% CI and the
+    proportional-hazards test, a held-out C-index, and two uses of the fitted model.
+
+    ``cox_risk_scores``: for every snapshot row, P(churn within ``horizon_days`` | active at
+    tenure a) = 1 - S(a + h | x) / S(a | x), the Cox baseline the churn model is compared with.
+    The model has seen every customer's full history, so on past snapshots this baseline is,
+    if anything, optimistic. ``cox_survival_curves``: each as-of customer's conditional
+    survival by month, which CLV uses when the run plan skips the landmark model (empty
+    otherwise).
+    """
+    why_not = plan_skips(run_plan, "cox_and_aft")
+    if why_not:
+        summary, ratios, risk = cox.skipped(why_not, customer_snapshots)
+        return summary, ratios, risk, pd.DataFrame()
+    summary, hazard_ratios, model, covariates = cox.fit_cox(survival_table, params)
+    risk = cox.cox_churn_probability(
+        model, covariates, survival_table, customer_snapshots, horizon_days
+    )
+    curves = pd.DataFrame()
+    if not run_plan["stages"]["landmark_model"]["run"]:
+        as_of_rows = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
+        curves = cox.cox_survival_curves(
+            model, covariates, survival_table, as_of_rows, params["landmark"]["horizon_months"]
+        )
+    return summary, hazard_ratios, risk, curves
+
+
+def fit_weibull_aft(
+    survival_table: pd.DataFrame, run_plan: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Weibull AFT on the same covariates: a parametric tail; AIC and held-out C-index."""
+    why_not = plan_skips(run_plan, "cox_and_aft")
+    if why_not:
+        logger.warning("Weibull AFT skipped: %s", why_not)
+        return {"status": "skipped", "reason": why_not}
+    data = sample_rows(
+        static_design(survival_table, params),
+        params.get("max_customers"),
+        params["seed"],
+        "Weibull AFT fit",
+    )
+    train, test = split_customers(data, params["test_share"], params["seed"])
+    started = time.perf_counter()
+    logger.info(
+        "Weibull AFT: fitting %s customers x %s covariates",
+        f"{len(train):,}",
+        train.shape[1] - 2,
+    )
+    model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
+    c_index = concordance_index(
+        test[DURATION], model.predict_median(test).replace(np.inf, 1e9), test[EVENT]
+    )
+    shape = float(np.exp(model.params_.loc[("rho_", "Intercept")]))
+    logger.info("Weibull AFT: held-out C-index %.3f, shape %.2f", c_index, shape)
+    return {
+        "status": "fitted",
+        "c_index_test": float(c_index),
+        "aic": float(model.AIC_),
+        "weibull_shape": shape,
+        "fit_seconds": round(time.perf_counter() - started, 2),
+        "acceleration_factors": {
+            str(k): float(np.exp(v))
+            for k, v in model.params_.loc["lambda_"].items()
+            if k != "Intercept"
+        },
+        "coefficients": {f"{a}:{b}": float(v) for (a, b), v in model.params_.items()},
+    }
+
+
+def plot_hazard_ratios(hazard_ratios: pd.DataFrame) -> Figure:
+    """Forest plot: hazard ratio and 95% CI per covariate (log scale; 1 = no effect); a
+    covariate that violates proportional hazards is marked (its ratio is an average)."""
+    if hazard_ratios.empty:
+        return note_figure("No Cox model: no attribute a survival model can use")
+    hr = hazard_ratios.sort_values("hazard_ratio")
+    if "ph_violated" in hr:
+        flagged = hr["ph_violated"].astype(str).str.lower() == "true"
+        hr = hr.assign(
+            covariate=hr["covariate"].where(~flagged, hr["covariate"] + " (PH violated)")
+        )
+    fig = Figure(figsize=(8, 0.45 * len(hr) + 1.5))
+    ax = fig.subplots()
+    y = np.arange(len(hr))
+    ax.errorbar(
+        hr["hazard_ratio"],
+        y,
+        xerr=[hr["hazard_ratio"] - hr["ci_lower_95"], hr["ci_upper_95"] - hr["hazard_ratio"]],
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+    )
+    ax.axvline(1, color="grey", linestyle="--")
+    ax.set(
+        yticks=y,
+        yticklabels=hr["covariate"],
+        xscale="log",
+        xlabel="hazard ratio (95% CI), log scale",
+    )
+    ax.set_title("What raises the risk of churn (Cox model, > 1 = churns sooner)")
+    fig.tight_layout()
+    return fig
