@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from kedro.config import OmegaConfigLoader
 
 from customer_retention.core.contract import RAW_TABLES
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
@@ -17,10 +18,19 @@ from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def _base_parameters() -> dict:
+    """conf/base's parameters as Kedro resolves them (``${globals:...}`` filled in)."""
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base"
+    )
+    return loader["parameters"]
+
+
 def load_parameters(pipeline: str, key: str | None = None) -> dict:
-    """The parameters under ``key`` (default: the pipeline's name) in parameters_<pipeline>.yml."""
-    path = PROJECT_ROOT / "conf" / "base" / f"parameters_{pipeline}.yml"
-    return yaml.safe_load(path.read_text())[key or pipeline]
+    """The parameters under ``key`` (default: the pipeline's name) in parameters_<pipeline>.yml,
+    with the shared settings of globals.yml filled in; a fresh copy every call."""
+    return copy.deepcopy(_base_parameters()[key or pipeline])
 
 
 @pytest.fixture(scope="session")

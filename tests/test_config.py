@@ -41,3 +41,21 @@ def test_runtime_params_override_one_nested_key(tmp_path, monkeypatch):
     cox = params["survival_analysis"]["cox"]
     assert cox["max_strata"] == 1
     assert cox["penalizer"] == load_parameters("survival_analysis")["cox"]["penalizer"]
+
+
+def test_a_shared_setting_changed_in_conf_local_globals_reaches_every_stage(tmp_path, monkeypatch):
+    project = fresh_project(tmp_path)
+    (project / "conf" / "local" / "globals.yml").write_text("horizon_days: 60\n")
+    monkeypatch.chdir(project)
+    params = _parameters(project)
+    horizons = {
+        "feature_engineering": params["feature_engineering"]["horizon_days"],
+        "churn_model": params["churn_model"]["horizon_days"],
+        "survival_analysis": params["survival_analysis"]["horizon_days"],
+        "reporting": params["reporting"]["horizon_days"],
+        "clv": params["clv"]["churn_horizon_days"],
+    }
+    assert set(horizons.values()) == {60}, horizons
+    # The other shared settings keep their base values (globals merge key by key).
+    assert params["churn_model"]["seed"] == params["survival_analysis"]["seed"] == 42
+    assert params["reporting"]["currency"] == "$"

@@ -424,11 +424,11 @@ def customer_snapshots(
 
 
 if __name__ == "__main__":
-    import yaml
+    from kedro.config import OmegaConfigLoader
 
     root = Path(__file__).resolve().parents[2]
-    config = root / "conf" / "base" / "parameters_feature_engineering.yml"
-    params = yaml.safe_load(config.read_text())["feature_engineering"]
+    loader = OmegaConfigLoader(str(root / "conf"), base_env="base", default_run_env="base")
+    params = loader["parameters"]["feature_engineering"]
     started = time.perf_counter()
     result = customer_snapshots(read_clean_tables(Path(sys.argv[1])), params)
     seconds = time.perf_counter() - started

@@ -131,8 +131,8 @@ def run_churn_model(
             "churn_model_ground_truth": Value(ground_truth),
             "cox_risk_scores": Value(cox_risk_scores),
             "params:churn_model": MemoryDataset(params or churn_params()),
-            "params:feature_engineering.horizon_days": MemoryDataset(
-                load_parameters("feature_engineering")["horizon_days"]
+            "params:churn_model.horizon_days": MemoryDataset(
+                (params or churn_params())["horizon_days"]
             ),
             "champion_churn_model": PromotedModelDataset(path=str(store), missing_ok=True),
             "promoted_churn_model": PromotedModelDataset(path=str(store)),

@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "customer_snapshots",
                     "params:churn_model",
-                    "params:feature_engineering.horizon_days",
+                    "params:churn_model.horizon_days",
                 ],
                 outputs=["churn_model_input", "churn_split_info"],
                 name="split_snapshots",
@@ -61,7 +61,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "customer_health",
                     "churn_model_ground_truth",
                     "cox_risk_scores",  # optional: written by the survival stage, when it exists
-                    "params:feature_engineering.horizon_days",
+                    "params:churn_model.horizon_days",
                     "params:churn_model",
                 ],
                 outputs="churn_test_scores",

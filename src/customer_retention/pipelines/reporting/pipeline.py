@@ -4,7 +4,7 @@ from kedro.pipeline import Pipeline, node
 
 from . import nodes
 
-HORIZON = "params:feature_engineering.horizon_days"
+HORIZON = "params:reporting.horizon_days"
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -48,7 +48,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "survival_table",
                     "customer_snapshots",
                     "run_plan",
-                    "params:feature_engineering.horizon_days",
+                    "params:survival_analysis.horizon_days",
                     "params:survival_analysis",
                 ],
                 outputs=["cox_model", "hazard_ratios", "cox_risk_scores", "cox_survival_curves"],
