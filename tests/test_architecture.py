@@ -83,3 +83,26 @@ def test_the_rules_see_the_stages_and_catch_a_violation(tmp_path):
     found = _imports(fake, package="customer_retention.pipelines.scoring")
     assert "customer_retention.pipelines.churn_model.nodes" in found
     assert "customer_retention.pipelines.clv" in found
+
+
+# The pre-flight stage plans the whole run: reading the other stages' settings is its job.
+PLANNERS = {"preflight"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stage_reads_only_its_own_parameter_blocks(stage):
+    """Shared settings come from globals.yml through the stage's own file, never from another
+    stage's block."""
+    import importlib
+
+    import yaml
+
+    if stage in PLANNERS:
+        pytest.skip("the run plan reads every stage's settings by design")
+    conf = PACKAGE.parents[1] / "conf" / "base" / f"parameters_{stage}.yml"
+    own = set(yaml.safe_load(conf.read_text())) if conf.exists() else set()
+    pipeline = importlib.import_module(f"customer_retention.pipelines.{stage}").create_pipeline()
+    blocks = {
+        name.split(":")[1].split(".")[0] for name in pipeline.inputs() if name.startswith("params:")
+    }
+    assert blocks <= own, f"{stage} reads {sorted(blocks - own)}"

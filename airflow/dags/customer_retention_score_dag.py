@@ -66,10 +66,6 @@ TASKS = {
         "nodes": ["build_usage_features"],
         "upstream": ["build_snapshot_spine"],
     },
-    "plan_run": {
-        "nodes": ["plan_run"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "build_snapshot_spine"],
-    },
     "assemble_customer_snapshots": {
         "nodes": ["assemble_customer_snapshots"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],

@@ -310,9 +310,7 @@ def test_report_renders_without_any_chart_and_links_nothing_outside():
         pd.DataFrame(), None, pd.DataFrame(), pd.DataFrame(), None, {}, 90, PARAMS
     )
     survival, _ = nodes.build_survival_section({}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    model, _ = nodes.build_model_section(
-        {}, pd.DataFrame(), pd.DataFrame(), 90, {"top_fraction": 0.1}
-    )
+    model, _ = nodes.build_model_section({}, pd.DataFrame(), pd.DataFrame(), 90)
     value, _ = nodes.build_value_section(None, None, None, None, None, None, [], 90, PARAMS)
     run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {})
     numbers, summary = nodes.summarise_headlines(retention, model, value, run, None, 90, PARAMS)

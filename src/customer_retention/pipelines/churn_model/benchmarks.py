@@ -245,6 +245,9 @@ def evaluate_scorers(
         "windows": {part: info["snapshots"] for part, info in split_info["parts"].items()},
         "rows": {part: info["rows"] for part, info in split_info["parts"].items()},
         "test_churn_rate": split_info["parts"]["test"]["churn_rate"],
+        "evaluation": {
+            key: evaluation[key] for key in ("top_fraction", "ece_bins", "ece_strategy")
+        },
         "definitions": {
             "ece": f"expected calibration error over {evaluation['ece_bins']} "
             f"{evaluation['ece_strategy']} bins of predicted probability "

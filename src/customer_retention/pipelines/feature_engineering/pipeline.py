@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from . import nodes, preflight
+from . import nodes
 
 FEATURE_GROUPS = {
     "usage": ("events", nodes.build_usage_features),
@@ -32,19 +32,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["customers", "customer_timeline", "params:feature_engineering"],
                 outputs="snapshot_spine",
                 name="build_snapshot_spine",
-            ),
-            node(
-                preflight.plan_run,
-                inputs=[
-                    "customer_timeline",
-                    "snapshot_spine",
-                    "customer_attributes",
-                    "params:feature_engineering",
-                    "params:survival_analysis",
-                    "params:churn_model.split",
-                ],
-                outputs="run_plan",
-                name="plan_run",
             ),
             *[
                 node(

@@ -90,15 +90,19 @@ def _evaluation_curves(
     return roc, calibration, gains
 
 
+DEFAULT_EVALUATION = {"top_fraction": 0.1, "ece_bins": 10, "ece_strategy": "quantile"}
+
+
 def build_model_section(
     churn_model_metrics: dict[str, Any],
     churn_test_scores: pd.DataFrame,
     churn_feature_importance: pd.DataFrame,
     horizon_days: int,
-    evaluation: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """Metrics of every scorer, ROC, calibration, gains and the top drivers."""
+    """Metrics of every scorer, ROC, calibration, gains and the top drivers, evaluated with the
+    settings the churn model was evaluated with (``evaluation`` in its metrics)."""
     metrics = churn_model_metrics or {}
+    evaluation = DEFAULT_EVALUATION | (metrics.get("evaluation") or {})
     scorers = metrics.get("scorers") or {}
     model = scorers.get(MODEL, {})
     top_fraction = float(evaluation["top_fraction"])

@@ -7,7 +7,8 @@ import ibis
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.feature_engineering import nodes, preflight
+from customer_retention.pipelines.feature_engineering import nodes
+from customer_retention.pipelines.preflight import nodes as preflight
 
 from ...conftest import attribute_profile, load_parameters, tiny_tables
 
