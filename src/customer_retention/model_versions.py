@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from customer_retention.datasets.model_store import PromotedModelDataset
+
 METRICS = ("roc_auc", "pr_auc", "brier_score", "ece", "top_decile_lift")
 COLUMNS = (
     ("promoted", ""),
@@ -38,10 +40,16 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _store(models_dir: Path) -> PromotedModelDataset:
+    return PromotedModelDataset(path=str(Path(models_dir) / "promoted"))
+
+
 def promoted_model_id(models_dir: Path) -> str | None:
-    """The model id ``promoted/current.json`` points at, or None."""
-    pointer = _read(Path(models_dir) / "promoted" / "current.json")
-    return None if pointer is None else pointer.get("model_id")
+    """The model id ``promoted/current.json`` points at, or None (also when unreadable)."""
+    try:
+        return _store(models_dir).current_model_id()
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _row(version: str, metadata: dict[str, Any], promoted_id: str | None) -> dict[str, Any]:
@@ -73,7 +81,10 @@ def list_model_versions(models_dir: str | Path = "data/06_models") -> list[dict[
             if metadata is not None:
                 rows.append(_row(folder.name, metadata, promoted_id))
     if promoted_id is not None and not any(row["promoted"] for row in rows):
-        metadata = _read(models_dir / "promoted" / promoted_id / "metadata.json")
+        try:
+            metadata = _store(models_dir).read_metadata(promoted_id)
+        except (OSError, ValueError):
+            metadata = None
         if metadata is not None:
             rows.append(_row("(promoted store)", metadata, promoted_id))
     return rows

@@ -86,11 +86,29 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "missing_ok": self._missing_ok, "keep": self._keep}
 
-    def _current_id(self) -> str | None:
+    # ------------------------------------------------------------------ reader API
+    # The one place that knows the layout: the run manifest and `make versions` read the
+    # store through these, not through the files.
+    def current_model_id(self) -> str | None:
+        """The id ``current.json`` points at; None when nothing is promoted.
+
+        Raises ``ValueError`` / ``KeyError`` / ``OSError`` when the pointer is unreadable.
+        """
         pointer = self._path / POINTER
         if not pointer.is_file():
             return None
         return json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
+
+    def read_metadata(self, model_id: str | None = None) -> dict[str, Any] | None:
+        """The metadata of model ``model_id`` (default: the promoted one) without loading the
+        booster; None when there is no such model."""
+        model_id = model_id or self.current_model_id()
+        if model_id is None:
+            return None
+        path = self._path / model_id / FILES["metadata"]
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    _current_id = current_model_id
 
     def _exists(self) -> bool:
         return self._current_id() is not None

@@ -70,7 +70,7 @@ from kedro.pipeline import Node, Pipeline
 
 import customer_retention
 from customer_retention.core.contract import TABLE_SPECS
-from customer_retention.datasets.model_store import POINTER, PromotedModelDataset, _write_atomic
+from customer_retention.datasets.model_store import PromotedModelDataset, _write_atomic
 from customer_retention.datasets.raw_table import RawTableDataset
 from customer_retention.provenance import git_state
 
@@ -223,12 +223,14 @@ def _file_fingerprint(path: Path) -> dict[str, Any]:
 def promoted_model_summary(promoted_dir: Path) -> dict[str, Any] | None:
     """Id, creation time, training window, test metrics and promotion decision of the model
     ``current.json`` points at in ``promoted_dir``; None when nothing is promoted."""
-    pointer = promoted_dir / POINTER
-    if not pointer.is_file():
-        return None
+    store = PromotedModelDataset(path=str(promoted_dir))
     try:
-        model_id = json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
-        metadata = json.loads((promoted_dir / model_id / "metadata.json").read_text("utf-8"))
+        model_id = store.current_model_id()
+        if model_id is None:
+            return None
+        metadata = store.read_metadata(model_id)
+        if metadata is None:
+            raise FileNotFoundError(f"{promoted_dir / model_id} has no metadata")
     except (OSError, ValueError, KeyError) as error:
         return {"error": f"unreadable promoted model: {type(error).__name__}: {error}"}
     calibrated = metadata.get("metrics", {}).get("xgboost_calibrated", {})
