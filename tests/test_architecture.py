@@ -106,3 +106,16 @@ def test_a_stage_reads_only_its_own_parameter_blocks(stage):
         name.split(":")[1].split(".")[0] for name in pipeline.inputs() if name.startswith("params:")
     }
     assert blocks <= own, f"{stage} reads {sorted(blocks - own)}"
+
+
+def test_node_names_are_the_function_names():
+    """A node is found by the name of the function it runs (one function serving several
+    tables, partially applied, is named per table: clean_<table>)."""
+    from customer_retention.pipeline_registry import register_pipelines
+
+    mismatched = [
+        f"{node.name} runs {node.func.__name__}"
+        for node in register_pipelines()["__default__"].nodes
+        if node.name != node.func.__name__ and not node.name.startswith("clean_")
+    ]
+    assert mismatched == []

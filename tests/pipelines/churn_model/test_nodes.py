@@ -535,7 +535,7 @@ def test_evaluation_charts_draw_thinned_curves_with_the_exact_areas():
         }
     )
     scores["health_score"] = scores["health_risk"] / 10
-    roc, pr, _, _ = nodes.plot_evaluation(scores, churn_params())
+    roc, pr, _, _ = nodes.plot_churn_model_evaluation(scores, churn_params())
     for figure, area, name in ((roc, roc_auc_score, "AUC"), (pr, average_precision_score, "AP")):
         lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
         for column in ("xgboost_calibrated", "health_risk"):

@@ -78,7 +78,7 @@ def test_sbg_cross_check_fits_each_plan(clean_demo, contractual, params):
         contractual["curves"], contractual["snapshots"], params
     )
     plan = run_plan(segments=("plan", "region"))  # auto: the first segment attribute
-    check, _ = nodes.sbg_cross_check(table, value, contractual["timeline"], plan, params)
+    check, _ = nodes.cross_check_clv_with_sbg(table, value, contractual["timeline"], plan, params)
     assert check["segment"] == "plan"
     assert set(check["by_level"]) == {"basic", "pro", "enterprise"}
     for level in check["by_level"].values():

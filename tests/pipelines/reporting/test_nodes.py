@@ -205,7 +205,7 @@ def _sections(churn: float, customers: int, value_at_risk: float | None, high_ri
 
 
 def test_headlines_first_run_then_changes_against_the_previous_run():
-    numbers, section = nodes.summarise_headlines(
+    numbers, section = nodes.summarise_report_headlines(
         *_sections(4.4, 1000, 12_000.0, 30), None, 90, PARAMS
     )
     assert section["previous"] is None
@@ -214,7 +214,7 @@ def test_headlines_first_run_then_changes_against_the_previous_run():
     assert section["cards"]["churn_rate"] == "4.4%"
     assert section["cards"]["nps"] == "n/a" and not section["cards"]["has_revenue"]
 
-    _, section = nodes.summarise_headlines(
+    _, section = nodes.summarise_report_headlines(
         *_sections(3.9, 1012, 10_500.0, None), numbers, 90, PARAMS
     )
     changes = {row["metric"]: row for row in section["changes"]}
@@ -313,7 +313,9 @@ def test_report_renders_without_any_chart_and_links_nothing_outside():
     model, _ = nodes.build_model_section({}, pd.DataFrame(), pd.DataFrame(), 90)
     value, _ = nodes.build_value_section(None, None, None, None, None, None, [], 90, PARAMS)
     run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {})
-    numbers, summary = nodes.summarise_headlines(retention, model, value, run, None, 90, PARAMS)
+    numbers, summary = nodes.summarise_report_headlines(
+        retention, model, value, run, None, 90, PARAMS
+    )
     html = nodes.render_report(summary, retention, survival, model, value, run, {}, 90, PARAMS)
     blocks = [*retention["charts"], *survival["charts"], *model["charts"], *value["charts"]]
     assert html.count('class="absent"') >= len(blocks)

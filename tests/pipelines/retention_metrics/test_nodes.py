@@ -139,7 +139,7 @@ def test_health_score_predicts_churn_and_follows_its_weights(demo_metrics):
 
 
 def test_churn_by_support_band_shows_slow_support_churns_more(demo_metrics):
-    bands = nodes.churn_by_support_band(
+    bands = nodes.compute_churn_by_support_band(
         demo_metrics["snapshots"], load_parameters("retention_metrics")
     )
     rates = bands.set_index("support_response_band")["churn_rate_pct"]

@@ -57,14 +57,8 @@ def test_score_needs_a_promoted_model_then_train_then_score(project):
         assert len(versions) == 1 and (versions[0] / artifact).is_file()
     pointer = json.loads((data / "06_models/promoted/current.json").read_text())
     assert (data / "06_models/promoted" / pointer["model_id"] / "model.json").is_file()
-    for chart in (
-        "roc_curve",
-        "pr_curve",
-        "reliability_curve",
-        "gains_curve",
-        "feature_importance",
-    ):
-        assert list((data / "08_reporting/churn_model" / f"{chart}.png").glob("*/*.png")), chart
+    for chart in ("roc_curve", "precision_recall", "calibration", "gains", "feature_importance"):
+        assert list((data / "08_reporting/charts" / f"{chart}.png").glob("*/*.png")), chart
     metrics = json.loads((data / "08_reporting/churn_model_metrics.json").read_text())
     assert metrics["promotion"]["decision"] == "promoted"
     assert metrics["scorers"]["oracle"]["status"] == "not available"  # no ground truth here

@@ -37,7 +37,7 @@ def _chart_scores(scores: pd.DataFrame) -> dict[str, pd.Series]:
     return out
 
 
-def plot_evaluation(
+def plot_churn_model_evaluation(
     churn_test_scores: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[Figure, Figure, Figure, Figure]:
     """ROC, precision-recall, reliability and cumulative gains / lift charts (test rows)."""

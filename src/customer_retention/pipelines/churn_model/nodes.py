@@ -20,7 +20,11 @@ module is the index of the nodes.
 """
 
 from .benchmarks import evaluate_scorers, score_benchmarks
-from .evaluation import compute_feature_importance, plot_evaluation, plot_feature_importance
+from .evaluation import (
+    compute_feature_importance,
+    plot_churn_model_evaluation,
+    plot_feature_importance,
+)
 from .promotion import describe_churn_model, promote_churn_model
 from .split import define_model_features, split_snapshots
 from .train import calibrate_churn_model, predict_test_snapshot, train_churn_model
@@ -31,7 +35,7 @@ __all__ = [
     "define_model_features",
     "describe_churn_model",
     "evaluate_scorers",
-    "plot_evaluation",
+    "plot_churn_model_evaluation",
     "plot_feature_importance",
     "predict_test_snapshot",
     "promote_churn_model",

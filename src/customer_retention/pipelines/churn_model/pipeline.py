@@ -79,13 +79,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_scorers",
             ),
             node(
-                nodes.plot_evaluation,
+                nodes.plot_churn_model_evaluation,
                 inputs=["churn_test_scores", "params:churn_model"],
                 outputs=[
-                    "churn_model_roc_curve",
-                    "churn_model_pr_curve",
-                    "churn_model_reliability_curve",
-                    "churn_model_gains_curve",
+                    "roc_curve_chart",
+                    "precision_recall_chart",
+                    "calibration_chart",
+                    "gains_chart",
                 ],
                 name="plot_churn_model_evaluation",
             ),
@@ -98,7 +98,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.plot_feature_importance,
                 inputs="churn_feature_importance",
-                outputs="churn_model_feature_importance_chart",
+                outputs="feature_importance_chart",
                 name="plot_feature_importance",
             ),
             node(

@@ -189,7 +189,7 @@ def _sbg_segment(setting: Any, run_plan: dict[str, Any]) -> str | None:
     return segments[0] if segments else None
 
 
-def sbg_cross_check(
+def cross_check_clv_with_sbg(
     survival_table: pd.DataFrame,
     customer_value: pd.DataFrame,
     customer_timeline: pd.DataFrame,

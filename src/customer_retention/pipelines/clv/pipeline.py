@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="value_customers",
             ),
             node(
-                nodes.sbg_cross_check,
+                nodes.cross_check_clv_with_sbg,
                 inputs=[
                     "survival_table",
                     "customer_value",
@@ -41,7 +41,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.plot_value_at_risk_by_segment,
                 inputs=["customer_value", "as_of_snapshot", "run_plan", "params:clv"],
-                outputs="value_at_risk_chart",
+                outputs="value_at_risk_by_segment_chart",
                 name="plot_value_at_risk_by_segment",
             ),
         ]

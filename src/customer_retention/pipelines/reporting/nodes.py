@@ -4,7 +4,7 @@ Each ``build_*_section`` node (one module per section) turns one stage's outputs
 template context (numbers already formatted, tables as rows of strings, one computed takeaway
 per chart) and the section's charts. A section whose inputs are absent (no feedback table, no
 scoring run yet, no drift check) carries a message saying so instead of failing.
-``summarise_headlines`` compares the headline numbers with the previous run's
+``summarise_report_headlines`` compares the headline numbers with the previous run's
 ``report_summary.json``; ``encode_report_charts`` draws each figure once into PNG bytes, for the
 HTML's data URIs and the versioned PNG files; ``render_report`` fills
 ``templates/report.html.j2``.
@@ -14,7 +14,7 @@ from .render import encode_report_charts, render_report
 from .section_model import build_model_section
 from .section_retention import build_retention_section
 from .section_run import build_run_section
-from .section_summary import summarise_headlines
+from .section_summary import summarise_report_headlines
 from .section_survival import build_survival_section, ph_note
 from .section_value import build_value_section
 
@@ -27,5 +27,5 @@ __all__ = [
     "encode_report_charts",
     "ph_note",
     "render_report",
-    "summarise_headlines",
+    "summarise_report_headlines",
 ]

@@ -75,7 +75,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_run_section",
             ),
             node(
-                nodes.summarise_headlines,
+                nodes.summarise_report_headlines,
                 inputs=[
                     "report_retention_section",
                     "report_model_section",

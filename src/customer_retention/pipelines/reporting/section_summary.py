@@ -119,7 +119,7 @@ def _cards(
     }
 
 
-def summarise_headlines(
+def summarise_report_headlines(
     retention_section: dict[str, Any],
     model_section: dict[str, Any],
     value_section: dict[str, Any],

@@ -252,7 +252,9 @@ def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def churn_by_support_band(customer_snapshots: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def compute_churn_by_support_band(
+    customer_snapshots: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
     """Churn rate within the horizon by band of median first-response time (labelled rows)."""
     labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
     if "median_first_response_hours" not in labelled:

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="count_exit_reasons",
             ),
             node(
-                nodes.churn_by_support_band,
+                nodes.compute_churn_by_support_band,
                 inputs=["customer_snapshots", "params:retention_metrics"],
                 outputs="churn_by_support_band",
                 name="compute_churn_by_support_band",

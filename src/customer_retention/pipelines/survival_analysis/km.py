@@ -125,7 +125,7 @@ def km_sources(
 LOGRANK_COLUMNS = ["segment", "comparison", "test_statistic", "p_value"]
 
 
-def kaplan_meier_by_segment(
+def fit_kaplan_meier_by_segment(
     survival_table: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
     run_plan: dict[str, Any],
@@ -196,7 +196,7 @@ def estimate_km_curves(
 ) -> pd.DataFrame:
     """Kaplan-Meier curves (share still active by month) of every segment comparison, as the
     report draws them: static segments from signup, changing ones (NPS class, support speed)
-    from the landmark snapshot, as :func:`kaplan_meier_by_segment` compares them. Each curve stops
+    from the landmark snapshot, as :func:`fit_kaplan_meier_by_segment` compares them. Each curve stops
     where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
     Groups keep their natural order (categories in order, else alphabetical)."""
     sources = {}

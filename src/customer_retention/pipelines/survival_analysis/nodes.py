@@ -12,7 +12,7 @@ from typing import Any
 from .cox import cox_churn_probability
 from .cox_nodes import fit_cox_model, fit_weibull_aft, plot_hazard_ratios
 from .design import design_matrix, static_design
-from .km import build_survival_table, estimate_km_curves, kaplan_meier_by_segment, km_sources
+from .km import build_survival_table, estimate_km_curves, fit_kaplan_meier_by_segment, km_sources
 from .landmark import fit_landmark_model, select_survival_curves
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "fit_cox_model",
     "fit_landmark_model",
     "fit_weibull_aft",
-    "kaplan_meier_by_segment",
+    "fit_kaplan_meier_by_segment",
     "km_sources",
     "plot_hazard_ratios",
     "select_survival_curves",

@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_survival_table",
             ),
             node(
-                nodes.kaplan_meier_by_segment,
+                nodes.fit_kaplan_meier_by_segment,
                 inputs=[
                     "survival_table",
                     "customer_snapshots",
@@ -51,19 +51,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:survival_analysis.horizon_days",
                     "params:survival_analysis",
                 ],
-                outputs=["cox_model", "hazard_ratios", "cox_risk_scores", "cox_survival_curves"],
+                outputs=["cox_summary", "hazard_ratios", "cox_risk_scores", "cox_survival_curves"],
                 name="fit_cox_model",
             ),
             node(
                 nodes.plot_hazard_ratios,
                 inputs="hazard_ratios",
-                outputs="hazard_ratio_chart",
+                outputs="hazard_ratios_chart",
                 name="plot_hazard_ratios",
             ),
             node(
                 nodes.fit_weibull_aft,
                 inputs=["survival_table", "run_plan", "params:survival_analysis"],
-                outputs="weibull_aft_model",
+                outputs="weibull_aft_summary",
                 name="fit_weibull_aft",
             ),
             node(
@@ -74,7 +74,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "customer_attributes",
                     "params:survival_analysis",
                 ],
-                outputs=["landmark_model", "landmark_survival_curves", "landmark_chart"],
+                outputs=["landmark_summary", "landmark_survival_curves", "landmark_check_chart"],
                 name="fit_landmark_model",
             ),
             node(
@@ -93,9 +93,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.summarise_survival,
                 inputs=[
                     "kaplan_meier_summary",
-                    "cox_model",
-                    "weibull_aft_model",
-                    "landmark_model",
+                    "cox_summary",
+                    "weibull_aft_summary",
+                    "landmark_summary",
                     "survival_curves_source",
                 ],
                 outputs="survival_summary",
