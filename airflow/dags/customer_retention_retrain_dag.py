@@ -106,25 +106,29 @@ TASKS = {
         "nodes": ["estimate_km_curves"],
         "upstream": ["build_survival_table", "plan_run", "assemble_customer_snapshots"],
     },
-    "summarise_survival__5_nodes": {
-        "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "select_survival_curves", "summarise_survival"],
+    "summarise_survival__6_nodes": {
+        "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "plot_hazard_ratios", "select_survival_curves", "summarise_survival"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft"],
     },
-    "promote_churn_model__10_nodes": {
-        "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "compute_feature_importance", "predict_test_snapshot", "score_benchmarks", "evaluate_scorers", "describe_churn_model", "promote_churn_model"],
-        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__5_nodes"],
+    "promote_churn_model__11_nodes": {
+        "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "compute_feature_importance", "predict_test_snapshot", "score_benchmarks", "evaluate_scorers", "describe_churn_model", "plot_churn_model_evaluation", "promote_churn_model"],
+        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes"],
     },
-    "plot_hazard_ratios": {
-        "nodes": ["plot_hazard_ratios"],
-        "upstream": ["summarise_survival__5_nodes"],
+    "plot_kaplan_meier": {
+        "nodes": ["plot_kaplan_meier"],
+        "upstream": ["estimate_km_curves", "summarise_survival__6_nodes"],
+    },
+    "plot_landmark_check": {
+        "nodes": ["plot_landmark_check"],
+        "upstream": ["summarise_survival__6_nodes"],
     },
     "render_report__8_nodes": {
         "nodes": ["build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__5_nodes", "value_customers", "promote_churn_model__10_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "value_customers", "promote_churn_model__11_nodes"],
     },
     "value_customers": {
         "nodes": ["value_customers"],
-        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__5_nodes"],
+        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__6_nodes"],
     },
     "cross_check_clv_with_sbg": {
         "nodes": ["cross_check_clv_with_sbg"],
@@ -140,11 +144,11 @@ TASKS = {
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],
-        "upstream": ["promote_churn_model__10_nodes"],
+        "upstream": ["promote_churn_model__11_nodes"],
     },
-    "plot_churn_model_evaluation": {
-        "nodes": ["plot_churn_model_evaluation"],
-        "upstream": ["promote_churn_model__10_nodes"],
+    "plot_sbg_fit": {
+        "nodes": ["plot_sbg_fit"],
+        "upstream": ["cross_check_clv_with_sbg"],
     },
 }
 

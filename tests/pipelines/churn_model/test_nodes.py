@@ -14,6 +14,7 @@ from kedro.io import DatasetError
 from kedro_datasets.text import TextDataset
 from sklearn.metrics import roc_auc_score
 
+from customer_retention.core.chart_data import SCORER_NAMES
 from customer_retention.core.model_frame import (
     NON_MODEL_COLUMNS,
     booster_from_json,
@@ -535,19 +536,30 @@ def test_evaluation_charts_draw_thinned_curves_with_the_exact_areas():
         }
     )
     scores["health_score"] = scores["health_risk"] / 10
-    roc, pr, _, _ = nodes.plot_churn_model_evaluation(scores, churn_params())
-    for figure, area, name in ((roc, roc_auc_score, "AUC"), (pr, average_precision_score, "AP")):
+    columns = {"xgboost_calibrated": "xgboost_calibrated", "health_score": "health_risk"}
+    exact = {}
+    for scorer, column in columns.items():
+        ok = scores[column].notna().to_numpy()
+        exact[scorer] = {
+            "roc_auc": roc_auc_score(label[ok], scores.loc[ok, column]),
+            "pr_auc": average_precision_score(label[ok], scores.loc[ok, column]),
+        }
+    metrics = {
+        "scorers": exact,
+        "evaluation": {"top_fraction": 0.1, "ece_bins": 10, "ece_strategy": "quantile"},
+    }
+    roc, pr, _, _ = nodes.plot_churn_model_evaluation(scores, metrics)
+    for figure, area in ((roc, "roc_auc"), (pr, "pr_auc")):
         lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
-        for column in ("xgboost_calibrated", "health_risk"):
-            ok = scores[column].notna()
-            exact = area(label[ok], scores.loc[ok, column])
-            scorer = "health_score" if column == "health_risk" else column
-            line = lines[f"{scorer} ({name} {exact:.3f})"]  # legend shows the exact area
-            x, y = line.get_xdata(), line.get_ydata()
+        for scorer, column in columns.items():
+            ok = scores[column].notna().to_numpy()
+            value = exact[scorer][area]
+            line = lines[f"{SCORER_NAMES[scorer]} ({value:.3f})"]  # legend: the metric's area
+            x, y = line.get_xdata() / 100, line.get_ydata() / 100
             assert len(x) < ok.sum() / 5  # thinned, not one point per row
-            if name == "AUC":
+            if area == "roc_auc":
                 assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0)
-                assert np.trapezoid(y, x) == pytest.approx(exact, abs=1e-3)
+                assert np.trapezoid(y, x) == pytest.approx(value, abs=1e-3)
             else:
                 assert (x[0], x[-1], y[-1]) == (1.0, 0.0, 1.0)
                 assert y[0] == pytest.approx(label[ok].mean())

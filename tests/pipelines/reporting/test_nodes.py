@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from customer_retention.pipelines.reporting import charts, nodes, section_value
+from customer_retention.core import chart_data, charts
+from customer_retention.pipelines.reporting import nodes
 
 from ...conftest import load_parameters
 
@@ -158,7 +159,7 @@ def test_value_section_with_scoring_ranks_by_value_at_risk(customer_value, survi
 
 
 def test_value_at_risk_by_segment_sums_per_level(customer_value, survival_table):
-    table = section_value._segment_values(
+    table = chart_data.segment_values(
         customer_value, survival_table, ["plan", "contract_type", "x"]
     )
     plan = table[table["segment"] == "plan"].set_index("level")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.reporting import takeaways
-from customer_retention.pipelines.reporting.formatting import (
+from customer_retention.core.formatting import (
     fmt_money,
     fmt_p_value,
     fmt_pct,
@@ -14,6 +13,7 @@ from customer_retention.pipelines.reporting.formatting import (
     humanize,
     months_from_days,
 )
+from customer_retention.pipelines.reporting import takeaways
 
 
 def _monthly(churn_counts: list[int], start: int = 100, first: str = "2025-01") -> pd.DataFrame:

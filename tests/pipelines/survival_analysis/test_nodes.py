@@ -193,8 +193,27 @@ def test_strata_are_capped_and_numeric_violations_only_warned(params):
 
 def test_landmark_curves_are_valid_and_beat_kaplan_meier(clean_demo, params):
     snapshots = compute_snapshots(clean_demo, load_parameters("feature_engineering"))
-    summary, curves, _ = nodes.fit_landmark_model(
+    summary, curves, check = nodes.fit_landmark_model(
         snapshots, run_plan(), attribute_profile(clean_demo["customers"]), params
+    )
+    observed = check[check["kind"] == "observed"]["survival"].to_numpy()
+    predicted = check[check["kind"] == "predicted"]["survival"].to_numpy()
+    assert observed[0] == 1.0 and (np.diff(observed) <= 0).all()
+    assert (
+        len(predicted) == len(summary["brier_grid_days"])
+        and ((predicted > 0) & (predicted < 1)).all()
+    )
+    # The check on the chart is the one the metrics judge: predictions close to what happened.
+    assert (
+        np.abs(
+            predicted
+            - np.interp(
+                check[check["kind"] == "predicted"]["months"],
+                check[check["kind"] == "observed"]["months"],
+                observed,
+            )
+        ).max()
+        < 0.05
     )
     survival = curves.filter(like="survival_month_").to_numpy()
     assert survival.shape[1] == params["landmark"]["horizon_months"]
@@ -310,32 +329,6 @@ def test_cox_risk_scores_equal_lifelines_row_by_row(params):
         np.testing.assert_allclose(risk["churn_probability"].iloc[1:], expected, rtol=0, atol=0)
 
 
-def test_km_chart_from_event_counts_draws_lifelines_row_level_curve_and_band():
-    """_plot_km fits lifelines on the curve's counts per distinct time (as weights): the line
-    and the 95% band drawn are those of lifelines' fit on every row (tied, censored data)."""
-    import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
-
-    from customer_retention.models.clv import DAYS_PER_MONTH
-    from customer_retention.models.kaplan_meier import kaplan_meier
-
-    rng = np.random.default_rng(3)
-    days = rng.integers(1, 400, 3000).astype(float)
-    events = rng.random(3000) < 0.6
-    fig, (ours, theirs) = plt.subplots(1, 2)
-    km._plot_km(ours, kaplan_meier(days, events), "observed")
-    KaplanMeierFitter().fit(days / DAYS_PER_MONTH, events, label="observed").plot_survival_function(
-        ax=theirs, ci_show=True
-    )
-    np.testing.assert_allclose(ours.lines[0].get_xydata(), theirs.lines[0].get_xydata())
-    (band,) = ours.collections
-    (reference,) = theirs.collections
-    np.testing.assert_allclose(
-        band.get_paths()[0].vertices, reference.get_paths()[0].vertices, atol=1e-12
-    )
-    plt.close(fig)
-
-
 def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
     rng = np.random.default_rng(1)
     n = 400
@@ -371,3 +364,38 @@ def test_km_curves_start_at_one_never_rise_and_stop_before_the_noisy_tail():
         last_month = curve["months"].max()
         still_observed = (members["tenure_days"] / DAYS_PER_MONTH >= last_month).sum()
         assert still_observed >= 20  # never drawn where fewer than 20 remain at risk
+
+
+def test_stage_charts_are_drawn_by_the_shared_chart_module(monkeypatch):
+    """One chart layer: the survival stage's versioned charts come from customer_retention.core
+    .charts, the functions the report uses."""
+    from customer_retention.core import charts
+
+    drawn = []
+    for name in ("kaplan_meier_grid", "hazard_forest", "landmark_check"):
+        monkeypatch.setattr(charts, name, lambda *a, _n=name, **k: drawn.append(_n) or _n)
+    curves = pd.DataFrame(
+        {"segment": "plan", "group": ["a", "b"], "origin": "signup", "months": 0.0, "survival": 1.0}
+    )
+    logrank = pd.DataFrame(
+        [{"segment": "plan", "comparison": "all groups", "test_statistic": 1.0, "p_value": 0.3}]
+    )
+    assert nodes.plot_kaplan_meier(curves, logrank) == "kaplan_meier_grid"
+    ratios = pd.DataFrame(
+        {
+            "covariate": ["plan=b"],
+            "hazard_ratio": [1.2],
+            "ci_lower_95": [1.0],
+            "ci_upper_95": [1.4],
+            "p_value": [0.04],
+            "ph_p_value": [0.5],
+            "ph_violated": [False],
+            "stratified": [False],
+        }
+    )
+    assert nodes.plot_hazard_ratios(ratios, {"reference_levels": {}}, {}) == "hazard_forest"
+    check = pd.DataFrame(
+        {"kind": ["observed", "predicted"], "months": [0.0, 1.0], "survival": [1.0, 0.9]}
+    )
+    assert nodes.plot_landmark_check(check, {"test_snapshot": "2025-01-01"}) == "landmark_check"
+    assert drawn == ["kaplan_meier_grid", "hazard_forest", "landmark_check"]

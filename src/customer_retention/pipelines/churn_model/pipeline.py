@@ -80,7 +80,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.plot_churn_model_evaluation,
-                inputs=["churn_test_scores", "params:churn_model"],
+                inputs=["churn_test_scores", "churn_model_metrics_draft"],
                 outputs=[
                     "roc_curve_chart",
                     "precision_recall_chart",

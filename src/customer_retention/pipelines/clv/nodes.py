@@ -12,22 +12,22 @@ import logging
 from typing import Any
 
 import ibis.expr.types as ir
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from customer_retention.core.attributes import chosen_segments  # noqa: E402
-from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary  # noqa: E402
-from customer_retention.models.clv import (  # noqa: E402
+from customer_retention.core import charts
+from customer_retention.core.attributes import chosen_segments
+from customer_retention.core.chart_data import segment_values
+from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary
+from customer_retention.models.clv import (
     DAYS_PER_MONTH,
     contractual_clv,
     monthly_discount_factors,
 )
 
 logger = logging.getLogger(__name__)
+FIT_COLUMNS = ["level", "month", "observed", "fitted"]
 VALUE_COLUMNS = [
     "customer_id",
     "monthly_revenue",
@@ -195,7 +195,7 @@ def cross_check_clv_with_sbg(
     customer_timeline: pd.DataFrame,
     run_plan: dict[str, Any],
     params: dict[str, Any],
-) -> tuple[dict[str, Any], plt.Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Fit an sBG per segment on monthly renewals and compare its CLV with the landmark CLV.
 
     Cohort: the customers who could be observed for at least ``sbg.observed_months`` months;
@@ -203,14 +203,14 @@ def cross_check_clv_with_sbg(
     active customer with n whole months of tenure is margin x MRR x
     sum_{j=1..H} S(n + j) / S(n) x (1 + d_m)^-j, i.e. the same formula as the landmark CLV
     with the segment's sBG survival curve instead of the customer's own.
+
+    Also returns the fit table (level, month, observed and fitted share still active) that the
+    sBG chart draws.
     """
     decision = (run_plan.get("stages") or {}).get("sbg_cross_check") or {"run": True}
     if not decision["run"]:
         logger.warning("sBG cross-check skipped: %s", decision["why"])
-        fig, ax = plt.subplots(figsize=(7, 1.5))
-        ax.text(0.5, 0.5, f"sBG cross-check not run: {decision['why']}", ha="center")
-        ax.set_axis_off()
-        return {"status": "skipped", "reason": decision["why"]}, fig
+        return {"status": "skipped", "reason": decision["why"]}, pd.DataFrame(columns=FIT_COLUMNS)
     sbg = params["sbg"]
     segment, months = _sbg_segment(sbg.get("segment"), run_plan), int(sbg["observed_months"])
     if segment is not None and segment not in survival_table:
@@ -227,7 +227,7 @@ def cross_check_clv_with_sbg(
     discount = monthly_discount_factors(params["annual_discount_rate"], horizon)
     value = customer_value.set_index("customer_id")
     results: dict[str, Any] = {}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fits = []
     for level, group in survival_table[eligible].groupby(segment, observed=True):
         stayed_level = stayed[group.index].to_numpy()
         n_alive = np.array([(stayed_level >= k).sum() for k in range(months + 1)])
@@ -251,61 +251,49 @@ def cross_check_clv_with_sbg(
             "mean_clv_sbg": float(sbg_clv.mean()) if len(active) else None,
             "mean_clv_landmark": float(landmark_clv.mean()) if len(active) else None,
         }
-        line = ax.plot(
-            np.arange(months + 1), n_alive / n_alive[0], "o", label=f"{level}: observed"
-        )[0]
-        ax.plot(
-            np.arange(months + 1),
-            model.survival(np.arange(months + 1)),
-            "-",
-            color=line.get_color(),
-            label=f"{level}: sBG",
+        fits.append(
+            pd.DataFrame(
+                {
+                    "level": str(level),
+                    "month": np.arange(months + 1),
+                    "observed": n_alive / n_alive[0],
+                    "fitted": np.asarray(model.survival(np.arange(months + 1))),
+                }
+            )
         )
-    ax.set(
-        title=f"Monthly retention by {segment}: observed vs shifted-beta-geometric fit",
-        xlabel="months since signup",
-        ylabel="share of cohort still active",
-    )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return {"segment": segment, "observed_months": months, "by_level": results}, fig
+    fit = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame(columns=FIT_COLUMNS)
+    return {"segment": segment, "observed_months": months, "by_level": results}, fit
 
 
-def plot_clv_distribution(customer_value: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(customer_value["clv"], bins=50, color="tab:blue")
-    ax.axvline(
-        customer_value["clv"].median(),
-        color="black",
-        linestyle="--",
-        label=f"median {customer_value['clv'].median():,.0f}",
-    )
-    ax.set(
-        title="Customer lifetime value of active customers",
-        xlabel="CLV (discounted margin)",
-        ylabel="customers",
-    )
-    ax.legend()
-    fig.tight_layout()
-    return fig
+def plot_sbg_fit(sbg_fit: pd.DataFrame, sbg_cross_check: dict[str, Any]) -> Figure:
+    """Observed monthly retention of each cohort against its sBG fit (or why there is none)."""
+    if sbg_fit is None or sbg_fit.empty:
+        reason = sbg_cross_check.get("reason") or "no cohort large enough, or no churn in it"
+        return charts.note(f"sBG cross-check not drawn: {reason}")
+    return charts.sbg_fit(sbg_fit, sbg_cross_check["segment"])
+
+
+def plot_clv_distribution(customer_value: pd.DataFrame, params: dict[str, Any]) -> Figure:
+    """CLV of the active customers, as the report draws it."""
+    return charts.clv_histogram(customer_value["clv"].dropna(), params["currency"])
 
 
 def plot_value_at_risk_by_segment(
     customer_value: pd.DataFrame,
-    customer_snapshots: pd.DataFrame,
+    as_of_snapshot: pd.DataFrame,
     run_plan: dict[str, Any],
     params: dict[str, Any],
-) -> plt.Figure:
-    chosen = chosen_segments(params["value_at_risk_segments"], run_plan)
-    segments = [s for s in chosen if s in customer_snapshots]
-    attributes = _as_of_rows(customer_snapshots)[segments]
-    frame = customer_value.set_index("customer_id").join(attributes)
-    fig, axes = plt.subplots(
-        1, max(len(segments), 1), figsize=(4.5 * max(len(segments), 1), 4), squeeze=False
+) -> Figure:
+    """Value at risk (the CLV stage's churn probability x CLV) by segment, as the report draws
+    it (the report's own chart uses the churn model's probabilities when it has scored)."""
+    segments = [
+        s
+        for s in chosen_segments(params["value_at_risk_segments"], run_plan)
+        if s in as_of_snapshot
+    ]
+    by_segment = segment_values(
+        customer_value, as_of_snapshot[["customer_id", *segments]], segments
     )
-    for ax, segment in zip(axes.flat, segments, strict=False):
-        totals = frame.groupby(segment, observed=True)["value_at_risk"].sum().sort_values()
-        ax.barh(totals.index.astype(str), totals.to_numpy(), color="tab:red")
-        ax.set(title=f"Value at risk by {segment.replace('_', ' ')}", xlabel="value at risk")
-    fig.tight_layout()
-    return fig
+    if by_segment.empty:
+        return charts.note("No segment to break the value at risk down by.")
+    return charts.value_at_risk_bars(by_segment, params["currency"])

@@ -7,18 +7,9 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .formatting import fmt_date, is_missing
+from customer_retention.core.chart_data import LABEL  # noqa: F401 (the sections import it from here)
+from customer_retention.core.formatting import fmt_date, is_missing
 
-LABEL = "churned_within_horizon"
-SCORER_NAMES = {
-    "xgboost_calibrated": "Churn model (XGBoost, calibrated)",
-    "xgboost_raw": "Churn model before calibration",
-    "logistic_baseline": "Logistic-regression baseline",
-    "health_score": "Health score",
-    "cox_risk": "Cox survival model",
-    "cox_risk_rank_only": "Cox survival model (ranking only)",
-    "oracle": "Oracle: true probability (demo data only)",
-}
 MODEL = "xgboost_calibrated"
 
 

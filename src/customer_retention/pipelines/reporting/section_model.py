@@ -6,37 +6,25 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_curve
 
+from customer_retention.core import charts
+from customer_retention.core.chart_data import SCORER_NAMES, evaluation_curves
 from customer_retention.core.features import FEATURE_LABELS
-from customer_retention.models.evaluation import cumulative_gains, reliability_table, thin_curve
-
-from . import charts, takeaways
-from .blocks import (
-    LABEL,
-    MODEL,
-    SCORER_NAMES,
-    _chart,
-    _collect,
-    _frame,
-)
-from .formatting import (
+from customer_retention.core.formatting import (
     fmt_int,
     fmt_number,
     fmt_share,
     humanize,
 )
 
-ROC_SCORERS = (
-    "xgboost_calibrated",
-    "logistic_baseline",
-    "health_score",
-    "cox_risk",
-    "cox_risk_rank_only",
-    "oracle",
+from . import takeaways
+from .blocks import (
+    LABEL,
+    MODEL,
+    _chart,
+    _collect,
+    _frame,
 )
-GAINS_SCORERS = ("xgboost_calibrated", "logistic_baseline", "health_score")
-CALIBRATION_SCORERS = ("xgboost_calibrated", "logistic_baseline")
 
 
 def _metric_row(name: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -60,36 +48,6 @@ def _metric_row(name: str, result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _evaluation_curves(
-    scores: pd.DataFrame, scorers: dict[str, Any], evaluation: dict[str, Any]
-) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """ROC, reliability and gains tables of the scorers present in the test scores."""
-    y = scores[LABEL].astype(float)
-    roc, calibration, gains = {}, {}, {}
-    for name in ROC_SCORERS:
-        column = "health_risk" if name == "health_score" else name
-        if column not in scores or scores[column].isna().all():
-            continue
-        ok = scores[column].notna()
-        label = SCORER_NAMES[name]
-        auc = scorers.get(name, {}).get("roc_auc")
-        fpr, tpr, _ = roc_curve(y[ok], scores.loc[ok, column])
-        keep = thin_curve(fpr, tpr)  # a quarter pixel apart, not one point per test row
-        roc[f"{label} ({fmt_number(auc, 3)})" if auc else label] = pd.DataFrame(
-            {"fpr": fpr[keep], "tpr": tpr[keep]}
-        )
-        if name in GAINS_SCORERS:
-            gains[label] = cumulative_gains(y[ok], scores.loc[ok, column])
-        if name in CALIBRATION_SCORERS:
-            calibration[label] = reliability_table(
-                y[ok],
-                scores.loc[ok, column],
-                int(evaluation["ece_bins"]),
-                evaluation["ece_strategy"],
-            )
-    return roc, calibration, gains
-
-
 DEFAULT_EVALUATION = {"top_fraction": 0.1, "ece_bins": 10, "ece_strategy": "quantile"}
 
 
@@ -108,8 +66,8 @@ def build_model_section(
     top_fraction = float(evaluation["top_fraction"])
     scores = _frame(churn_test_scores)
     usable = bool(len(scores)) and LABEL in scores and scores[LABEL].nunique() == 2
-    roc, calibration, gains = (
-        _evaluation_curves(scores, scorers, evaluation) if usable else ({}, {}, {})
+    roc, _, calibration, gains = (
+        evaluation_curves(scores, scorers, evaluation) if usable else ({}, {}, {}, {})
     )
     missing = None if usable else "No test snapshot with both churners and stayers to evaluate on."
     importance = _frame(churn_feature_importance)

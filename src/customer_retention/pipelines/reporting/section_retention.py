@@ -8,19 +8,21 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import charts, takeaways
+from customer_retention.core import charts
+from customer_retention.core.formatting import (
+    fmt_number,
+    fmt_share,
+    humanize,
+    is_missing,
+)
+
+from . import takeaways
 from .blocks import (
     Block,
     _as_of_health,
     _chart,
     _collect,
     _frame,
-)
-from .formatting import (
-    fmt_number,
-    fmt_share,
-    humanize,
-    is_missing,
 )
 
 

@@ -10,16 +10,9 @@ import yaml
 from matplotlib.figure import Figure
 
 import customer_retention
+from customer_retention.core import charts
 from customer_retention.core.features import FEATURE_LABELS
-from customer_retention.provenance import git_commit
-
-from . import charts, takeaways
-from .blocks import (
-    _as_of_health,
-    _chart,
-    _frame,
-)
-from .formatting import (
+from customer_retention.core.formatting import (
     fmt_date,
     fmt_int,
     fmt_month,
@@ -27,6 +20,14 @@ from .formatting import (
     fmt_p_value,
     fmt_share,
     humanize,
+)
+from customer_retention.provenance import git_commit
+
+from . import takeaways
+from .blocks import (
+    _as_of_health,
+    _chart,
+    _frame,
 )
 
 KEY_PARAMETERS = (

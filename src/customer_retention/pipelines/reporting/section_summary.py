@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .blocks import _timestamp_text
-from .formatting import (
+from customer_retention.core.formatting import (
     fmt_int,
     fmt_money,
     fmt_month,
@@ -19,6 +18,8 @@ from .formatting import (
     fmt_signed,
     is_missing,
 )
+
+from .blocks import _timestamp_text
 
 logger = logging.getLogger(__name__)
 

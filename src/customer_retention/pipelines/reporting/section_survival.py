@@ -8,14 +8,14 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import charts, takeaways
-from .blocks import (
-    Block,
-    _chart,
-    _collect,
-    _frame,
+from customer_retention.core import charts
+from customer_retention.core.chart_data import (
+    hazard_labels,
+    kaplan_meier_panels,
+    overall_logrank,
+    reference_levels,
 )
-from .formatting import (
+from customer_retention.core.formatting import (
     fmt_int,
     fmt_number,
     fmt_p_value,
@@ -24,34 +24,17 @@ from .formatting import (
     months_from_days,
 )
 
-
-def _reference_levels(
-    survival_summary: dict[str, Any], hazard_ratios: pd.DataFrame
-) -> dict[str, str | None]:
-    """Reference level of each attribute: from parameters, else the level without a ratio."""
-    references = dict(((survival_summary or {}).get("cox") or {}).get("reference_levels") or {})
-    segments = ((survival_summary or {}).get("kaplan_meier") or {}).get("segments") or {}
-    for attribute, level in list(references.items()):
-        if level is None and attribute in segments:
-            with_ratio = {
-                c.partition("=")[2]
-                for c in hazard_ratios["covariate"]
-                if c.partition("=")[0] == attribute
-            }
-            rest = [g for g in segments[attribute]["groups"] if g not in with_ratio]
-            references[attribute] = rest[0] if len(rest) == 1 else None
-    return references
+from . import takeaways
+from .blocks import (
+    Block,
+    _chart,
+    _collect,
+    _frame,
+)
 
 
 def _km_block(curves: pd.DataFrame, logrank: pd.DataFrame, segments: dict[str, Any]) -> Block:
-    overall = _overall_logrank(logrank)
-    shown = {
-        segment: {
-            "origin": curves.loc[curves["segment"] == segment, "origin"].iat[0],
-            "p_value": float(overall[segment]) if segment in overall else None,
-        }
-        for segment in dict.fromkeys(curves["segment"] if len(curves) else [])
-    }
+    shown = kaplan_meier_panels(curves, logrank)
     block = _chart(
         "kaplan_meier",
         "Time to churn by segment (Kaplan–Meier)",
@@ -88,19 +71,7 @@ def ph_note(cox: dict[str, Any]) -> str:
 def _hazard_block(
     ratios: pd.DataFrame, references: dict[str, str | None], cox: dict[str, Any]
 ) -> Block:
-    labels = []
-    for _, row in ratios.iterrows():
-        attribute, is_level, level = str(row["covariate"]).partition("=")
-        reference = references.get(attribute)
-        versus = f" vs {humanize(reference)}" if reference else ""
-        label = (
-            f"{humanize(attribute)}: {humanize(level)}{versus}"
-            if is_level
-            else f"{humanize(attribute)} (per unit)"
-        )
-        if str(row.get("ph_violated", False)).lower() == "true":
-            label += " (PH violated)"
-        labels.append(label)
+    labels = hazard_labels(ratios, references) if len(ratios) else []
     absent = (
         cox.get("reason")
         or ("the survival stage has not run" if not cox else "no attributes to compare")
@@ -117,18 +88,11 @@ def _hazard_block(
     return block, charts.hazard_forest(ratios, labels) if len(ratios) else None
 
 
-def _overall_logrank(logrank: pd.DataFrame) -> pd.Series:
-    """Segment -> p-value of the log-rank test across all its groups."""
-    if logrank.empty:
-        return pd.Series(dtype=float)
-    return logrank[logrank["comparison"] == "all groups"].set_index("segment")["p_value"]
-
-
 def _median_table(
     km: dict[str, Any], logrank: pd.DataFrame, curves: pd.DataFrame
 ) -> list[dict[str, Any]]:
     """Median time to churn and share active after 6 / 12 months, groups in chart order."""
-    overall = _overall_logrank(logrank)
+    overall = overall_logrank(logrank)
     table = [_median_row("all customers", "", km["overall"], None)] if km.get("overall") else []
     for segment, info in (km.get("segments") or {}).items():
         p = float(overall[segment]) if segment in overall else None
@@ -161,7 +125,11 @@ def build_survival_section(
     if curves.empty:
         curves = pd.DataFrame(columns=["segment", "group", "origin", "months", "survival"])
     ratios = _frame(hazard_ratios)
-    references = _reference_levels(summary, ratios) if len(ratios) else {}
+    references = (
+        reference_levels(summary.get("cox"), summary.get("kaplan_meier"), ratios)
+        if len(ratios)
+        else {}
+    )
     blocks, figures = _collect(
         _km_block(curves, logrank, km.get("segments") or {}),
         _hazard_block(ratios, references, summary.get("cox") or {}),

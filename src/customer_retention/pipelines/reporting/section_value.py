@@ -7,9 +7,18 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
+from customer_retention.core.chart_data import segment_values
+from customer_retention.core.formatting import (
+    fmt_int,
+    fmt_money,
+    fmt_number,
+    fmt_share,
+    is_missing,
+)
 
-from . import charts, takeaways
+from . import takeaways
 from .blocks import (
     Block,
     _chart,
@@ -19,38 +28,6 @@ from .blocks import (
     as_of_date,
     high_risk,
 )
-from .formatting import (
-    fmt_int,
-    fmt_money,
-    fmt_number,
-    fmt_share,
-    is_missing,
-)
-
-
-def _segment_values(
-    values: pd.DataFrame, survival_table: pd.DataFrame, segments: list[str]
-) -> pd.DataFrame:
-    """Customers and value at risk per (segment, level) of the static attributes."""
-    present = [s for s in segments if s in survival_table]
-    if not present or values.empty or "customer_id" not in survival_table:
-        return pd.DataFrame(columns=["segment", "level", "customers", "value_at_risk"])
-    attributes = survival_table.assign(customer_id=survival_table["customer_id"].astype(str))
-    frame = values.merge(attributes[["customer_id", *present]], on="customer_id", how="left")
-    parts = []
-    for segment in present:
-        grouped = frame.groupby(frame[segment].astype(str))["value_at_risk"].agg(["size", "sum"])
-        parts.append(
-            pd.DataFrame(
-                {
-                    "segment": segment,
-                    "level": grouped.index,
-                    "customers": grouped["size"].to_numpy(),
-                    "value_at_risk": grouped["sum"].to_numpy(),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
 
 
 def _clv_block(values: pd.DataFrame, currency: str) -> Block:
@@ -170,7 +147,7 @@ def build_value_section(
         "current customers)"
     )
     segments = chosen_segments(value_at_risk_segments, run_plan or {})
-    by_segment = _segment_values(risk, _frame(survival_table), segments)
+    by_segment = segment_values(risk, _frame(survival_table), segments)
     summary = retention_plan_summary if scored else None
     blocks, figures = _collect(
         _clv_block(values, currency),

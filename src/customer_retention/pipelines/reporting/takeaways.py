@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .formatting import (
+from customer_retention.core.formatting import (
     fmt_int,
     fmt_money,
     fmt_month,

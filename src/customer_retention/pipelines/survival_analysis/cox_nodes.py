@@ -11,13 +11,14 @@ import pandas as pd
 from lifelines import WeibullAFTFitter
 from matplotlib.figure import Figure
 
+from customer_retention.core import charts
+from customer_retention.core.chart_data import hazard_labels, reference_levels
 from customer_retention.models.survival_metrics import concordance_index
 
 from . import cox
 from .design import (
     DURATION,
     EVENT,
-    note_figure,
     plan_skips,
     sample_rows,
     split_customers,
@@ -103,35 +104,13 @@ def fit_weibull_aft(
     }
 
 
-def plot_hazard_ratios(hazard_ratios: pd.DataFrame) -> Figure:
-    """Forest plot: hazard ratio and 95% CI per covariate (log scale; 1 = no effect); a
-    covariate that violates proportional hazards is marked (its ratio is an average)."""
-    if hazard_ratios.empty:
-        return note_figure("No Cox model: no attribute a survival model can use")
-    hr = hazard_ratios.sort_values("hazard_ratio")
-    if "ph_violated" in hr:
-        flagged = hr["ph_violated"].astype(str).str.lower() == "true"
-        hr = hr.assign(
-            covariate=hr["covariate"].where(~flagged, hr["covariate"] + " (PH violated)")
-        )
-    fig = Figure(figsize=(8, 0.45 * len(hr) + 1.5))
-    ax = fig.subplots()
-    y = np.arange(len(hr))
-    ax.errorbar(
-        hr["hazard_ratio"],
-        y,
-        xerr=[hr["hazard_ratio"] - hr["ci_lower_95"], hr["ci_upper_95"] - hr["hazard_ratio"]],
-        fmt="o",
-        color="tab:blue",
-        capsize=3,
-    )
-    ax.axvline(1, color="grey", linestyle="--")
-    ax.set(
-        yticks=y,
-        yticklabels=hr["covariate"],
-        xscale="log",
-        xlabel="hazard ratio (95% CI), log scale",
-    )
-    ax.set_title("What raises the risk of churn (Cox model, > 1 = churns sooner)")
-    fig.tight_layout()
-    return fig
+def plot_hazard_ratios(
+    hazard_ratios: pd.DataFrame, cox_summary: dict[str, Any], km_summary: dict[str, Any]
+) -> Figure:
+    """The hazard-ratio forest plot, as the report draws it (covariates that violate
+    proportional hazards marked: their ratio is an average over time)."""
+    if hazard_ratios is None or hazard_ratios.empty:
+        reason = (cox_summary or {}).get("reason") or "no attribute a survival model can use"
+        return charts.note(f"No Cox model: {reason}")
+    references = reference_levels(cox_summary, km_summary, hazard_ratios)
+    return charts.hazard_forest(hazard_ratios, hazard_labels(hazard_ratios, references))

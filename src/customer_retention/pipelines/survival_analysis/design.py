@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 DURATION, EVENT = "tenure_days", "churned"
@@ -119,12 +118,3 @@ def plan_skips(run_plan: dict[str, Any], stage: str) -> str | None:
     """Why the run plan skips ``stage`` (None when it runs)."""
     decision = run_plan["stages"][stage]
     return None if decision["run"] else decision["why"]
-
-
-def note_figure(text: str) -> Figure:
-    """A small figure that says why a chart is empty (the versioned chart keeps its place)."""
-    fig = Figure(figsize=(7, 1.5))
-    ax = fig.subplots()
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
-    ax.set_axis_off()
-    return fig

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core import charts
+from customer_retention.core.chart_data import kaplan_meier_panels
 from customer_retention.core.segments import landmark_segments
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import KaplanMeierCurve, kaplan_meier, logrank_tests
@@ -94,18 +94,6 @@ def _logrank(frame: pd.DataFrame, segment: str, duration: str, event: str) -> li
     return [{"segment": segment, **row} for row in rows]
 
 
-def _plot_km(ax: Axes, km: KaplanMeierCurve, label: str) -> None:
-    """lifelines' KM plot (curve and 95% CI, in months) fitted on the curve's event counts
-    (events and censorings per distinct time as weights): the same estimate as on every row."""
-    times = np.concatenate([km.timeline, km.timeline]) / DAYS_PER_MONTH
-    counts = np.concatenate([km.observed, km.removed - km.observed])
-    observed = np.arange(len(times)) < len(km.timeline)
-    keep = counts > 0
-    KaplanMeierFitter().fit(
-        times[keep], observed[keep], weights=counts[keep], label=label
-    ).plot_survival_function(ax=ax, ci_show=True)
-
-
 def km_sources(
     survival_table: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
@@ -122,6 +110,7 @@ def km_sources(
     return {s: v for s, v in sources.items() if s in v[0].columns and v[0][s].nunique() > 1}
 
 
+OVERALL = "all customers"  # the curves table's segment when no segment can be compared
 LOGRANK_COLUMNS = ["segment", "comparison", "test_statistic", "p_value"]
 
 
@@ -130,7 +119,7 @@ def fit_kaplan_meier_by_segment(
     customer_snapshots: pd.DataFrame,
     run_plan: dict[str, Any],
     params: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """KM curves overall and per segment, median and survival at 3/6/12/24 months, log-rank tests.
 
     Static segments use the survival table (time from signup). Segments that change over time
@@ -143,24 +132,16 @@ def fit_kaplan_meier_by_segment(
         "overall": _km_segment_summary(survival_table, DURATION, EVENT, params),
         "segments": {},
     }
-    tests: list[dict] = []
     if not present:
         logger.warning("Kaplan-Meier: no segment with two or more groups; overall curve only")
         summary["segments_note"] = "no segment with two or more groups: overall curve only"
-        fig = Figure(figsize=(7, 4.5))
-        ax = fig.subplots()
-        _plot_km(ax, kaplan_meier(survival_table[DURATION], survival_table[EVENT]), "all")
-        ax.set(title="Survival of all customers", xlabel="months after signup", ylim=(0, 1.02))
-        return summary, pd.DataFrame(columns=LOGRANK_COLUMNS), fig
-    n_rows = max(1, int(np.ceil(len(present) / 3)))
-    fig = Figure(figsize=(15, 4 * n_rows))
-    axes = fig.subplots(n_rows, 3, squeeze=False)
-    for ax, (segment, (frame, duration, event)) in zip(axes.flat, present.items(), strict=False):
+    tests: list[dict] = []
+    for segment, (frame, duration, event) in present.items():
         columns = [duration, event, *(["snapshot_date"] if "snapshot_date" in frame else [])]
         frame = frame[columns].assign(**{segment: frame[segment].astype(str)})
         days = frame[duration].to_numpy()
-        events = frame[event].to_numpy(dtype=bool)
         groups = dict(sorted(frame.groupby(segment).indices.items()))
+        events = frame[event].to_numpy(dtype=bool)
         curves = {level: kaplan_meier(days[rows], events[rows]) for level, rows in groups.items()}
         summary["segments"][segment] = {
             "time_origin": "signup"
@@ -172,19 +153,14 @@ def fit_kaplan_meier_by_segment(
             },
         }
         tests.extend(_logrank(frame, segment, duration, event))
-        for level, curve in curves.items():
-            _plot_km(ax, curve, level)
-        origin = summary["segments"][segment]["time_origin"]
-        ax.set(
-            title=f"Survival by {segment.replace('_', ' ')}",
-            xlabel=f"months after {origin}",
-            ylabel="share still active",
-            ylim=(0, 1.02),
-        )
-    for ax in list(axes.flat)[len(present) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return summary, pd.DataFrame(tests, columns=LOGRANK_COLUMNS), fig
+    return summary, pd.DataFrame(tests, columns=LOGRANK_COLUMNS)
+
+
+def plot_kaplan_meier(km_curves: pd.DataFrame, logrank_tests: pd.DataFrame) -> Figure:
+    """The Kaplan-Meier chart of the curves table, as the report draws it."""
+    if km_curves is None or km_curves.empty:
+        return charts.note("No Kaplan-Meier curves: the survival stage found no customers.")
+    return charts.kaplan_meier_grid(km_curves, kaplan_meier_panels(km_curves, logrank_tests))
 
 
 def estimate_km_curves(
@@ -198,7 +174,8 @@ def estimate_km_curves(
     report draws them: static segments from signup, changing ones (NPS class, support speed)
     from the landmark snapshot, as :func:`fit_kaplan_meier_by_segment` compares them. Each curve stops
     where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
-    Groups keep their natural order (categories in order, else alphabetical)."""
+    Groups keep their natural order (categories in order, else alphabetical). Without any
+    segment to compare, the one curve of all customers (segment "all customers")."""
     sources = {}
     for segment, (frame, duration, event) in km_sources(
         survival_table, customer_snapshots, run_plan, params
@@ -207,6 +184,9 @@ def estimate_km_curves(
         if duration != DURATION:
             start = str(frame["snapshot_date"].min().date()) if len(frame) else "landmark"
         sources[segment] = (frame, duration, event, start)
+    if not sources:
+        everyone = survival_table.assign(**{OVERALL: "all"})
+        sources[OVERALL] = (everyone, DURATION, EVENT, "signup")
     rows = []
     for segment, (frame, duration, event, start) in sources.items():
         for group, part in frame.groupby(segment, observed=True, sort=True):

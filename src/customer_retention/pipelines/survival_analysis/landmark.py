@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core import charts
 from customer_retention.core.features import FEATURES
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import kaplan_meier
@@ -23,11 +24,9 @@ from .design import (
     DURATION,
     EVENT,
     design_matrix,
-    note_figure,
     plan_skips,
     sample_rows,
 )
-from .km import _plot_km
 
 logger = logging.getLogger(__name__)
 # The landmark model's outcome: days from the snapshot to churn. Named apart from DURATION,
@@ -83,9 +82,9 @@ def _prepare_landmark(
 
 def _evaluate_landmark_model(
     customer_snapshots: pd.DataFrame, params: dict[str, Any]
-) -> tuple[dict[str, Any], Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """The landmark model's held-out evaluation (see ``fit_landmark_model``): its metrics and
-    the observed-vs-predicted chart."""
+    the observed-vs-predicted table."""
     lm = params["landmark"]
     dates = customer_snapshots["snapshot_date"]
     is_labelled = customer_snapshots["churned_within_horizon"].notna()
@@ -121,7 +120,7 @@ def _evaluate_landmark_model(
         ibs_reference,
         fit_seconds,
     )
-    fig = _plot_observed_vs_predicted(test_days, test_event, predicted, grid, test_date)
+    check = _observed_vs_predicted(test_days, test_event, predicted, grid)
     metrics = {
         "test_snapshot": str(test_date.date()),
         "train_snapshots": sorted(str(d.date()) for d in train_rows["snapshot_date"].unique()),
@@ -133,7 +132,10 @@ def _evaluate_landmark_model(
         "brier_grid_days": [float(g) for g in grid],
         "fit_seconds": round(fit_seconds, 2),
     }
-    return metrics, fig
+    return metrics, check
+
+
+CHECK_COLUMNS = ["kind", "months", "survival"]
 
 
 def fit_landmark_model(
@@ -141,7 +143,7 @@ def fit_landmark_model(
     run_plan: dict[str, Any],
     customer_attributes: dict[str, Any],
     params: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Weibull proportional hazards on snapshot features: time from a snapshot to churn.
 
     Evaluation: fitted on the labelled snapshots before the last one, with follow-up censored
@@ -154,6 +156,8 @@ def fit_landmark_model(
     Static attributes that the survival models cannot use (identifiers, free text, too many
     levels) are left out. When the run plan skips the model (fewer than two labelled snapshots
     with churners, or ``landmark.enabled: false``) the summary says why and the curves are empty.
+    Also returns ``landmark_check``: observed (Kaplan-Meier) against mean predicted survival of
+    the test snapshot's customers, the model's calibration at a glance.
     """
     why_not = plan_skips(run_plan, "landmark_model")
     if why_not:
@@ -161,7 +165,7 @@ def fit_landmark_model(
         return (
             {"status": "skipped", "reason": why_not},
             pd.DataFrame(),
-            note_figure(f"Landmark model not fitted: {why_not}"),
+            pd.DataFrame(columns=CHECK_COLUMNS),
         )
     unusable = [
         c
@@ -170,7 +174,7 @@ def fit_landmark_model(
     ]
     params = params | {"landmark_exclude": [*params["landmark_exclude"], *unusable]}
     # The evaluation's design matrices are freed before the scoring model's are built.
-    evaluation, fig = _evaluate_landmark_model(customer_snapshots, params)
+    evaluation, check = _evaluate_landmark_model(customer_snapshots, params)
     lm = params["landmark"]
     history = sample_rows(
         customer_snapshots,
@@ -198,7 +202,16 @@ def fit_landmark_model(
             "converged": final.converged_,
         },
     }
-    return summary, curves, fig
+    return summary, curves, check
+
+
+def plot_landmark_check(landmark_check: pd.DataFrame, landmark_summary: dict[str, Any]) -> Figure:
+    """Observed against predicted survival after the test snapshot (or why there is none)."""
+    if landmark_check is None or landmark_check.empty:
+        reason = (landmark_summary or {}).get("reason", "not fitted")
+        return charts.note(f"Landmark model not fitted: {reason}")
+    title = f"Landmark model: customers active on {landmark_summary['test_snapshot']}"
+    return charts.landmark_check(landmark_check, title)
 
 
 def _fit_weibull_ph(design: pd.DataFrame, penalizer: float) -> WeibullPH:
@@ -252,29 +265,21 @@ def select_survival_curves(
     return curves, {"source": "Kaplan-Meier curve of all customers, conditional on tenure"}
 
 
-def _plot_observed_vs_predicted(
-    days: np.ndarray,
-    events: np.ndarray,
-    predicted: np.ndarray,
-    grid: np.ndarray,
-    test_date: pd.Timestamp,
-) -> Figure:
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    _plot_km(ax, kaplan_meier(days, events), "observed (Kaplan-Meier)")
-    ax.plot(
-        grid / DAYS_PER_MONTH,
-        predicted.mean(axis=0),
-        "o--",
-        color="tab:red",
-        label="predicted (mean of customers)",
+def _observed_vs_predicted(
+    days: np.ndarray, events: np.ndarray, predicted: np.ndarray, grid: np.ndarray
+) -> pd.DataFrame:
+    """Kaplan-Meier of the test customers (each step, up to the last grid point) and the mean
+    predicted survival at the grid, in months: the table the check chart draws."""
+    km = kaplan_meier(days, events)
+    shown = km.timeline <= grid[-1]
+    observed = pd.DataFrame(
+        {
+            "kind": "observed",
+            "months": np.concatenate([[0.0], km.timeline[shown] / DAYS_PER_MONTH]),
+            "survival": np.concatenate([[1.0], km.survival[shown]]),
+        }
     )
-    ax.set(
-        title=f"Landmark model: customers active on {test_date.date()}",
-        xlabel="months after the snapshot",
-        ylabel="share still active",
-        xlim=(0, grid[-1] / DAYS_PER_MONTH + 0.5),
+    mean = pd.DataFrame(
+        {"kind": "predicted", "months": grid / DAYS_PER_MONTH, "survival": predicted.mean(axis=0)}
     )
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return pd.concat([observed, mean], ignore_index=True)[CHECK_COLUMNS]

@@ -12,8 +12,14 @@ from typing import Any
 from .cox import cox_churn_probability
 from .cox_nodes import fit_cox_model, fit_weibull_aft, plot_hazard_ratios
 from .design import design_matrix, static_design
-from .km import build_survival_table, estimate_km_curves, fit_kaplan_meier_by_segment, km_sources
-from .landmark import fit_landmark_model, select_survival_curves
+from .km import (
+    build_survival_table,
+    estimate_km_curves,
+    fit_kaplan_meier_by_segment,
+    km_sources,
+    plot_kaplan_meier,
+)
+from .landmark import fit_landmark_model, plot_landmark_check, select_survival_curves
 
 __all__ = [
     "build_survival_table",
@@ -26,6 +32,8 @@ __all__ = [
     "fit_kaplan_meier_by_segment",
     "km_sources",
     "plot_hazard_ratios",
+    "plot_kaplan_meier",
+    "plot_landmark_check",
     "select_survival_curves",
     "static_design",
     "summarise_survival",

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "run_plan",
                     "params:survival_analysis",
                 ],
-                outputs=["kaplan_meier_summary", "logrank_tests", "kaplan_meier_chart"],
+                outputs=["kaplan_meier_summary", "logrank_tests"],
                 name="fit_kaplan_meier_by_segment",
             ),
             node(
@@ -55,8 +55,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_cox_model",
             ),
             node(
+                nodes.plot_kaplan_meier,
+                inputs=["km_curves", "logrank_tests"],
+                outputs="kaplan_meier_chart",
+                name="plot_kaplan_meier",
+            ),
+            node(
                 nodes.plot_hazard_ratios,
-                inputs="hazard_ratios",
+                inputs=["hazard_ratios", "cox_summary", "kaplan_meier_summary"],
                 outputs="hazard_ratios_chart",
                 name="plot_hazard_ratios",
             ),
@@ -74,8 +80,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "customer_attributes",
                     "params:survival_analysis",
                 ],
-                outputs=["landmark_summary", "landmark_survival_curves", "landmark_check_chart"],
+                outputs=["landmark_summary", "landmark_survival_curves", "landmark_check"],
                 name="fit_landmark_model",
+            ),
+            node(
+                nodes.plot_landmark_check,
+                inputs=["landmark_check", "landmark_summary"],
+                outputs="landmark_check_chart",
+                name="plot_landmark_check",
             ),
             node(
                 nodes.select_survival_curves,

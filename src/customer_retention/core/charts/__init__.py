@@ -1,0 +1,53 @@
+"""Every chart of the project, the report's and the stages' versioned PNGs: one consistent, readable style.
+
+Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), 12 pt text at
+the size the report shows them, people-formatted axes (%, thousands, money) and no label that
+can overlap another (long category names are wrapped, date ticks thinned). Every function takes
+a small prepared table and returns a :class:`matplotlib.figure.Figure` (no pyplot state).
+"""
+
+from .model import (
+    calibration_curves,
+    driver_bars,
+    gains_chart,
+    precision_recall_curves,
+    roc_curves,
+)
+from .monitoring import drift_bars
+from .retention import (
+    cohort_heatmap,
+    exit_reasons_pareto,
+    health_histogram,
+    monthly_churn,
+    nps_trend,
+    support_bands,
+)
+from .style import PALETTE, STYLE, money_formatter, note
+from .survival import hazard_forest, kaplan_meier_grid, landmark_check
+from .value import budget_comparison, clv_histogram, sbg_fit, value_at_risk_bars
+
+__all__ = [
+    "PALETTE",
+    "STYLE",
+    "budget_comparison",
+    "calibration_curves",
+    "clv_histogram",
+    "cohort_heatmap",
+    "drift_bars",
+    "driver_bars",
+    "exit_reasons_pareto",
+    "gains_chart",
+    "hazard_forest",
+    "health_histogram",
+    "kaplan_meier_grid",
+    "landmark_check",
+    "money_formatter",
+    "monthly_churn",
+    "note",
+    "nps_trend",
+    "precision_recall_curves",
+    "roc_curves",
+    "sbg_fit",
+    "support_bands",
+    "value_at_risk_bars",
+]

@@ -1,0 +1,131 @@
+"""Churn-model charts: ROC, precision-recall, calibration, gains, drivers."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from ..formatting import humanize
+from .style import (
+    BLACK,
+    BLUE,
+    GREY,
+    _bar_labels,
+    _figure,
+    _styled,
+)
+
+
+@_styled
+def roc_curves(curves: dict[str, pd.DataFrame]) -> Figure:
+    """ROC curve of each scorer: {label: frame with fpr, tpr}."""
+    figure = _figure(5.2, width=6.6)
+    ax = figure.subplots()
+    for label, curve in curves.items():
+        ax.plot(curve["fpr"] * 100, curve["tpr"] * 100, lw=2, label=label)
+    ax.plot([0, 100], [0, 100], color=GREY, ls=":", lw=1.5, label="random")
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        xlim=(0, 100),
+        ylim=(0, 100),
+        xlabel="stayers wrongly flagged",
+        ylabel="churners caught",
+        title="ROC: churners caught vs stayers flagged",
+    )
+    ax.legend(loc="lower right", fontsize=10)
+    return figure
+
+
+@_styled
+def calibration_curves(tables: dict[str, pd.DataFrame]) -> Figure:
+    """Observed churn against predicted probability per bin: {label: reliability table}."""
+    figure = _figure(5.2, width=6.6)
+    ax = figure.subplots()
+    top = 0.0
+    for label, table in tables.items():
+        ax.plot(
+            table["mean_predicted"] * 100,
+            table["observed_rate"] * 100,
+            "o-",
+            lw=2,
+            ms=5,
+            label=label,
+        )
+        top = max(top, table["mean_predicted"].max(), table["observed_rate"].max())
+    top = min(100.0, top * 110 + 1)
+    ax.plot([0, top], [0, top], color=GREY, ls=":", lw=1.5, label="perfect calibration")
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel="predicted churn probability (bin average)",
+        ylabel="share that actually churned",
+        title="Calibration: predicted vs actual churn",
+    )
+    ax.legend(loc="upper left", fontsize=10)
+    return figure
+
+
+@_styled
+def gains_chart(tables: dict[str, pd.DataFrame], top_fraction: float) -> Figure:
+    """Share of churners reached against share of customers contacted, ranked by each score."""
+    figure = _figure(5.2, width=6.6)
+    ax = figure.subplots()
+    for label, table in tables.items():
+        ax.plot(table["population_share"] * 100, table["captured_share"] * 100, lw=2, label=label)
+    ax.plot([0, 100], [0, 100], color=GREY, ls=":", lw=1.5, label="random order")
+    ax.axvline(top_fraction * 100, color=BLACK, lw=1, ls="--")
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        xlim=(0, 100),
+        ylim=(0, 100),
+        xlabel="customers contacted, riskiest first",
+        ylabel="churners reached",
+        title="Gains: who to contact first",
+    )
+    ax.legend(loc="lower right", fontsize=10)
+    return figure
+
+
+@_styled
+def driver_bars(importance: pd.DataFrame, labels: dict[str, str], top: int = 12) -> Figure:
+    """Mean |SHAP| contribution of the strongest features."""
+    data = importance.sort_values("mean_abs_shap", ascending=False).head(top).iloc[::-1]
+    figure = _figure(0.42 * len(data) + 1.4, width=8.5)
+    ax = figure.subplots()
+    names = [labels.get(f, humanize(f)) for f in data["feature"]]
+    bars = ax.barh(names, data["mean_abs_shap"], color=BLUE, height=0.65)
+    _bar_labels(ax, bars, [f"{v:.3f}" for v in data["mean_abs_shap"]], horizontal=True)
+    ax.set_xlim(0, float(data["mean_abs_shap"].max()) * 1.15)
+    ax.grid(axis="y", visible=False)
+    ax.set(
+        xlabel="average effect on the churn score (mean |SHAP|, log-odds)",
+        title=f"Top {len(data)} drivers of predicted churn",
+    )
+    return figure
+
+
+@_styled
+def precision_recall_curves(curves: dict[str, pd.DataFrame], base_rate: float) -> Figure:
+    """Precision against recall of each scorer: {label: frame with recall, precision}; the
+    dotted line is the churn rate (a random ranking's precision)."""
+    figure = _figure(5.2, width=6.6)
+    ax = figure.subplots()
+    for label, curve in curves.items():
+        ax.plot(curve["recall"] * 100, curve["precision"] * 100, lw=2, label=label)
+    ax.axhline(base_rate * 100, color=GREY, ls=":", lw=1.5, label="random")
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        xlim=(0, 100),
+        ylim=(0, 100),
+        xlabel="churners caught (recall)",
+        ylabel="flagged who churn (precision)",
+        title="Precision and recall",
+    )
+    ax.legend(loc="upper right", fontsize=10)
+    return figure

@@ -1,0 +1,123 @@
+"""Value charts: CLV, value at risk, the budget plan, the sBG fit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from ..formatting import fmt_money, humanize
+from .style import (
+    BLACK,
+    BLUE,
+    ORANGE,
+    PALETTE,
+    THOUSANDS,
+    VERMILLION,
+    _bar_labels,
+    _figure,
+    _styled,
+    _wrap,
+    money_formatter,
+)
+
+
+@_styled
+def clv_histogram(clv: pd.Series, currency: str) -> Figure:
+    """Distribution of CLV over active customers (the top 1% gathered in the last bar)."""
+    figure = _figure(4.0, width=8.0)
+    ax = figure.subplots()
+    cap = float(clv.quantile(0.99)) if len(clv) > 100 else float(clv.max())
+    ax.hist(clv.clip(upper=cap), bins=40, color=BLUE, edgecolor="white")
+    median = float(clv.median())
+    ax.axvline(median, color=ORANGE, lw=2.5, label=f"median {fmt_money(median, currency)}")
+    ax.xaxis.set_major_formatter(money_formatter(currency))
+    ax.yaxis.set_major_formatter(THOUSANDS)
+    ax.xaxis.set_major_locator(MaxNLocator(8))
+    ax.set(
+        xlabel="customer lifetime value (discounted margin; top 1% in the last bar)",
+        ylabel="active customers",
+        title="What active customers are worth",
+    )
+    ax.legend(loc="upper right")
+    return figure
+
+
+@_styled
+def value_at_risk_bars(by_segment: pd.DataFrame, currency: str) -> Figure:
+    """Value at risk per level, one panel per segment."""
+    segments = list(dict.fromkeys(by_segment["segment"]))
+    figure = _figure(0.35 * by_segment.groupby("segment").size().max() + 2.2)
+    axes = figure.subplots(1, len(segments), squeeze=False)[0]
+    formatter = money_formatter(currency)
+    for ax, segment in zip(axes, segments, strict=True):
+        data = by_segment[by_segment["segment"] == segment].sort_values("value_at_risk")
+        bars = ax.barh(
+            [_wrap(v, 14) for v in data["level"]],
+            data["value_at_risk"],
+            color=VERMILLION,
+            height=0.6,
+        )
+        _bar_labels(ax, bars, [formatter(v, None) for v in data["value_at_risk"]], horizontal=True)
+        ax.set_xlim(0, float(data["value_at_risk"].max()) * 1.35 or 1)
+        ax.xaxis.set_major_formatter(formatter)
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.grid(axis="y", visible=False)
+        ax.set_title(humanize(segment))
+    figure.suptitle("Value at risk (churn probability × CLV) by segment", fontweight="bold")
+    return figure
+
+
+@_styled
+def budget_comparison(summary: dict[str, Any], currency: str) -> Figure:
+    """Cost, expected saved value and net return: the plan against contacting by churn risk."""
+    plan, naive = summary["plan"], summary["top_n_by_churn_probability"]
+    measures = ["cost", "expected_saved_value", "expected_net_return"]
+    names = ["cost", "expected value saved", "net return"]
+    figure = _figure(4.0, width=8.0)
+    ax = figure.subplots()
+    positions = np.arange(len(measures))
+    formatter = money_formatter(currency)
+    for offset, (label, outcome, colour) in enumerate(
+        (
+            (f"budget plan ({plan['contacts']:,} contacts)", plan, BLUE),
+            (f"same number, riskiest first ({naive['contacts']:,})", naive, ORANGE),
+        )
+    ):
+        values = [float(outcome[m] or 0) for m in measures]
+        bars = ax.bar(
+            positions + (offset - 0.5) * 0.38, values, width=0.38, color=colour, label=label
+        )
+        _bar_labels(ax, bars, [formatter(v, None) for v in values])
+    ax.set_xticks(positions, names)
+    ax.yaxis.set_major_formatter(formatter)
+    top = max(float(plan["expected_saved_value"] or 0), float(naive["expected_saved_value"] or 0))
+    ax.set_ylim(min(0, float(naive["expected_net_return"] or 0)) * 1.2, top * 1.25 or 1)
+    ax.axhline(0, color=BLACK, lw=1)
+    ax.set(title="Retention budget: expected return")
+    ax.legend(loc="upper left")
+    return figure
+
+
+@_styled
+def sbg_fit(fit: pd.DataFrame, segment: str) -> Figure:
+    """Share of each cohort still active by month since signup: observed (points) and the
+    shifted-beta-geometric fit (lines). ``fit``: level, month, observed, fitted."""
+    figure = _figure(4.6, width=7.5)
+    ax = figure.subplots()
+    for colour, (level, rows) in zip(PALETTE, fit.groupby("level", sort=False), strict=False):
+        ax.plot(
+            rows["month"], rows["observed"] * 100, "o", color=colour, label=f"{level}: observed"
+        )
+        ax.plot(rows["month"], rows["fitted"] * 100, "-", color=colour, label=f"{level}: sBG")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        title=f"Monthly retention by {humanize(segment)}: observed vs sBG",
+        xlabel="months since signup",
+        ylabel="cohort still active",
+    )
+    ax.legend(fontsize=9)
+    return figure
