@@ -98,6 +98,44 @@ def _champion_score(
     )
 
 
+def _compare_with_champion(
+    champion: dict[str, Any] | None,
+    test: pd.DataFrame,
+    decision: dict[str, Any],
+    challenger_metadata: dict[str, Any],
+    challenger_calibrator: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[bool, str]:
+    """(promote the challenger?, why), filling in the champion's side of ``decision``."""
+    if champion is None:
+        return True, "no promoted model yet"
+    metric, tolerance = decision["metric"], decision["tolerance"]
+    champion_meta = champion["metadata"]
+    decision["champion_model_id"] = champion_meta["model_id"]
+    window = champion_meta["training_window"]
+    seen = set(window.get("train", [])) | set(window.get("valid", []))
+    decision["champion_trained_on_test_window"] = bool(seen & set(decision["test_window"]))
+    try:
+        champion_score = _champion_score(champion, test, metric, params)
+    except (ValueError, xgb.core.XGBoostError) as error:
+        return True, f"the champion cannot score the current data ({error})"
+    same_model = champion_meta.get("booster_sha256") == challenger_metadata.get(
+        "booster_sha256"
+    ) and jsonable(champion["calibrator"]) == jsonable(challenger_calibrator)
+    decision["champion_score"] = champion_score
+    margin = decision["challenger_score"] - champion_score
+    if not decision["higher_is_better"]:
+        margin = -margin
+    promote = margin >= -tolerance and not same_model
+    if same_model:
+        return promote, "identical to the promoted model (same booster and calibration): kept"
+    return promote, (
+        f"challenger {metric} {decision['challenger_score']:.4f} vs champion "
+        f"{champion_score:.4f} on the same test window: "
+        f"{'within' if promote else 'worse than'} the tolerance {tolerance}"
+    )
+
+
 def promote_churn_model(
     churn_model_booster: str,
     churn_model_calibrator: dict[str, Any],
@@ -135,35 +173,9 @@ def promote_churn_model(
         "champion_model_id": None,
         "champion_score": None,
     }
-    if champion is None:
-        promote, reason = True, "no promoted model yet"
-    else:
-        champion_meta = champion["metadata"]
-        decision["champion_model_id"] = champion_meta["model_id"]
-        seen = set(champion_meta["training_window"].get("train", [])) | set(
-            champion_meta["training_window"].get("valid", [])
-        )
-        decision["champion_trained_on_test_window"] = bool(seen & set(decision["test_window"]))
-        try:
-            champion_score = _champion_score(champion, test, metric, params)
-        except (ValueError, xgb.core.XGBoostError) as error:
-            promote, reason = True, f"the champion cannot score the current data ({error})"
-        else:
-            same_model = champion_meta.get("booster_sha256") == churn_model_metadata_draft.get(
-                "booster_sha256"
-            ) and jsonable(champion["calibrator"]) == jsonable(churn_model_calibrator)
-            decision["champion_score"] = champion_score
-            margin = challenger_score - champion_score
-            if not higher_is_better:
-                margin = -margin
-            promote = margin >= -tolerance and not same_model
-            reason = (
-                "identical to the promoted model (same booster and calibration): kept"
-                if same_model
-                else f"challenger {metric} {challenger_score:.4f} vs champion "
-                f"{champion_score:.4f} on the same test window: "
-                f"{'within' if promote else 'worse than'} the tolerance {tolerance}"
-            )
+    promote, reason = _compare_with_champion(
+        champion, test, decision, churn_model_metadata_draft, churn_model_calibrator, params
+    )
     decision["decision"] = "promoted" if promote else "kept_champion"
     decision["reason"] = reason
     decision["promoted_model_id"] = challenger_id if promote else decision["champion_model_id"]

@@ -87,6 +87,89 @@ def _temporal_parts(
     return (train_dates, valid_date, test_date) if train_dates else None
 
 
+def _labelled_rows(customer_snapshots: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Positions and keys of the labelled rows (the as-of snapshot excluded)."""
+    is_labelled = customer_snapshots[LABEL].notna() & ~customer_snapshots[
+        "is_as_of_snapshot"
+    ].astype(bool)
+    positions = np.flatnonzero(is_labelled.to_numpy())
+    labelled = customer_snapshots[["customer_id", "snapshot_date", LABEL]].iloc[positions]
+    if labelled.empty:
+        raise ValueError(
+            "customer_snapshots hold no labelled rows: every snapshot's horizon reaches the "
+            "as-of date. The churn model needs history older than horizon_days "
+            "(conf/base/globals.yml)."
+        )
+    return positions, labelled
+
+
+def _assign_parts(
+    labelled: pd.DataFrame, params: dict[str, Any], horizon_days: int | None
+) -> tuple[np.ndarray, str, str, Any]:
+    """(train / valid / test / unused per labelled row, kind, reason, gap) of the temporal
+    split when the snapshots allow it, else of the customer-grouped random split."""
+    split_params = params["split"]
+    dates = sorted(pd.Timestamp(d) for d in labelled["snapshot_date"].unique())
+    gap = split_params.get("gap_snapshots", "auto")
+    if gap == "auto" and horizon_days is None:
+        raise ValueError("churn_model.split.gap_snapshots 'auto' needs horizon_days")
+    gap = gap if gap == "auto" else int(gap)
+    minimum = max(3, int(split_params.get("min_labelled_snapshots", 3)))
+    temporal = _temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
+    gap_text = f"{horizon_days}-day label horizon" if gap == "auto" else f"gap_snapshots={gap}"
+    if temporal is None:
+        split = _grouped_random_split(
+            labelled, int(split_params.get("fallback_folds", 5)), int(params["seed"])
+        )
+        reason = (
+            f"only {len(dates)} labelled snapshot(s); the temporal split needs at least "
+            f"{minimum} and room for train, valid and test apart ({gap_text}). Customers were "
+            "split at random instead (stratified by label, all of a customer's rows in one "
+            "part), so the test rows are not later in time than the training rows"
+        )
+        logger.warning("Churn model split: %s", reason)
+        return split, "grouped_random", reason, gap
+    train_dates, valid_date, test_date = temporal
+    date = labelled["snapshot_date"]
+    split = np.select(
+        [date == test_date, date == valid_date, date.isin(train_dates)],
+        ["test", "valid", "train"],
+        "unused",
+    )
+    reason = (
+        f"{len(dates)} labelled snapshots: train on the {len(train_dates)} earliest, "
+        f"validate on {valid_date.date()}, test on the last labelled snapshot "
+        f"{test_date.date()}; {len(dates) - len(train_dates) - 2} left out between them "
+        f"({gap_text})"
+    )
+    if gap == 0:
+        reason += ": label horizons of train, valid and test overlap"
+    return split, "temporal", reason, gap
+
+
+def _describe_parts(frame: pd.DataFrame, kind: str) -> dict[str, dict[str, Any]]:
+    """Snapshots, rows, customers and churners of each part; every part must hold both
+    churned and retained customers."""
+    parts = {}
+    for part in ("train", "valid", "test"):
+        rows = _rows(frame, part)
+        if rows[LABEL].nunique() < 2:
+            raise ValueError(
+                f"The {part} part of the churn-model split ({kind}) holds {len(rows):,} rows "
+                "with a single label value: a churn model needs churned and retained customers "
+                "in train, valid and test. More customers or more snapshots "
+                "(feature_engineering.n_snapshots) are needed."
+            )
+        parts[part] = {
+            "snapshots": _dates(rows),
+            "rows": len(rows),
+            "customers": int(rows["customer_id"].nunique()),
+            "positives": int(rows[LABEL].sum()),
+            "churn_rate": float(rows[LABEL].mean()),
+        }
+    return parts
+
+
 def split_snapshots(
     customer_snapshots: pd.DataFrame, params: dict[str, Any], horizon_days: int | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -97,89 +180,23 @@ def split_snapshots(
     valid; ``gap_snapshots`` (``auto`` by default: from ``horizon_days``, see
     ``_temporal_parts``) leaves out the snapshots whose label horizons overlap the next part.
     Otherwise: customer-grouped stratified random split (``fallback_folds``), reported as
-    ``split: grouped_random`` with the reason.
+    ``split: grouped_random`` with the reason. The split is decided on the key columns; the
+    wide rows are copied once, at the end.
     """
-    split_params = params["split"]
-    # Decide on the key columns only; the wide rows are copied once, at the end.
-    is_labelled = customer_snapshots[LABEL].notna() & ~customer_snapshots[
-        "is_as_of_snapshot"
-    ].astype(bool)
-    positions = np.flatnonzero(is_labelled.to_numpy())
-    labelled = customer_snapshots[["customer_id", "snapshot_date", LABEL]].iloc[positions]
-    if labelled.empty:
-        raise ValueError(
-            "customer_snapshots hold no labelled rows: every snapshot's horizon reaches the "
-            "as-of date. The churn model needs history older than horizon_days "
-            "(parameters_feature_engineering.yml)."
-        )
-    dates = sorted(pd.Timestamp(d) for d in labelled["snapshot_date"].unique())
-    gap = split_params.get("gap_snapshots", "auto")
-    if gap == "auto" and horizon_days is None:
-        raise ValueError("churn_model.split.gap_snapshots 'auto' needs horizon_days")
-    gap = gap if gap == "auto" else int(gap)
-    minimum = max(3, int(split_params.get("min_labelled_snapshots", 3)))
-    temporal = _temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
-    gap_text = f"{horizon_days}-day label horizon" if gap == "auto" else f"gap_snapshots={gap}"
-    if temporal is not None:
-        train_dates, valid_date, test_date = temporal
-        date = labelled["snapshot_date"]
-        split = np.select(
-            [date == test_date, date == valid_date, date.isin(train_dates)],
-            ["test", "valid", "train"],
-            "unused",
-        )
-        kind = "temporal"
-        reason = (
-            f"{len(dates)} labelled snapshots: train on the {len(train_dates)} earliest, "
-            f"validate on {valid_date.date()}, test on the last labelled snapshot "
-            f"{test_date.date()}; {len(dates) - len(train_dates) - 2} left out between them "
-            f"({gap_text})"
-        )
-        if gap == 0:
-            reason += ": label horizons of train, valid and test overlap"
-    else:
-        split = _grouped_random_split(
-            labelled, int(split_params.get("fallback_folds", 5)), int(params["seed"])
-        )
-        kind = "grouped_random"
-        reason = (
-            f"only {len(dates)} labelled snapshot(s); the temporal split needs at least "
-            f"{minimum} and room for train, valid and test apart ({gap_text}). Customers were "
-            "split at random instead (stratified by label, all of a customer's rows in one "
-            "part), so the test rows are not later in time than the training rows"
-        )
-        logger.warning("Churn model split: %s", reason)
+    positions, labelled = _labelled_rows(customer_snapshots)
+    split, kind, reason, gap = _assign_parts(labelled, params, horizon_days)
     used = split != "unused"
     positions, split = positions[used], split[used]
     keep, sampling = _training_sample(
-        split, split_params.get("max_training_rows"), int(params["seed"])
+        split, params["split"].get("max_training_rows"), int(params["seed"])
     )
     frame = customer_snapshots.iloc[positions[keep]].reset_index(drop=True)
     frame[SPLIT_COLUMN] = split[keep]
     if sampling:
         reason += f"; {sampling}"
-    for part, need in (("train", 2), ("valid", 2), ("test", 2)):
-        classes = _rows(frame, part)[LABEL].nunique()
-        if classes < need:
-            raise ValueError(
-                f"The {part} part of the churn-model split ({kind}) holds "
-                f"{len(_rows(frame, part)):,} rows with a single label value: a churn model "
-                "needs churned and retained customers in train, valid and test. More customers "
-                "or more snapshots (feature_engineering.n_snapshots) are needed."
-            )
-    parts = {}
-    for part in ("train", "valid", "test"):
-        rows = _rows(frame, part)
-        parts[part] = {
-            "snapshots": _dates(rows),
-            "rows": len(rows),
-            "customers": int(rows["customer_id"].nunique()),
-            "positives": int(rows[LABEL].sum()),
-            "churn_rate": float(rows[LABEL].mean()),
-        }
-    info = {"split": kind, "reason": reason, "gap_snapshots": gap, "parts": parts}
+    parts = _describe_parts(frame, kind)
     logger.info("Churn model split (%s): %s", kind, reason)
-    return frame, info
+    return frame, {"split": kind, "reason": reason, "gap_snapshots": gap, "parts": parts}
 
 
 def define_model_features(churn_model_input: pd.DataFrame, params: dict[str, Any]) -> dict:
