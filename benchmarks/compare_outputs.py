@@ -23,15 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-LAYERS = (
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
+from customer_retention.core.layout import DATA_LAYERS
+
+LAYERS = DATA_LAYERS[1:]  # every layer the pipeline writes
 SKIPPED = ("run_manifest.json", "run_history", "charts", "report_charts", "report.html")
 VOLATILE_KEY = re.compile(
     r"(seconds|_at$|generated|created|timestamp|model_id|run_id|git_commit|version|"

@@ -37,17 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
 import compare  # noqa: E402
 
+from customer_retention.core.layout import DATA_LAYERS  # noqa: E402
+
 SIZES = {"XS": 5_000, "S": 100_000, "M": 300_000, "L": 1_000_000}
-LAYERS = (
-    "01_raw",
-    "02_intermediate",
-    "03_primary",
-    "04_feature",
-    "05_model_input",
-    "06_models",
-    "07_model_output",
-    "08_reporting",
-)
+LAYERS = DATA_LAYERS
 PREREQUISITES = (
     "data/02_intermediate/customers.parquet",
     "data/04_feature/customer_snapshots.parquet",

@@ -12,6 +12,7 @@ import pytest
 from kedro.config import OmegaConfigLoader
 
 from customer_retention.core.contract import RAW_TABLES
+from customer_retention.core.layout import DATA_LAYERS
 from customer_retention.pipelines.data_cleaning.nodes import clean_customer_table, clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 
@@ -251,15 +252,6 @@ def fresh_project(root: Path) -> Path:
     (project / "conf" / "local").mkdir()
     (project / "src").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", project / "pyproject.toml")
-    for layer in (
-        "01_raw",
-        "02_intermediate",
-        "03_primary",
-        "04_feature",
-        "05_model_input",
-        "06_models",
-        "07_model_output",
-        "08_reporting",
-    ):
+    for layer in DATA_LAYERS:
         (project / "data" / layer).mkdir(parents=True)
     return project

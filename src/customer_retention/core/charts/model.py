@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
@@ -17,6 +18,14 @@ from .style import (
 )
 
 
+def _percent_axes(ax: Axes, xlabel: str, ylabel: str, title: str, legend: str) -> None:
+    """Both axes 0-100%, labelled, with the legend at ``legend``."""
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(xlim=(0, 100), ylim=(0, 100), xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc=legend, fontsize=10)
+
+
 @_styled
 def roc_curves(curves: dict[str, pd.DataFrame]) -> Figure:
     """ROC curve of each scorer: {label: frame with fpr, tpr}."""
@@ -25,16 +34,13 @@ def roc_curves(curves: dict[str, pd.DataFrame]) -> Figure:
     for label, curve in curves.items():
         ax.plot(curve["fpr"] * 100, curve["tpr"] * 100, lw=2, label=label)
     ax.plot([0, 100], [0, 100], color=GREY, ls=":", lw=1.5, label="random")
-    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set(
-        xlim=(0, 100),
-        ylim=(0, 100),
-        xlabel="stayers wrongly flagged",
-        ylabel="churners caught",
-        title="ROC: churners caught vs stayers flagged",
+    _percent_axes(
+        ax,
+        "stayers wrongly flagged",
+        "churners caught",
+        "ROC: churners caught vs stayers flagged",
+        "lower right",
     )
-    ax.legend(loc="lower right", fontsize=10)
     return figure
 
 
@@ -78,16 +84,13 @@ def gains_chart(tables: dict[str, pd.DataFrame], top_fraction: float) -> Figure:
         ax.plot(table["population_share"] * 100, table["captured_share"] * 100, lw=2, label=label)
     ax.plot([0, 100], [0, 100], color=GREY, ls=":", lw=1.5, label="random order")
     ax.axvline(top_fraction * 100, color=BLACK, lw=1, ls="--")
-    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set(
-        xlim=(0, 100),
-        ylim=(0, 100),
-        xlabel="customers contacted, riskiest first",
-        ylabel="churners reached",
-        title="Gains: who to contact first",
+    _percent_axes(
+        ax,
+        "customers contacted, riskiest first",
+        "churners reached",
+        "Gains: who to contact first",
+        "lower right",
     )
-    ax.legend(loc="lower right", fontsize=10)
     return figure
 
 
@@ -118,14 +121,11 @@ def precision_recall_curves(curves: dict[str, pd.DataFrame], base_rate: float) -
     for label, curve in curves.items():
         ax.plot(curve["recall"] * 100, curve["precision"] * 100, lw=2, label=label)
     ax.axhline(base_rate * 100, color=GREY, ls=":", lw=1.5, label="random")
-    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set(
-        xlim=(0, 100),
-        ylim=(0, 100),
-        xlabel="churners caught (recall)",
-        ylabel="flagged who churn (precision)",
-        title="Precision and recall",
+    _percent_axes(
+        ax,
+        "churners caught (recall)",
+        "flagged who churn (precision)",
+        "Precision and recall",
+        "upper right",
     )
-    ax.legend(loc="upper right", fontsize=10)
     return figure
