@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from customer_retention.core.model_frame import (
@@ -61,21 +60,6 @@ PROMOTION_DIRECTIONS = {
     "ece": False,
 }
 """Metrics usable for promotion: True when higher is better."""
-
-
-def jsonable(value: Any) -> Any:
-    """Plain-JSON version of nested results: numpy scalars to Python, NaN to None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
 
 
 def _rows(frame: pd.DataFrame, part: str) -> pd.DataFrame:

@@ -16,12 +16,13 @@ from customer_retention.core.model_frame import (
     SPLIT_COLUMN,
     dmatrix,
 )
+from customer_retention.core.serialization import jsonable
 from customer_retention.models.evaluation import (
     classification_metrics,
 )
 from customer_retention.provenance import git_commit
 
-from .common import KEYS, LABEL, PROMOTION_DIRECTIONS, _dates, _rows, jsonable
+from .common import KEYS, LABEL, PROMOTION_DIRECTIONS, _dates, _rows
 
 logger = logging.getLogger(__name__)
 
