@@ -16,7 +16,7 @@ from customer_retention.pipelines.data_cleaning.nodes import clean_customers
 from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.reporting.nodes import ph_note
-from customer_retention.pipelines.survival_analysis import km, nodes
+from customer_retention.pipelines.survival_analysis import cox_nodes, km, nodes
 
 from ...conftest import attribute_profile, load_parameters, run_plan, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
@@ -399,3 +399,27 @@ def test_stage_charts_are_drawn_by_the_shared_chart_module(monkeypatch):
     )
     assert nodes.plot_landmark_check(check, {"test_snapshot": "2025-01-01"}) == "landmark_check"
     assert drawn == ["kaplan_meier_grid", "hazard_forest", "landmark_check"]
+
+
+def test_a_failing_optional_model_costs_its_section_not_the_run(params, monkeypatch, caplog):
+    """Cox raising (here: out of memory) gives 'failed' outputs with the reason; the curves
+    for CLV then come from Kaplan-Meier, and the error is logged with its traceback."""
+    table, snapshots = _crossing_hazards_table(500)
+    snapshots = snapshots.assign(is_as_of_snapshot=True)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 69.7 GiB")
+
+    monkeypatch.setattr(cox_nodes.cox, "fit_cox", out_of_memory)
+    plan = run_plan(landmark=False)
+    summary, ratios, risk, curves = nodes.fit_cox_model(table, snapshots, plan, 90, params)
+    assert summary == {
+        "status": "failed",
+        "reason": "failed (MemoryError: Unable to allocate 69.7 GiB)",
+    }
+    assert ratios.empty and risk["churn_probability"].isna().all() and curves.empty
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
+    chosen, source = nodes.select_survival_curves(pd.DataFrame(), curves, table, snapshots, params)
+    assert source["source"].startswith("Kaplan-Meier") and len(chosen) == len(snapshots)
+    monkeypatch.setattr(cox_nodes, "WeibullAFTFitter", out_of_memory)
+    assert nodes.fit_weibull_aft(table, plan, params)["status"] == "failed"

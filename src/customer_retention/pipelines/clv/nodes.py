@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
 from customer_retention.core.chart_data import segment_values
+from customer_retention.core.optional import run_or_explain
 from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary
 from customer_retention.models.clv import (
     DAYS_PER_MONTH,
@@ -207,6 +208,21 @@ def cross_check_clv_with_sbg(
     Also returns the fit table (level, month, observed and fitted share still active) that the
     sBG chart draws.
     """
+    return run_or_explain(
+        "sBG cross-check",
+        lambda: _cross_check(survival_table, customer_value, customer_timeline, run_plan, params),
+        lambda reason: ({"status": "failed", "reason": reason}, pd.DataFrame(columns=FIT_COLUMNS)),
+    )
+
+
+def _cross_check(
+    survival_table: pd.DataFrame,
+    customer_value: pd.DataFrame,
+    customer_timeline: pd.DataFrame,
+    run_plan: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The sBG cross-check (see :func:`cross_check_clv_with_sbg`)."""
     decision = (run_plan.get("stages") or {}).get("sbg_cross_check") or {"run": True}
     if not decision["run"]:
         logger.warning("sBG cross-check skipped: %s", decision["why"])

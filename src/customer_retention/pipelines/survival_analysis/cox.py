@@ -138,14 +138,14 @@ def _hazard_ratio_table(
 
 
 def skipped(
-    reason: str, customer_snapshots: pd.DataFrame
+    reason: str, customer_snapshots: pd.DataFrame, status: str = "skipped"
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """The Cox outputs of a run without a Cox model: the reason, an empty hazard-ratio table and
-    missing risk scores."""
-    logger.warning("Cox model skipped: %s", reason)
+    """The Cox outputs of a run without a Cox model (``status`` skipped or failed): the reason,
+    an empty hazard-ratio table and missing risk scores."""
+    logger.warning("Cox model %s: %s", status, reason)
     risk = customer_snapshots[["customer_id", "snapshot_date"]].assign(churn_probability=np.nan)
     return (
-        {"status": "skipped", "reason": reason},
+        {"status": status, "reason": reason},
         pd.DataFrame(columns=HAZARD_RATIO_COLUMNS),
         risk.reset_index(drop=True),
     )

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from customer_retention.core import charts
 from customer_retention.core.chart_data import hazard_labels, reference_levels
+from customer_retention.core.optional import run_or_explain
 from customer_retention.models.survival_metrics import concordance_index
 
 from . import cox
@@ -47,19 +48,26 @@ def fit_cox_model(
     """
     why_not = plan_skips(run_plan, "cox_and_aft")
     if why_not:
-        summary, ratios, risk = cox.skipped(why_not, customer_snapshots)
-        return summary, ratios, risk, pd.DataFrame()
-    summary, hazard_ratios, model, covariates = cox.fit_cox(survival_table, params)
-    risk = cox.cox_churn_probability(
-        model, covariates, survival_table, customer_snapshots, horizon_days
-    )
-    curves = pd.DataFrame()
-    if not run_plan["stages"]["landmark_model"]["run"]:
-        as_of_rows = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
-        curves = cox.cox_survival_curves(
-            model, covariates, survival_table, as_of_rows, params["landmark"]["horizon_months"]
+        return (*cox.skipped(why_not, customer_snapshots), pd.DataFrame())
+
+    def fit() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        summary, hazard_ratios, model, covariates = cox.fit_cox(survival_table, params)
+        risk = cox.cox_churn_probability(
+            model, covariates, survival_table, customer_snapshots, horizon_days
         )
-    return summary, hazard_ratios, risk, curves
+        curves = pd.DataFrame()
+        if not run_plan["stages"]["landmark_model"]["run"]:
+            as_of = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
+            curves = cox.cox_survival_curves(
+                model, covariates, survival_table, as_of, params["landmark"]["horizon_months"]
+            )
+        return summary, hazard_ratios, risk, curves
+
+    return run_or_explain(
+        "Cox model",
+        fit,
+        lambda reason: (*cox.skipped(reason, customer_snapshots, "failed"), pd.DataFrame()),
+    )
 
 
 def fit_weibull_aft(
@@ -70,6 +78,14 @@ def fit_weibull_aft(
     if why_not:
         logger.warning("Weibull AFT skipped: %s", why_not)
         return {"status": "skipped", "reason": why_not}
+    return run_or_explain(
+        "Weibull AFT",
+        lambda: _fit_weibull_aft(survival_table, params),
+        lambda reason: {"status": "failed", "reason": reason},
+    )
+
+
+def _fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     data = sample_rows(
         static_design(survival_table, params),
         params.get("max_customers"),

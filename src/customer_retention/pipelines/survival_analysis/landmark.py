@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from customer_retention.core import attributes as attribute_kinds
 from customer_retention.core import charts
 from customer_retention.core.features import FEATURES
+from customer_retention.core.optional import run_or_explain
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import kaplan_meier
 from customer_retention.models.survival_metrics import concordance_index, integrated_brier_score
@@ -167,42 +168,55 @@ def fit_landmark_model(
             pd.DataFrame(),
             pd.DataFrame(columns=CHECK_COLUMNS),
         )
+
     unusable = [
         c
         for c in customer_attributes.get("columns", {})
         if c not in attribute_kinds.covariates(customer_attributes)
     ]
     params = params | {"landmark_exclude": [*params["landmark_exclude"], *unusable]}
-    # The evaluation's design matrices are freed before the scoring model's are built.
-    evaluation, check = _evaluate_landmark_model(customer_snapshots, params)
-    lm = params["landmark"]
-    history = sample_rows(
-        customer_snapshots,
-        lm["max_training_rows"],
-        params["seed"],
-        "Landmark scoring model",
-        rows=~customer_snapshots["is_as_of_snapshot"].astype(bool),
-    )
-    final_train = _prepare_landmark(history, None, params)
-    final = _fit_weibull_ph(final_train, lm["penalizer"])
-    curves = survival_curves(final, customer_snapshots, final_train, params)
-    summary = {
-        "status": "fitted",
-        "model": "Weibull proportional hazards on snapshot features (landmarking)",
-        **evaluation,
-        "horizon_months": params["landmark"]["horizon_months"],
-        "mean_expected_remaining_lifetime_months": float(
-            curves["expected_remaining_lifetime_months"].mean()
+
+    def fit() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+        # The evaluation's design matrices are freed before the scoring model's are built.
+        evaluation, check = _evaluate_landmark_model(customer_snapshots, params)
+        lm = params["landmark"]
+        history = sample_rows(
+            customer_snapshots,
+            lm["max_training_rows"],
+            params["seed"],
+            "Landmark scoring model",
+            rows=~customer_snapshots["is_as_of_snapshot"].astype(bool),
+        )
+        final_train = _prepare_landmark(history, None, params)
+        final = _fit_weibull_ph(final_train, lm["penalizer"])
+        curves = survival_curves(final, customer_snapshots, final_train, params)
+        summary = {
+            "status": "fitted",
+            "model": "Weibull proportional hazards on snapshot features (landmarking)",
+            **evaluation,
+            "horizon_months": params["landmark"]["horizon_months"],
+            "mean_expected_remaining_lifetime_months": float(
+                curves["expected_remaining_lifetime_months"].mean()
+            ),
+            "scoring_model_rows": len(final_train),
+            "scoring_model": {
+                "rho": final.params_["rho"],
+                "alpha": final.params_["alpha"],
+                "hazard_ratios": {k: float(v) for k, v in final.hazard_ratios_.items()},
+                "converged": final.converged_,
+            },
+        }
+        return summary, curves, check
+
+    return run_or_explain(
+        "Landmark model",
+        fit,
+        lambda reason: (
+            {"status": "failed", "reason": reason},
+            pd.DataFrame(),
+            pd.DataFrame(columns=CHECK_COLUMNS),
         ),
-        "scoring_model_rows": len(final_train),
-        "scoring_model": {
-            "rho": final.params_["rho"],
-            "alpha": final.params_["alpha"],
-            "hazard_ratios": {k: float(v) for k, v in final.hazard_ratios_.items()},
-            "converged": final.converged_,
-        },
-    }
-    return summary, curves, check
+    )
 
 
 def plot_landmark_check(landmark_check: pd.DataFrame, landmark_summary: dict[str, Any]) -> Figure:
