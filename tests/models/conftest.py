@@ -1,7 +1,8 @@
 """Fixtures for the model tests: the published reference data sets (CDNOW, sBG retention).
 
-The reference folder lives next to the repository root, at ``../shared/data/reference``;
-tests that need it are skipped (with the reason) when it is absent.
+The published reference files are byte-identical copies of ``../shared/data/reference``, kept
+in ``tests/fixtures/reference`` so that the statistics are checked against them wherever the
+repository is cloned (CI clones only the repository).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from customer_retention.models import rfm_summary
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
         pytest.skip(
             f"reference data folder not found at {REFERENCE_DIR.resolve()} "
-            "(expected ../shared/data/reference next to the repository root)"
+            "(copies of ../shared/data/reference)"
         )
     return REFERENCE_DIR
 
