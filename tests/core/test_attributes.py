@@ -111,3 +111,21 @@ def test_segments_auto_or_configured():
     plan = {"segments": ["flag", "region"]}
     assert attributes.chosen_segments("auto", plan) == ["flag", "region"]
     assert attributes.chosen_segments(["region"], plan) == ["region"]
+
+
+def test_a_repeated_row_does_not_turn_an_identifier_into_a_feature():
+    """The profile is taken on the clean rows: the duplicate goes to quarantine first."""
+    from customer_retention.pipelines.data_cleaning.nodes import clean_customers
+
+    from ..conftest import load_parameters
+
+    table = _table()[["row_number", "account_code", "charges"]].assign(
+        customer_id=[f"C{i}" for i in range(N)], signup_date="2024-01-01"
+    )
+    raw = pd.concat([table, table.iloc[[5]]], ignore_index=True).astype(str)
+    params = load_parameters("data_cleaning") | {"reference_date": "2026-01-31"}
+    clean, quarantine, _, profile = clean_customers(raw, params)
+    assert quarantine["quarantine_reason"].tolist() == ["duplicate row"]
+    kinds = {c: info["kind"] for c, info in profile["columns"].items()}
+    assert kinds == {"row_number": "identifier", "account_code": "identifier", "charges": "numeric"}
+    assert clean["charges"].dtype == "float64" and len(clean) == N

@@ -35,15 +35,6 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-KINDS = (
-    "numeric",
-    "categorical",
-    "high_cardinality",
-    "identifier",
-    "free_text",
-    "constant",
-    "ignored",
-)
 DECLARABLE = {"numeric", "categorical", "identifier", "free_text", "ignore"}
 MIN_ROWS_FOR_IDENTIFIER = 50  # below this, distinct values in every row prove nothing
 FREE_TEXT_MIN_WORDS = 3.0  # mean words per value from which many distinct values are prose

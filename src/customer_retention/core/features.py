@@ -300,7 +300,7 @@ FEATURES: dict[str, Feature] = {
         phrase=phrases.exit_survey,
     ),
 }
-STATIC_ATTRIBUTE_MEANING = "Static customer attribute from the customers table (categorical)"
+STATIC_ATTRIBUTE_MEANING = "Static customer attribute from the customers table"
 
 KNOWN_ATTRIBUTES: dict[str, Feature] = {
     # Customer attributes often found in customers tables (and in the demo data): how the report

@@ -1,4 +1,4 @@
-"""The contract's rules (:class:`~.schemas.Rule`) evaluated on a typed pandas frame."""
+"""The contract's rules (:class:`customer_retention.core.contract.Rule`) evaluated on a typed pandas frame."""
 
 from __future__ import annotations
 

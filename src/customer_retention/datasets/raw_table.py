@@ -80,9 +80,14 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
             ) from error
 
     def save(self, data: pd.DataFrame | None) -> None:
-        """Write the table; an empty frame with no columns (a table the data do not have, e.g.
-        the one-snapshot demo's events) writes nothing, so the table stays absent."""
-        if data is None or (data.empty and len(data.columns) == 0):
+        """Write the table. An empty frame with no columns is a table the data do not have (the
+        one-snapshot demo's events): its files are removed, so the table is absent, not left
+        over from an earlier run."""
+        if data is None:
+            return
+        if data.empty and len(data.columns) == 0:
+            for stale in self._candidates():
+                stale.unlink(missing_ok=True)
             return
         file = self._path.with_name(f"{self._path.name}.{self._save_format}")
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,20 @@ def test_landmark_forced_on_without_enough_snapshots_is_refused():
             survival,
             load_parameters("churn_model")["split"],
         )
+
+
+@pytest.mark.parametrize("n_snapshots", [4, 6, 9, 12])
+def test_the_plan_predicts_the_split_the_churn_model_uses(n_snapshots, clean_demo):
+    """The plan and the churn model decide with the same rule (core.splits)."""
+    from customer_retention.pipelines.churn_model.split import split_snapshots
+
+    from ..feature_engineering.test_nodes import compute_snapshots
+
+    params = load_parameters("feature_engineering") | {"n_snapshots": n_snapshots}
+    snapshots = compute_snapshots(clean_demo, params)
+    churn = load_parameters("churn_model")
+    _, info = split_snapshots(snapshots, churn, params["horizon_days"])
+    planned = preflight._temporal_split(
+        preflight._snapshot_table(snapshots), params, churn["split"]
+    )
+    assert planned[0] == (info["split"] == "temporal"), (n_snapshots, info["reason"])

@@ -17,6 +17,7 @@ from customer_retention.pipelines.demo_data.nodes import generate_demo_data
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.reporting.nodes import ph_note
 from customer_retention.pipelines.survival_analysis import cox_nodes, km, nodes
+from customer_retention.pipelines.survival_analysis.design import sample_rows
 
 from ...conftest import attribute_profile, load_parameters, run_plan, tiny_tables, tiny_timeline
 from ..feature_engineering.test_nodes import compute_snapshots
@@ -423,3 +424,17 @@ def test_a_failing_optional_model_costs_its_section_not_the_run(params, monkeypa
     assert source["source"].startswith("Kaplan-Meier") and len(chosen) == len(snapshots)
     monkeypatch.setattr(cox_nodes, "WeibullAFTFitter", out_of_memory)
     assert nodes.fit_weibull_aft(table, plan, params)["status"] == "failed"
+
+
+def test_a_stratum_the_sampled_fit_never_saw_gets_no_score_instead_of_failing(params):
+    table, snapshots = _crossing_hazards_table(3000)
+    sampled = params | {"max_customers": 2000}
+    in_sample = sample_rows(table, 2000, sampled["seed"], "test").index
+    unseen = table.index.difference(in_sample)[:5]
+    table.loc[unseen, "profile"] = "rare"  # a level only customers outside the sample have
+    summary, _, risk, _ = nodes.fit_cox_model(table, snapshots, run_plan(), 90, sampled)
+    assert summary["status"] == "fitted" and summary["customers"] == 2000
+    assert "profile" in summary["ph_test"]["stratified_attributes"]
+    scored = risk.set_index("customer_id")["churn_probability"]
+    rare = table.loc[unseen, "customer_id"]
+    assert scored[rare].isna().all() and scored.drop(rare).notna().all()

@@ -46,7 +46,8 @@ SCORERS: dict[str, dict[str, Any]] = {
         "is_probability": True,
         "description": "Survival stage: P(churn within the horizon) from the Cox model "
         "(column churn_probability), or ranking metrics only from its relative risk "
-        "(column risk)",
+        "(column risk). The Cox model is fitted on every customer, so on a customer-grouped "
+        "random split it has seen the test customers' outcomes: in sample, optimistic",
     },
 }
 

@@ -14,6 +14,7 @@ from customer_retention.core.model_frame import (
     SPLIT_COLUMN,
     build_feature_spec,
 )
+from customer_retention.core.splits import temporal_parts
 
 from .common import LABEL, _dates, _rows
 
@@ -59,34 +60,6 @@ def _training_sample(split: np.ndarray, max_rows: int | None, seed: int) -> tupl
     return keep, message
 
 
-def _temporal_parts(
-    dates: list, gap: int | str, horizon_days: int | None
-) -> tuple[list, Any, Any] | None:
-    """(train dates, valid date, test date) of a temporal split, or None when too few dates.
-
-    ``gap = "auto"``: a snapshot's label is known ``horizon_days`` after it, so valid is the
-    latest snapshot whose horizon ends by the test date, and train every snapshot whose
-    horizon ends by the valid date. No label used in training or calibration lies after the
-    date it is evaluated at, as in production, where a model trained today has only seen
-    labels of snapshots at least one horizon old. An integer leaves that many snapshots out
-    between the parts instead (0 = adjacent snapshots, overlapping horizons).
-    """
-    test_date = dates[-1]
-    if gap == "auto":
-        horizon = pd.Timedelta(days=int(horizon_days))
-        valid_dates = [d for d in dates if d + horizon <= test_date]
-        if not valid_dates:
-            return None
-        valid_date = valid_dates[-1]
-        train_dates = [d for d in dates if d + horizon <= valid_date]
-    else:
-        if len(dates) < 3 + 2 * gap:
-            return None
-        valid_date = dates[-2 - gap]
-        train_dates = list(dates[: len(dates) - 2 - 2 * gap])
-    return (train_dates, valid_date, test_date) if train_dates else None
-
-
 def _labelled_rows(customer_snapshots: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Positions and keys of the labelled rows (the as-of snapshot excluded)."""
     is_labelled = customer_snapshots[LABEL].notna() & ~customer_snapshots[
@@ -115,7 +88,7 @@ def _assign_parts(
         raise ValueError("churn_model.split.gap_snapshots 'auto' needs horizon_days")
     gap = gap if gap == "auto" else int(gap)
     minimum = max(3, int(split_params.get("min_labelled_snapshots", 3)))
-    temporal = _temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
+    temporal = temporal_parts(dates, gap, horizon_days) if len(dates) >= minimum else None
     gap_text = f"{horizon_days}-day label horizon" if gap == "auto" else f"gap_snapshots={gap}"
     if temporal is None:
         split = _grouped_random_split(
@@ -178,7 +151,7 @@ def split_snapshots(
     Temporal (at least ``min_labelled_snapshots`` labelled snapshots and room for the gaps):
     test = the last labelled snapshot, valid = an earlier one, train = the snapshots before
     valid; ``gap_snapshots`` (``auto`` by default: from ``horizon_days``, see
-    ``_temporal_parts``) leaves out the snapshots whose label horizons overlap the next part.
+    ``core.splits.temporal_parts``) leaves out the snapshots whose label horizons overlap the next part.
     Otherwise: customer-grouped stratified random split (``fallback_folds``), reported as
     ``split: grouped_random`` with the reason. The split is decided on the key columns; the
     wide rows are copied once, at the end.

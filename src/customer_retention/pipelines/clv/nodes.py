@@ -1,7 +1,8 @@
 """Customer lifetime value, value at risk and an sBG cross-check.
 
 Contractual data (subscriptions): CLV from each active customer's conditional survival curve
-(landmark model) x margin x MRR, discounted monthly. Non-contractual data (transactions only):
+(the landmark model's; the Cox model's or Kaplan-Meier's when it cannot be fitted, see
+``survival_analysis.select_survival_curves``) x margin x MRR, discounted monthly. Non-contractual data (transactions only):
 BG/NBD expected purchases x Gamma-Gamma expected spend x margin, discounted monthly.
 value_at_risk = churn_probability x CLV.
 """

@@ -1,6 +1,6 @@
 """Cleaning of a raw Parquet table inside DuckDB: the rows never pass through pandas.
 
-The same contract (:mod:`.schemas`) and the same steps as the pandas path in :mod:`.nodes`:
+The same contract (:mod:`customer_retention.core.contract`) and the same steps as the pandas path in :mod:`.nodes`:
 parse each column to its type, apply the rules (compiled to SQL by :mod:`.rules_sql`), flag
 unknown customers, exact duplicate rows and duplicate keys, keeping the first occurrence in file
 order. DuckDB then streams the clean rows, in the original row order, as Arrow batches to the

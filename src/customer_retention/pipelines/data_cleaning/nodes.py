@@ -4,7 +4,7 @@ Every raw row ends in exactly one place: the clean table or the table's quaranti
 keeps its values as received (as text) and a ``quarantine_reason``. The data-quality report reconciles
 rows in = rows clean + rows quarantined for every table.
 
-Two paths apply the same rules (:mod:`.schemas`): this module's pandas path, the reference, for
+Two paths apply the same rules (:mod:`customer_retention.core.contract`): this module's pandas path, the reference, for
 ``customers``, CSV files and text dates or numbers; and :mod:`.engine`, which cleans a typed
 Parquet table inside DuckDB without loading its rows into pandas (:func:`clean_customer_table`
 picks the path).
@@ -168,11 +168,8 @@ def clean_table(
         values = raw[column] if column in raw.columns else pd.Series(pd.NA, index=raw.index)
         typed[column] = _parse_column(values, kind)
         _add_reason(reasons, _unparseable(values, typed[column]), f"unparseable {column}")
-    attributes = None
-    if extra:
-        parsed, attributes = profile_attributes(raw, extra, params.get("attributes") or {})
-        for column in extra:
-            typed[column] = parsed[column]
+    for column in extra:  # as text for the duplicate checks; typed below, on the clean rows
+        typed[column] = _parse_column(raw[column], "text")
     if "survey" in typed:
         typed["survey"] = typed["survey"].str.lower()
 
@@ -191,8 +188,14 @@ def clean_table(
         _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
 
     bad = reasons != ""
-    clean = spec.schema(rules, {c: typed[c].dtype for c in extra}).validate(
-        typed[~bad].reset_index(drop=True)
+    clean_rows, attributes = typed[~bad], None
+    if extra:
+        # Profiled on the clean rows only: a repeated row or a quarantined one must not make
+        # an identifier look like a repeated value (and so a model input).
+        parsed, attributes = profile_attributes(raw[~bad], extra, params.get("attributes") or {})
+        clean_rows = clean_rows.assign(**parsed)
+    clean = spec.schema(rules, {c: clean_rows[c].dtype for c in extra}).validate(
+        clean_rows.reset_index(drop=True)
     )
     quarantine = _quarantine_frame(raw[bad], reasons[bad])
     report = {

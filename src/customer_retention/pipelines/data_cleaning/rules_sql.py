@@ -1,4 +1,4 @@
-"""The contract's rules (:class:`~.schemas.Rule`) compiled to DuckDB SQL over typed columns."""
+"""The contract's rules (:class:`customer_retention.core.contract.Rule`) compiled to DuckDB SQL over typed columns."""
 
 from __future__ import annotations
 

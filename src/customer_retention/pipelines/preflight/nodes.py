@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core.splits import temporal_split_possible
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,10 @@ def _decide(
     covariates: list[str],
     segments: list[str],
     survival: dict[str, Any],
-    churn_split: dict[str, Any],
+    temporal_split: tuple[bool, int],
 ) -> dict[str, dict[str, Any]]:
-    """Which analyses run, and why (or why not)."""
+    """Which analyses run, and why (or why not). ``temporal_split``: whether the churn model
+    gets a temporal split (the rule of ``core.splits``), and how many labelled snapshots."""
     full, contractual = history == "full", contract == "contractual"
     landmark = _landmark(
         (survival.get("landmark") or {}).get("enabled", "auto"), labelled_with_churners
@@ -120,7 +122,7 @@ def _decide(
         curves = "contractual: survival curves from the Cox model"
     else:
         curves = "contractual: survival curves from the Kaplan-Meier curve of all customers"
-    minimum = int(churn_split.get("min_labelled_snapshots", 3))
+    temporal, labelled = temporal_split
     return {
         "retention_kpis": _stage(
             full,
@@ -149,13 +151,25 @@ def _decide(
         "churn_model": _stage(
             True,
             "temporal split (train on earlier snapshots, test on the last labelled one)"
-            if labelled_with_churners >= minimum
-            else f"{labelled_with_churners} labelled snapshot(s) with churners (< "
-            f"churn_model.split.min_labelled_snapshots = {minimum}): customer-grouped random "
-            "split",
+            if temporal
+            else f"{labelled} labelled snapshot(s): too few for train, valid and test a label "
+            "horizon apart (churn_model.split), so a customer-grouped random split",
             "",
         ),
     }
+
+
+def _temporal_split(
+    snapshots: list[dict[str, Any]], params: dict[str, Any], churn_split: dict[str, Any]
+) -> tuple[bool, int]:
+    dates = [s["date"] for s in snapshots if s["labelled"]]
+    possible = temporal_split_possible(
+        dates,
+        churn_split.get("gap_snapshots", "auto"),
+        int(params["horizon_days"]),
+        int(churn_split.get("min_labelled_snapshots", 3)),
+    )
+    return possible, len(dates)
 
 
 def plan_run(
@@ -196,7 +210,13 @@ def plan_run(
         "covariates": covariates,
         "segments": segments,
         "stages": _decide(
-            history, contract, with_churners, covariates, segments, survival_params, churn_params
+            history,
+            contract,
+            with_churners,
+            covariates,
+            segments,
+            survival_params,
+            _temporal_split(snapshots, params, churn_params),
         ),
     }
     _log_plan(plan)

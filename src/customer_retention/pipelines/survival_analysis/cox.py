@@ -151,6 +151,48 @@ def skipped(
     )
 
 
+def reference_levels_used(
+    survival_table: pd.DataFrame, configured: dict[str, str]
+) -> dict[str, str | None]:
+    """The level each categorical attribute's hazard ratios are read against: the configured
+    one, else the most frequent (``design_matrix``'s rule); None for numeric attributes."""
+    used = {}
+    for column in attribute_columns(survival_table):
+        values = survival_table[column]
+        if pd.api.types.is_numeric_dtype(values) and not isinstance(
+            values.dtype, pd.CategoricalDtype
+        ):
+            used[column] = None
+        else:
+            used[column] = configured.get(column) or values.astype(str).value_counts().idxmax()
+    return used
+
+
+def _drop_constant_covariates(
+    data: pd.DataFrame, all_customers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Covariates constant in the fitted rows (a level that only customers outside a sample
+    have) carry no information and make the fit singular: they are dropped, and the customers
+    whose value differs are left unscored (covariates missing) rather than scored as if they
+    had the common value."""
+    constant = [
+        c for c in data.columns if c not in (DURATION, EVENT) and data[c].nunique(dropna=False) <= 1
+    ]
+    if not constant:
+        return data, all_customers
+    differs = (all_customers[constant] != data[constant].iloc[0]).any(axis=1)
+    logger.warning(
+        "Cox PH: %s constant in the fitted customers, left out; %s customers with another "
+        "value get no Cox score",
+        constant,
+        f"{int(differs.sum()):,}",
+    )
+    all_customers = all_customers.drop(columns=constant)
+    covariates = [c for c in all_customers.columns if c not in (DURATION, EVENT)]
+    all_customers.loc[differs, covariates] = np.nan
+    return data.drop(columns=constant), all_customers
+
+
 def fit_cox(
     survival_table: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[dict[str, Any], pd.DataFrame, CoxPHFitter, pd.DataFrame]:
@@ -159,6 +201,7 @@ def fit_cox(
     cox = params["cox"]
     all_customers = static_design(survival_table, params)
     data = sample_rows(all_customers, params.get("max_customers"), params["seed"], "Cox fit")
+    data, all_customers = _drop_constant_covariates(data, all_customers)
     started = time.perf_counter()
     logger.info(
         "Cox PH: fitting %s customers x %s covariates",
@@ -195,9 +238,7 @@ def fit_cox(
         "status": "fitted",
         "covariates": list(unstratified.summary.index),
         "attributes": attribute_columns(survival_table),
-        "reference_levels": {
-            c: params["reference_levels"].get(c) for c in attribute_columns(survival_table)
-        },
+        "reference_levels": reference_levels_used(survival_table, params["reference_levels"]),
         "penalizer": cox["penalizer"],
         "customers": len(data),
         "customers_available": len(all_customers),
@@ -245,6 +286,19 @@ def _distinct_pairs(
     return first, inverse
 
 
+def _in_fitted_strata(model: CoxPHFitter, covariates: pd.DataFrame) -> np.ndarray:
+    """Per customer: whether the model has a baseline for their stratum. A stratified fit on a
+    sample may not have seen a rare level; those customers get no score (NaN) instead of the
+    whole prediction failing."""
+    strata = [model.strata] if isinstance(model.strata, str) else list(model.strata or [])
+    if not strata:
+        return np.ones(len(covariates), dtype=bool)
+    fitted = set(model.baseline_cumulative_hazard_.columns)
+    values = covariates[strata].itertuples(index=False, name=None)
+    keys = (value[0] for value in values) if len(strata) == 1 else values
+    return np.fromiter((key in fitted for key in keys), dtype=bool, count=len(covariates))
+
+
 def _conditional_survival(
     model: CoxPHFitter,
     covariates: pd.DataFrame,
@@ -253,14 +307,15 @@ def _conditional_survival(
     times: list[float],
 ) -> tuple[np.ndarray, np.ndarray]:
     """S(a + t | x) / S(a | x) for each row (its customer's covariates x, its tenure a) at each
-    of ``times``; rows of unknown customers or incomplete covariates get NaN.
+    of ``times``; rows of unknown customers, incomplete covariates or a stratum the fit has not
+    seen get NaN.
 
     A row's value depends only on its covariates and tenure, so the model is evaluated once
     per distinct (covariate pattern, tenure) pair and broadcast to the rows sharing it (a few
     thousand pairs for millions of rows)."""
     position = pd.Index(survival_table["customer_id"]).get_indexer(rows["customer_id"])
-    complete = covariates.notna().all(axis=1).to_numpy()
-    known = (position >= 0) & complete[np.maximum(position, 0)]
+    usable = covariates.notna().all(axis=1).to_numpy() & _in_fitted_strata(model, covariates)
+    known = (position >= 0) & usable[np.maximum(position, 0)]
     survival = np.full((len(rows), len(times)), np.nan)
     if known.any():
         tenure = rows["tenure_days"].to_numpy()[known]
