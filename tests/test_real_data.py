@@ -14,7 +14,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from .conftest import fresh_project
-from .fixtures.real_exports import bank_churn_tables, crm_tables, write_tables
+from .fixtures.real_exports import bank_churn_tables, cdnow_tables, crm_tables, write_tables
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +161,44 @@ def test_demo_business_exported_as_one_snapshot_runs_end_to_end(tmp_path, monkey
     labelled = spine.dropna(subset=["churned_within_horizon"])
     assert len(labelled) == truth["customers"]
     assert labelled["churned_within_horizon"].sum() == truth["churned"]
+
+
+def test_cdnow_purchase_log_reproduces_the_published_bg_nbd_on_its_calibration_period(
+    tmp_path, monkeypatch
+):
+    """A purchase log without attributes (the CDNOW sample) as customers + transactions: the
+    calibration fit reproduces Fader, Hardie & Lee (2005) (r 0.2426, alpha 4.414, a 0.7929,
+    b 2.426, LL -9582.43), the holdout covers weeks 40-78 with 1,882 actual repeat purchases,
+    and the deployed model is the full-history refit on every customer."""
+    params = {
+        "feature_engineering": {"as_of_date": "1998-07-01"},
+        "clv": {"bg_nbd": {"calibration_end": "1997-10-01"}},
+    }
+    data = _run(tmp_path, monkeypatch, cdnow_tables(), params)
+    validation = _json(data, "08_reporting/clv_validation.json")
+    calibration = validation["calibration"]
+    assert calibration["end"] == "1997-10-01"
+    published = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
+    for name, value in published.items():
+        assert calibration["bg_nbd"][name] == pytest.approx(value, rel=1e-3), name
+    assert calibration["bg_nbd"]["log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
+    gg = calibration["gamma_gamma"]
+    assert (gg["p"], gg["q"], gg["gamma"]) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
+    holdout = calibration["holdout"]
+    assert holdout["weeks"] == [40, 78] and holdout["repeat_purchases_actual"] == 1882
+    assert holdout["repeat_purchases_expected"] == pytest.approx(1653.4, abs=0.5)
+    zero = holdout["conditional_expectations"][0]
+    assert (zero["customers"], round(zero["actual_mean"], 3)) == (1411, 0.237)
+    assert zero["expected_mean"] == pytest.approx(0.225, abs=0.001)
+    errors = holdout["mean_absolute_error"]
+    assert errors["bg_nbd"] < min(errors["calibration_rate_carried_forward"], errors["zero"])
+    # Deployed: the full-history refit on all 2,357 customers, lapsed ones included.
+    assert validation["bg_nbd"]["n_customers"] == 2357 and validation["bg_nbd"]["a"] > 0.1
+    value = pd.read_parquet(data / "07_model_output" / "customer_value.parquet")
+    assert len(value) == 2357 and 0 < value["is_active"].sum() < 2357
+    tracking = pd.read_csv(data / "08_reporting" / "clv_tracking.csv")
+    assert tracking["week"].tolist() == list(range(1, 79))
+    # No attributes: survival models skipped with a reason, the report still written.
+    plan = _json(data, "04_feature/run_plan.json")
+    assert not plan["stages"]["cox_and_aft"]["run"] and plan["attributes"] == {}
+    assert (data / "08_reporting" / "report.html").exists()

@@ -124,27 +124,31 @@ TASKS = {
     },
     "render_report__8_nodes": {
         "nodes": ["build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "value_customers", "promote_churn_model__11_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "validate_clv_model__2_nodes", "promote_churn_model__11_nodes"],
     },
-    "value_customers": {
-        "nodes": ["value_customers"],
+    "validate_clv_model__2_nodes": {
+        "nodes": ["value_customers", "validate_clv_model"],
         "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__6_nodes"],
     },
     "cross_check_clv_with_sbg": {
         "nodes": ["cross_check_clv_with_sbg"],
-        "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "value_customers"],
+        "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "validate_clv_model__2_nodes"],
     },
     "plot_clv_distribution": {
         "nodes": ["plot_clv_distribution"],
-        "upstream": ["value_customers"],
+        "upstream": ["validate_clv_model__2_nodes"],
     },
     "plot_value_at_risk_by_segment": {
         "nodes": ["plot_value_at_risk_by_segment"],
-        "upstream": ["plan_run", "assemble_customer_snapshots", "value_customers"],
+        "upstream": ["plan_run", "assemble_customer_snapshots", "validate_clv_model__2_nodes"],
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],
         "upstream": ["promote_churn_model__11_nodes"],
+    },
+    "plot_purchase_tracking": {
+        "nodes": ["plot_purchase_tracking"],
+        "upstream": ["validate_clv_model__2_nodes"],
     },
     "plot_sbg_fit": {
         "nodes": ["plot_sbg_fit"],

@@ -6,6 +6,7 @@ import ibis
 import numpy as np
 import pytest
 
+from customer_retention.models import BetaGeo
 from customer_retention.pipelines.clv import nodes
 from customer_retention.pipelines.feature_engineering import nodes as features
 from customer_retention.pipelines.survival_analysis import nodes as survival
@@ -39,9 +40,10 @@ def contractual(clean_demo) -> dict:
 
 
 def test_contractual_value_of_every_active_customer(contractual, params):
-    value = nodes.value_customers(
+    value, model = nodes.value_customers(
         contractual["timeline"], contractual["curves"], contractual["snapshots"], None, params
     )
+    assert model == {} and value["is_active"].all()
     as_of = contractual["snapshots"][contractual["snapshots"]["is_as_of_snapshot"]]
     assert sorted(value["customer_id"]) == sorted(as_of["customer_id"])
     assert (value["clv"] > 0).all() and value["churn_probability"].between(0, 1).all()
@@ -61,7 +63,7 @@ def test_horizon_longer_than_the_curves_is_a_clear_error(contractual, params):
 
 
 def test_non_contractual_value_uses_bg_nbd(clean_demo, contractual, params):
-    value = nodes.value_noncontractual_customers(
+    value, _ = nodes.value_noncontractual_customers(
         ibis.memtable(clean_demo["transactions"]), contractual["snapshots"], params
     )
     assert value["p_alive"].between(0, 1).all()
@@ -84,3 +86,20 @@ def test_sbg_cross_check_fits_each_plan(clean_demo, contractual, params):
     for level in check["by_level"].values():
         assert level["alpha"] > 0 and level["beta"] > 0
         assert level["mean_clv_sbg"] == pytest.approx(level["mean_clv_landmark"], rel=0.5)
+
+
+def test_the_purchase_model_is_fitted_on_the_whole_cohort(clean_demo, contractual, params):
+    """Lapsed customers are in the fit (dropout is estimated from them): the parameters equal
+    those of BetaGeo fitted directly on every customer's summary, and every customer is valued,
+    the active ones marked."""
+    transactions = ibis.memtable(clean_demo["transactions"])
+    snapshots = contractual["snapshots"]
+    value, model = nodes.value_noncontractual_customers(transactions, snapshots, params)
+    summary = nodes.purchase_summary(transactions, snapshots["snapshot_date"].max())
+    direct = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
+    for name, estimate in direct.params_.items():
+        assert model["bg_nbd"][name] == pytest.approx(estimate, rel=1e-9)
+    assert model["bg_nbd"]["n_customers"] == len(summary) == len(value)
+    active = set(snapshots.loc[snapshots["is_as_of_snapshot"], "customer_id"])
+    assert set(value.loc[value["is_active"], "customer_id"]) == active & set(summary.index)
+    assert not value["is_active"].all()  # lapsed purchasers are valued too

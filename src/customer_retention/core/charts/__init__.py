@@ -24,7 +24,13 @@ from .retention import (
 )
 from .style import PALETTE, STYLE, money_formatter, note
 from .survival import hazard_forest, kaplan_meier_grid, landmark_check
-from .value import budget_comparison, clv_histogram, sbg_fit, value_at_risk_bars
+from .value import (
+    budget_comparison,
+    clv_histogram,
+    purchase_tracking,
+    sbg_fit,
+    value_at_risk_bars,
+)
 
 __all__ = [
     "PALETTE",
@@ -46,6 +52,7 @@ __all__ = [
     "note",
     "nps_trend",
     "precision_recall_curves",
+    "purchase_tracking",
     "roc_curves",
     "sbg_fit",
     "support_bands",

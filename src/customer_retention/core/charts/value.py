@@ -121,3 +121,25 @@ def sbg_fit(fit: pd.DataFrame, segment: str) -> Figure:
     )
     ax.legend(fontsize=9)
     return figure
+
+
+@_styled
+def purchase_tracking(tracking: pd.DataFrame) -> Figure:
+    """Cumulative repeat purchases by week: actual (line) against the calibration-period
+    model's expectation (dashed); the holdout weeks shaded (Fader, Hardie & Lee 2005, fig. 4).
+    ``tracking``: week, period, actual, expected."""
+    figure = _figure(4.6, width=8.0)
+    ax = figure.subplots()
+    ax.plot(tracking["week"], tracking["actual"], color=BLUE, lw=2, label="actual")
+    ax.plot(tracking["week"], tracking["expected"], color=VERMILLION, lw=2, ls="--", label="BG/NBD")
+    holdout = tracking[tracking["period"] == "holdout"]
+    if len(holdout):
+        ax.axvspan(holdout["week"].min() - 0.5, holdout["week"].max() + 0.5, color="#EEEEEE")
+    ax.yaxis.set_major_formatter(THOUSANDS)
+    ax.set(
+        title="Cumulative repeat purchases: actual vs model (holdout shaded)",
+        xlabel="week",
+        ylabel="repeat purchases",
+    )
+    ax.legend(loc="upper left")
+    return figure

@@ -162,7 +162,8 @@ def promote_churn_model(
         )
     higher_is_better = PROMOTION_DIRECTIONS[metric]
     challenger_id = churn_model_metadata_draft["model_id"]
-    challenger_score = float(metrics["scorers"]["xgboost_calibrated"][metric])
+    challenger_metrics = metrics["scorers"]["xgboost_calibrated"]
+    challenger_score = challenger_metrics.get(metric)
     test = _rows(churn_model_input, "test")
     decision: dict[str, Any] = {
         "metric": metric,
@@ -174,9 +175,16 @@ def promote_churn_model(
         "champion_model_id": None,
         "champion_score": None,
     }
-    promote, reason = _compare_with_champion(
-        champion, test, decision, churn_model_metadata_draft, churn_model_calibrator, params
-    )
+    if challenger_score is None:
+        # e.g. constant predictions: nothing to compare; a champion stays, a first model is
+        # promoted with the reason in its metadata and the metrics.
+        promote = champion is None
+        reason = f"the new model's {metric} is not available ({challenger_metrics.get('status')})"
+        logger.warning("Churn model: %s", reason)
+    else:
+        promote, reason = _compare_with_champion(
+            champion, test, decision, churn_model_metadata_draft, churn_model_calibrator, params
+        )
     decision["decision"] = "promoted" if promote else "kept_champion"
     decision["reason"] = reason
     decision["promoted_model_id"] = challenger_id if promote else decision["champion_model_id"]

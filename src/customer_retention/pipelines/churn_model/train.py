@@ -46,6 +46,21 @@ def _early_stopping_rows(valid: pd.DataFrame, max_rows: int | None, seed: int) -
     return valid.iloc[np.sort(chosen)]
 
 
+SMALL_TRAINING_SET = 5000  # rows below which min_child_weight "auto" scales with the data
+
+
+def _min_child_weight(booster: dict[str, Any], training_rows: int) -> float:
+    """``min_child_weight``: a number as given, or ``auto`` = 100 (chosen on the demo data),
+    or 2% of the training rows when there are fewer than 5,000 of them: with ~1,000 rows a
+    leaf of weight 100 cannot be split off, and the model would be a constant."""
+    setting = booster.get("min_child_weight", "auto")
+    if setting != "auto":
+        return float(setting)
+    if training_rows >= SMALL_TRAINING_SET:
+        return 100.0
+    return max(1.0, 0.02 * training_rows)
+
+
 def train_churn_model(
     churn_model_input: pd.DataFrame, feature_spec: dict[str, Any], params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -60,6 +75,7 @@ def train_churn_model(
         "seed": int(params["seed"]),
         "scale_pos_weight": spw,
         **xgb_params["booster"],
+        "min_child_weight": _min_child_weight(xgb_params["booster"], len(train)),
     }
     watched = _early_stopping_rows(valid, xgb_params.get("early_stopping_rows"), params["seed"])
     dtrain = dmatrix(train, feature_spec, train[LABEL])

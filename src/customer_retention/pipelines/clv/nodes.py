@@ -21,11 +21,19 @@ from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
 from customer_retention.core.chart_data import segment_values
 from customer_retention.core.optional import run_or_explain
-from customer_retention.models import BetaGeo, GammaGamma, ShiftedBetaGeometric, rfm_summary
+from customer_retention.models import ShiftedBetaGeometric, rfm_summary
 from customer_retention.models.clv import (
     DAYS_PER_MONTH,
     contractual_clv,
     monthly_discount_factors,
+)
+
+from .validation import (
+    bg_nbd_record,
+    calibration_end,
+    fit_purchase_models,
+    gamma_gamma_record,
+    validate_purchase_model,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +46,7 @@ VALUE_COLUMNS = [
     "p_alive",
     "churn_probability",
     "value_at_risk",
+    "is_active",
 ]
 
 
@@ -72,25 +81,35 @@ def value_contractual_customers(
             ),
             "p_alive": np.nan,
             "churn_probability": 1.0 - survival[:, churn_month - 1],
+            "is_active": True,
         }
     )
     value["value_at_risk"] = value["churn_probability"] * value["clv"]
     return value[VALUE_COLUMNS]
 
 
-def purchase_summary(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Frequency / recency / T (weeks) and mean spend per customer, from the purchases before
-    ``as_of``, merged per customer and day in the engine (same-day purchases count once, as is
-    standard), observed up to the day before ``as_of``."""
-    daily = (
+def daily_purchases(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The purchases before ``as_of`` merged per customer and day in the engine (same-day
+    purchases count once, as is standard): customer_id, day, amount."""
+    return (
         transactions.filter(transactions.transaction_date < as_of)
         .mutate(day=transactions.transaction_date.truncate("D"))
         .group_by(["customer_id", "day"])
         .aggregate(amount=transactions.amount.sum())
         .to_pandas()
     )
+
+
+def purchase_summary(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Frequency / recency / T (weeks) and mean spend per customer, from the purchases before
+    ``as_of``, observed up to the day before ``as_of``."""
     return rfm_summary(
-        daily, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
+        daily_purchases(transactions, as_of),
+        "customer_id",
+        "day",
+        "amount",
+        as_of - pd.Timedelta(days=1),
+        time_unit="W",
     )
 
 
@@ -105,11 +124,10 @@ def value_noncontractual_customers(
     once, as is standard), so only one row per customer-day reaches pandas.
     """
     summary = purchase_summary(transactions, customer_snapshots["snapshot_date"].max())
-    active = _as_of_rows(customer_snapshots).index
-    summary = summary.reindex(summary.index.intersection(active))
-    bg = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
-    repeat = summary[summary["frequency"] > 0]
-    gg = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
+    # Fitted on the whole cohort, lapsed customers included: dropout is estimated from them
+    # (fitted on recent buyers only, BG/NBD finds a -> 0: nobody ever leaves).
+    bg, gg = fit_purchase_models(summary)
+    active = summary.index.isin(_as_of_rows(customer_snapshots).index)
     spend = gg.conditional_expected_value(summary["frequency"], summary["monetary_value"])
     weeks_per_month = DAYS_PER_MONTH / 7
     horizon = int(params["horizon_months"])
@@ -140,11 +158,21 @@ def value_noncontractual_customers(
             "clv": params["gross_margin"] * np.asarray(spend) * (per_month @ discount),
             "p_alive": p_alive,
             "churn_probability": no_purchase,
+            "is_active": active,
         }
     )
     value["value_at_risk"] = value["churn_probability"] * value["clv"]
-    logger.info("BG/NBD %s; Gamma-Gamma %s", bg, gg)
-    return value[VALUE_COLUMNS]
+    logger.info(
+        "BG/NBD %s; Gamma-Gamma %s (fitted on %s customers, %s of them active)",
+        bg,
+        gg,
+        f"{len(summary):,}",
+        f"{int(active.sum()):,}",
+    )
+    return value[VALUE_COLUMNS], {
+        "bg_nbd": bg_nbd_record(bg),
+        "gamma_gamma": gamma_gamma_record(gg),
+    }
 
 
 def value_customers(
@@ -154,21 +182,64 @@ def value_customers(
     transactions: ir.Table,
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Contractual or non-contractual valuation, by the kind of data at hand."""
+    """Contractual or non-contractual valuation, by the kind of data at hand, and the deployed
+    purchase model's parameters (non-contractual; empty otherwise). Every valued customer has a
+    row; ``is_active`` marks those the plan and the at-risk list consider (contractual: all,
+    the survival curves cover the active customers only)."""
     contractual = customer_timeline["contract"].iat[0] == "contractual"
-    value = (
-        value_contractual_customers(survival_curves, customer_snapshots, params)
-        if contractual
-        else value_noncontractual_customers(transactions, customer_snapshots, params)
-    )
+    model: dict[str, Any] = {}
+    if contractual:
+        value = value_contractual_customers(survival_curves, customer_snapshots, params)
+    else:
+        value, model = value_noncontractual_customers(transactions, customer_snapshots, params)
+    active = value[value["is_active"]]
     logger.info(
         "Customer value (%s): %s active customers, total CLV %s, value at risk %s",
         "contractual" if contractual else "non-contractual",
-        f"{len(value):,}",
-        f"{value['clv'].sum():,.0f}",
-        f"{value['value_at_risk'].sum():,.0f}",
+        f"{len(active):,}",
+        f"{active['clv'].sum():,.0f}",
+        f"{active['value_at_risk'].sum():,.0f}",
     )
-    return value.sort_values("value_at_risk", ascending=False, ignore_index=True)
+    return value.sort_values("value_at_risk", ascending=False, ignore_index=True), model
+
+
+TRACKING_COLUMNS = ["week", "period", "actual", "expected"]
+
+
+def validate_clv_model(
+    customer_timeline: pd.DataFrame,
+    transactions: ir.Table,
+    purchase_model: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The purchase model's calibration / holdout check (:mod:`.validation`) and the deployed
+    full-history parameters, for non-contractual data: ``clv_validation.json`` and the weekly
+    tracking table its chart draws."""
+    if not purchase_model:
+        reason = "contractual data: CLV comes from survival curves, there is no purchase model"
+        return {"status": "skipped", "reason": reason}, pd.DataFrame(columns=TRACKING_COLUMNS)
+    as_of = pd.Timestamp(customer_timeline["as_of_date"].iat[0])
+    daily = daily_purchases(transactions, as_of)
+    cal_end = calibration_end(daily["day"].min(), as_of, params["bg_nbd"]["calibration_end"])
+    record, tracking = run_or_explain(
+        "BG/NBD calibration / holdout check",
+        lambda: validate_purchase_model(daily, as_of, cal_end),
+        lambda reason: (
+            {"status": "failed", "reason": reason},
+            pd.DataFrame(columns=TRACKING_COLUMNS),
+        ),
+    )
+    return {**purchase_model, "calibration": record}, tracking
+
+
+def plot_purchase_tracking(clv_tracking: pd.DataFrame, clv_validation: dict[str, Any]) -> Figure:
+    """Cumulative repeat purchases by week, actual against the calibration fit's expectation."""
+    if clv_tracking is None or clv_tracking.empty:
+        reason = clv_validation.get("reason") or (clv_validation.get("calibration") or {}).get(
+            "reason", "no purchase history"
+        )
+        return charts.note(f"No purchase-model check: {reason}")
+    return charts.purchase_tracking(clv_tracking)
 
 
 def _months_active(
@@ -292,7 +363,8 @@ def plot_sbg_fit(sbg_fit: pd.DataFrame, sbg_cross_check: dict[str, Any]) -> Figu
 
 def plot_clv_distribution(customer_value: pd.DataFrame, params: dict[str, Any]) -> Figure:
     """CLV of the active customers, as the report draws it."""
-    return charts.clv_histogram(customer_value["clv"].dropna(), params["currency"])
+    active = customer_value[customer_value["is_active"].astype(bool)]
+    return charts.clv_histogram(active["clv"].dropna(), params["currency"])
 
 
 def plot_value_at_risk_by_segment(
@@ -308,9 +380,8 @@ def plot_value_at_risk_by_segment(
         for s in chosen_segments(params["value_at_risk_segments"], run_plan)
         if s in as_of_snapshot
     ]
-    by_segment = segment_values(
-        customer_value, as_of_snapshot[["customer_id", *segments]], segments
-    )
+    active = customer_value[customer_value["is_active"].astype(bool)]
+    by_segment = segment_values(active, as_of_snapshot[["customer_id", *segments]], segments)
     if by_segment.empty:
         return charts.note("No segment to break the value at risk down by.")
     return charts.value_at_risk_bars(by_segment, params["currency"])

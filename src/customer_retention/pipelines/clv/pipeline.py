@@ -17,8 +17,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "transactions@ibis",
                     "params:clv",
                 ],
-                outputs="customer_value",
+                outputs=["customer_value", "purchase_model"],
                 name="value_customers",
+            ),
+            node(
+                nodes.validate_clv_model,
+                inputs=["customer_timeline", "transactions@ibis", "purchase_model", "params:clv"],
+                outputs=["clv_validation", "clv_tracking"],
+                name="validate_clv_model",
+            ),
+            node(
+                nodes.plot_purchase_tracking,
+                inputs=["clv_tracking", "clv_validation"],
+                outputs="purchase_tracking_chart",
+                name="plot_purchase_tracking",
             ),
             node(
                 nodes.cross_check_clv_with_sbg,

@@ -136,6 +136,8 @@ def build_value_section(
     scoring_absent = _scoring_is_current(at_risk_customers, as_of_date(customer_health))
     scored = scoring_absent is None
     values = _frame(customer_value)
+    if "is_active" in values:  # lapsed purchasers are valued too; the report is about the active
+        values = values[values["is_active"].astype(bool)]
     risk = at_risk_customers if scored else values
     risk = risk.dropna(subset=["value_at_risk"]) if "value_at_risk" in risk else pd.DataFrame()
     if "customer_id" in risk:
