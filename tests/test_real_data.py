@@ -198,7 +198,17 @@ def test_cdnow_purchase_log_reproduces_the_published_bg_nbd_on_its_calibration_p
     assert len(value) == 2357 and 0 < value["is_active"].sum() < 2357
     tracking = pd.read_csv(data / "08_reporting" / "clv_tracking.csv")
     assert tracking["week"].tolist() == list(range(1, 79))
+    # BG/NBD (calibration fit, history before each snapshot) is a scorer beside XGBoost.
+    metrics = _json(data, "08_reporting/churn_model_metrics.json")
+    bg_nbd = metrics["scorers"]["bg_nbd"]
+    assert bg_nbd["status"] == "ok" and bg_nbd["rows"] == metrics["rows"]["test"]
+    assert 0.6 < bg_nbd["roc_auc"] < 0.95
+    scored = pd.read_parquet(data / "07_model_output" / "bg_nbd_risk_scores.parquet")
+    assert (scored["snapshot_date"] >= pd.Timestamp("1997-10-01")).all()  # never in calibration
     # No attributes: survival models skipped with a reason, the report still written.
     plan = _json(data, "04_feature/run_plan.json")
     assert not plan["stages"]["cox_and_aft"]["run"] and plan["attributes"] == {}
-    assert (data / "08_reporting" / "report.html").exists()
+    report = (data / "08_reporting" / "report.html").read_text()
+    assert "the purchase model expected 1,653 repeat purchases over the next 39 weeks" in report
+    assert "customers made 1,882 (14% more)" in report
+    assert "Customers with value band top 25% by CLV hold" in report  # no segment: CLV bands

@@ -112,7 +112,7 @@ TASKS = {
     },
     "promote_churn_model__11_nodes": {
         "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "compute_feature_importance", "predict_test_snapshot", "score_benchmarks", "evaluate_scorers", "describe_churn_model", "plot_churn_model_evaluation", "promote_churn_model"],
-        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes"],
+        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
     },
     "plot_kaplan_meier": {
         "nodes": ["plot_kaplan_meier"],
@@ -142,6 +142,10 @@ TASKS = {
         "nodes": ["plot_value_at_risk_by_segment"],
         "upstream": ["plan_run", "assemble_customer_snapshots", "validate_clv_model__2_nodes"],
     },
+    "plot_conditional_expectations": {
+        "nodes": ["plot_conditional_expectations"],
+        "upstream": ["validate_clv_model__2_nodes"],
+    },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],
         "upstream": ["promote_churn_model__11_nodes"],
@@ -153,6 +157,10 @@ TASKS = {
     "plot_sbg_fit": {
         "nodes": ["plot_sbg_fit"],
         "upstream": ["cross_check_clv_with_sbg"],
+    },
+    "score_bg_nbd_baseline": {
+        "nodes": ["score_bg_nbd_baseline"],
+        "upstream": ["build_snapshot_spine", "validate_clv_model__2_nodes"],
     },
 }
 

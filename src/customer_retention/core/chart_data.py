@@ -108,6 +108,7 @@ SCORER_NAMES = {
     "cox_risk": "Cox survival model",
     "cox_risk_rank_only": "Cox survival model (ranking only)",
     "oracle": "Oracle: true probability (demo data only)",
+    "bg_nbd": "BG/NBD purchase model",
 }
 
 ROC_SCORERS = (
@@ -116,6 +117,7 @@ ROC_SCORERS = (
     "health_score",
     "cox_risk",
     "cox_risk_rank_only",
+    "bg_nbd",
     "oracle",
 )
 GAINS_SCORERS = ("xgboost_calibrated", "logistic_baseline", "health_score")
@@ -159,3 +161,19 @@ def evaluation_curves(
                 evaluation["ece_strategy"],
             )
     return roc, precision_recall, calibration, gains
+
+
+VALUE_BAND = "value band"
+
+
+def value_bands(values: pd.DataFrame) -> pd.DataFrame:
+    """Customers in CLV quartiles (customer_id, ``value band``): the breakdown of value at
+    risk when the data have no segment attribute (a purchase log without attributes)."""
+    labels = ["lowest 25% by CLV", "second 25%", "third 25%", "top 25% by CLV"]
+    rank = values["clv"].rank(method="first")
+    band = (
+        pd.qcut(rank, 4, labels=labels)
+        if len(values) >= 4
+        else pd.Series("all", index=values.index)
+    )
+    return pd.DataFrame({"customer_id": values["customer_id"], VALUE_BAND: band.astype(str)})

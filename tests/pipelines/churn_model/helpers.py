@@ -130,6 +130,7 @@ def run_churn_model(
             "customer_health": Value(health),
             "churn_model_ground_truth": Value(ground_truth),
             "cox_risk_scores": Value(cox_risk_scores),
+            "bg_nbd_risk_scores": Value(None),
             "params:churn_model": MemoryDataset(params or churn_params()),
             "params:churn_model.horizon_days": MemoryDataset(
                 (params or churn_params())["horizon_days"]

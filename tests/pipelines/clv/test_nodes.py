@@ -103,3 +103,15 @@ def test_the_purchase_model_is_fitted_on_the_whole_cohort(clean_demo, contractua
     active = set(snapshots.loc[snapshots["is_as_of_snapshot"], "customer_id"])
     assert set(value.loc[value["is_active"], "customer_id"]) == active & set(summary.index)
     assert not value["is_active"].all()  # lapsed purchasers are valued too
+
+
+def test_one_acquisition_cohort_can_be_the_fitted_population(clean_demo, contractual, params):
+    transactions = ibis.memtable(clean_demo["transactions"])
+    snapshots = contractual["snapshots"]
+    cohort = {"first_purchase_from": "2024-01-01", "first_purchase_to": "2024-06-30"}
+    settings = params | {"bg_nbd": params["bg_nbd"] | {"cohort": cohort}}
+    value, model = nodes.value_noncontractual_customers(transactions, snapshots, settings)
+    first = clean_demo["transactions"].groupby("customer_id")["transaction_date"].min()
+    first = first[first < snapshots["snapshot_date"].max()].dt.normalize()
+    expected = int(first.between("2024-01-01", "2024-06-30").sum())
+    assert 0 < model["bg_nbd"]["n_customers"] == expected < len(value)  # fitted on the cohort

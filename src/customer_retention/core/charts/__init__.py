@@ -27,6 +27,7 @@ from .survival import hazard_forest, kaplan_meier_grid, landmark_check
 from .value import (
     budget_comparison,
     clv_histogram,
+    conditional_expectations,
     purchase_tracking,
     sbg_fit,
     value_at_risk_bars,
@@ -39,6 +40,7 @@ __all__ = [
     "calibration_curves",
     "clv_histogram",
     "cohort_heatmap",
+    "conditional_expectations",
     "drift_bars",
     "driver_bars",
     "exit_reasons_pareto",

@@ -143,3 +143,23 @@ def purchase_tracking(tracking: pd.DataFrame) -> Figure:
     )
     ax.legend(loc="upper left")
     return figure
+
+
+@_styled
+def conditional_expectations(table: pd.DataFrame) -> Figure:
+    """Mean holdout purchases by calibration repeat purchases (0, 1, ..., 7+): actual against
+    the model's conditional expectation (Fader, Hardie & Lee 2005, fig. 5). ``table``:
+    calibration_repeat_purchases, customers, actual_mean, expected_mean."""
+    figure = _figure(4.4, width=7.5)
+    ax = figure.subplots()
+    x = np.arange(len(table))
+    ax.plot(x, table["actual_mean"], "o-", color=BLUE, lw=2, label="actual")
+    ax.plot(x, table["expected_mean"], "s--", color=VERMILLION, lw=2, label="BG/NBD")
+    ax.set_xticks(x, table["calibration_repeat_purchases"].astype(str))
+    ax.set(
+        title="Holdout purchases by purchases in the calibration period",
+        xlabel="repeat purchases in the calibration period",
+        ylabel="mean holdout purchases",
+    )
+    ax.legend(loc="upper left")
+    return figure

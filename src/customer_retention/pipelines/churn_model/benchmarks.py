@@ -138,6 +138,7 @@ def score_benchmarks(
     customer_health: pd.DataFrame | None,
     ground_truth: dict[str, Any] | None,
     cox_risk_scores: pd.DataFrame | None,
+    bg_nbd_risk_scores: pd.DataFrame | None,
     horizon_days: int,
     params: dict[str, Any],
 ) -> pd.DataFrame:
@@ -171,6 +172,11 @@ def score_benchmarks(
         logger.info("No health scores for the validation rows: health_score scorer skipped")
 
     scores["oracle"] = _oracle(test, ground_truth, horizon_days).to_numpy()
+    # --- bg_nbd scorer: from the CLV stage, for purchase data ---
+    bg_nbd_present = bg_nbd_risk_scores is not None and not bg_nbd_risk_scores.empty
+    scores["bg_nbd"] = (
+        _lookup(test, bg_nbd_risk_scores, "churn_probability") if bg_nbd_present else np.nan
+    )
     # --- cox_risk scorer: from the survival stage, when its output exists ---
     cox, cox_is_probability = _cox_risk(test, cox_risk_scores)
     scores["cox_risk"] = cox.to_numpy()

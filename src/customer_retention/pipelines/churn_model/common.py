@@ -41,6 +41,11 @@ SCORERS: dict[str, dict[str, Any]] = {
         "description": "Demo data only: the true churn probability under the simulated "
         "Weibull hazard model (knows each customer's latent traits, not their future)",
     },
+    "bg_nbd": {
+        "is_probability": True,
+        "description": "CLV stage (purchase data): BG/NBD's P(no purchase within the horizon) "
+        "from its calibration-period fit, given the purchases before the snapshot",
+    },
     # --- cox_risk: filled in by the survival stage (optional input `cox_risk_scores`) ---
     "cox_risk": {
         "is_probability": True,

@@ -61,6 +61,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "customer_health",
                     "churn_model_ground_truth",
                     "cox_risk_scores",  # optional: written by the survival stage, when it exists
+                    "bg_nbd_risk_scores",  # optional: written by the CLV stage (purchase data)
                     "params:churn_model.horizon_days",
                     "params:churn_model",
                 ],

@@ -19,9 +19,9 @@ from matplotlib.figure import Figure
 
 from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
-from customer_retention.core.chart_data import segment_values
+from customer_retention.core.chart_data import VALUE_BAND, segment_values, value_bands
 from customer_retention.core.optional import run_or_explain
-from customer_retention.models import ShiftedBetaGeometric, rfm_summary
+from customer_retention.models import BetaGeo, ShiftedBetaGeometric, rfm_summary
 from customer_retention.models.clv import (
     DAYS_PER_MONTH,
     contractual_clv,
@@ -33,6 +33,7 @@ from .validation import (
     calibration_end,
     fit_purchase_models,
     gamma_gamma_record,
+    in_cohort,
     validate_purchase_model,
 )
 
@@ -126,7 +127,12 @@ def value_noncontractual_customers(
     summary = purchase_summary(transactions, customer_snapshots["snapshot_date"].max())
     # Fitted on the whole cohort, lapsed customers included: dropout is estimated from them
     # (fitted on recent buyers only, BG/NBD finds a -> 0: nobody ever leaves).
-    bg, gg = fit_purchase_models(summary)
+    # One acquisition cohort, when configured, is what the models are fitted on; every
+    # customer is then valued with them.
+    as_of = customer_snapshots["snapshot_date"].max()
+    first = as_of - pd.Timedelta(days=1) - pd.to_timedelta((summary["T"] * 7).round(), unit="D")
+    cohort = summary[in_cohort(first, params["bg_nbd"].get("cohort")).to_numpy()]
+    bg, gg = fit_purchase_models(cohort)
     active = summary.index.isin(_as_of_rows(customer_snapshots).index)
     spend = gg.conditional_expected_value(summary["frequency"], summary["monetary_value"])
     weeks_per_month = DAYS_PER_MONTH / 7
@@ -220,6 +226,8 @@ def validate_clv_model(
         return {"status": "skipped", "reason": reason}, pd.DataFrame(columns=TRACKING_COLUMNS)
     as_of = pd.Timestamp(customer_timeline["as_of_date"].iat[0])
     daily = daily_purchases(transactions, as_of)
+    first = daily.groupby("customer_id")["day"].transform("min")
+    daily = daily[in_cohort(first, params["bg_nbd"].get("cohort")).to_numpy()]
     cal_end = calibration_end(daily["day"].min(), as_of, params["bg_nbd"]["calibration_end"])
     record, tracking = run_or_explain(
         "BG/NBD calibration / holdout check",
@@ -232,14 +240,67 @@ def validate_clv_model(
     return {**purchase_model, "calibration": record}, tracking
 
 
+RISK_COLUMNS = ["customer_id", "snapshot_date", "churn_probability"]
+
+
+def score_bg_nbd_baseline(
+    transactions: ir.Table,
+    snapshot_spine: pd.DataFrame,
+    clv_validation: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """BG/NBD as a churn baseline: P(no purchase within the churn horizon | the history before
+    t) for every labelled snapshot row at or after the calibration end, from the calibration
+    fit (which has seen nothing at or after that date, so no row is scored with hindsight).
+    The churn model evaluates it beside its other scorers (``bg_nbd_risk_scores``)."""
+    calibration = (clv_validation or {}).get("calibration") or {}
+    if "bg_nbd" not in calibration:
+        return pd.DataFrame(columns=RISK_COLUMNS)
+    model = BetaGeo.from_params(**{k: calibration["bg_nbd"][k] for k in ("r", "alpha", "a", "b")})
+    start = pd.Timestamp(calibration["end"])
+    labelled = snapshot_spine[
+        snapshot_spine["churned_within_horizon"].notna()
+        & (snapshot_spine["snapshot_date"] >= start)
+    ]
+    weeks = float(params["churn_horizon_days"]) / 7
+    parts = []
+    for t, rows in labelled.groupby("snapshot_date"):
+        summary = purchase_summary(transactions, pd.Timestamp(t))
+        found = summary.reindex(rows["customer_id"].astype(str).to_numpy())
+        probability = model.probability_no_purchase(
+            weeks, found["frequency"].fillna(0), found["recency"].fillna(0), found["T"].fillna(0)
+        )
+        # No purchase before t: no history to score.
+        probability = np.where(found["T"].isna().to_numpy(), np.nan, probability)
+        parts.append(rows[["customer_id", "snapshot_date"]].assign(churn_probability=probability))
+    if not parts:
+        return pd.DataFrame(columns=RISK_COLUMNS)
+    scores = pd.concat(parts, ignore_index=True)
+    logger.info(
+        "BG/NBD churn baseline: %s snapshot rows from %s on", f"{len(scores):,}", start.date()
+    )
+    return scores
+
+
+def _no_check(clv_validation: dict[str, Any]) -> Figure:
+    calibration = clv_validation.get("calibration") or {}
+    reason = clv_validation.get("reason") or calibration.get("reason", "no purchase history")
+    return charts.note(f"No purchase-model check: {reason}")
+
+
 def plot_purchase_tracking(clv_tracking: pd.DataFrame, clv_validation: dict[str, Any]) -> Figure:
     """Cumulative repeat purchases by week, actual against the calibration fit's expectation."""
     if clv_tracking is None or clv_tracking.empty:
-        reason = clv_validation.get("reason") or (clv_validation.get("calibration") or {}).get(
-            "reason", "no purchase history"
-        )
-        return charts.note(f"No purchase-model check: {reason}")
+        return _no_check(clv_validation)
     return charts.purchase_tracking(clv_tracking)
+
+
+def plot_conditional_expectations(clv_validation: dict[str, Any]) -> Figure:
+    """Mean holdout purchases by calibration repeat purchases, actual against expected."""
+    holdout = (clv_validation.get("calibration") or {}).get("holdout") or {}
+    if not holdout.get("conditional_expectations"):
+        return _no_check(clv_validation)
+    return charts.conditional_expectations(pd.DataFrame(holdout["conditional_expectations"]))
 
 
 def _months_active(
@@ -381,7 +442,10 @@ def plot_value_at_risk_by_segment(
         if s in as_of_snapshot
     ]
     active = customer_value[customer_value["is_active"].astype(bool)]
-    by_segment = segment_values(active, as_of_snapshot[["customer_id", *segments]], segments)
+    attributes = as_of_snapshot[["customer_id", *segments]]
+    if not segments:  # no segment attribute: CLV quartiles
+        attributes, segments = value_bands(active), [VALUE_BAND]
+    by_segment = segment_values(active, attributes, segments)
     if by_segment.empty:
         return charts.note("No segment to break the value at risk down by.")
     return charts.value_at_risk_bars(by_segment, params["currency"])

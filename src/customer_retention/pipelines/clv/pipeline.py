@@ -27,6 +27,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="validate_clv_model",
             ),
             node(
+                nodes.score_bg_nbd_baseline,
+                inputs=["transactions@ibis", "snapshot_spine", "clv_validation", "params:clv"],
+                outputs="bg_nbd_risk_scores",
+                name="score_bg_nbd_baseline",
+            ),
+            node(
+                nodes.plot_conditional_expectations,
+                inputs="clv_validation",
+                outputs="conditional_expectations_chart",
+                name="plot_conditional_expectations",
+            ),
+            node(
                 nodes.plot_purchase_tracking,
                 inputs=["clv_tracking", "clv_validation"],
                 outputs="purchase_tracking_chart",

@@ -55,6 +55,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     HORIZON,
                     "params:reporting",
                     "run_plan",
+                    "clv_validation",
+                    "clv_tracking",
                 ],
                 outputs=["report_value_section", "report_value_charts"],
                 name="build_value_section",

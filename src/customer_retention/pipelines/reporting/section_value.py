@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
-from customer_retention.core.chart_data import segment_values
+from customer_retention.core.chart_data import VALUE_BAND, segment_values, value_bands
 from customer_retention.core.formatting import (
     fmt_int,
     fmt_money,
@@ -115,6 +115,42 @@ def _top_customer_rows(
     ]
 
 
+def purchase_model_sentence(calibration: dict[str, Any]) -> str:
+    """How well the purchase model predicted its holdout, in one sentence."""
+    holdout = calibration["holdout"]
+    expected, actual = holdout["repeat_purchases_expected"], holdout["repeat_purchases_actual"]
+    errors = holdout["mean_absolute_error"]
+    return (
+        f"Fitted on the purchases before {calibration['end']}, the purchase model expected "
+        f"{expected:,.0f} repeat purchases over the next {holdout['holdout_length_weeks']:.0f} "
+        f"weeks and customers made {actual:,} "
+        f"({abs(actual / expected - 1):.0%} {'more' if actual > expected else 'fewer'}); "
+        f"per customer it missed by {errors['bg_nbd']:.2f} purchases on average, against "
+        f"{errors['calibration_rate_carried_forward']:.2f} for the calibration rate carried "
+        f"forward and {errors['zero']:.2f} for predicting none."
+    )
+
+
+def _purchase_model_block(
+    clv_validation: dict[str, Any] | None, clv_tracking: pd.DataFrame | None
+) -> Block | None:
+    """The purchase model's holdout check (purchase data only; None otherwise)."""
+    calibration = (clv_validation or {}).get("calibration") or {}
+    if "holdout" not in calibration:
+        return None
+    block = _chart(
+        "purchase_model_check",
+        "Did the purchase model predict the holdout? (BG/NBD)",
+        purchase_model_sentence(calibration),
+        None if clv_tracking is not None and len(clv_tracking) else "No tracking table.",
+        "Cumulative repeat purchases by week, actual against the model fitted on the "
+        "calibration period only (Fader, Hardie & Lee 2005); the holdout is shaded. The "
+        "deployed model is refitted on the whole history.",
+    )
+    drawable = clv_tracking is not None and len(clv_tracking)
+    return block, charts.purchase_tracking(clv_tracking) if drawable else None
+
+
 def build_value_section(
     customer_value: pd.DataFrame,
     at_risk_customers: pd.DataFrame | None,
@@ -126,8 +162,11 @@ def build_value_section(
     horizon_days: int,
     params: dict[str, Any],
     run_plan: dict[str, Any] | None = None,
+    clv_validation: dict[str, Any] | None = None,
+    clv_tracking: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """CLV distribution, value at risk by segment, the budget plan and the top at-risk list.
+    """CLV distribution, value at risk by segment, the budget plan and the top at-risk list;
+    for purchase data, how well the purchase model predicted its holdout.
 
     Value at risk = churn probability x CLV from the churn model's at-risk list when it scores
     the current as-of date; without it, the CLV stage's survival-based estimate (said so).
@@ -149,10 +188,15 @@ def build_value_section(
         "current customers)"
     )
     segments = chosen_segments(value_at_risk_segments, run_plan or {})
-    by_segment = segment_values(risk, _frame(survival_table), segments)
+    attributes = _frame(survival_table)
+    if not [s for s in segments if s in attributes] and "clv" in risk and len(risk):
+        attributes, segments = value_bands(risk), [VALUE_BAND]  # no segment attribute
+    by_segment = segment_values(risk, attributes, segments)
     summary = retention_plan_summary if scored else None
+    check = _purchase_model_block(clv_validation, clv_tracking)
     blocks, figures = _collect(
         _clv_block(values, currency),
+        *([check] if check else []),
         _value_at_risk_block(by_segment, source, currency),
         _budget_block(summary, scoring_absent, currency),
     )
