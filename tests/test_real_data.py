@@ -184,7 +184,7 @@ def test_cdnow_purchase_log_reproduces_the_published_bg_nbd_on_its_calibration_p
     assert calibration["bg_nbd"]["log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
     gg = calibration["gamma_gamma"]
     assert (gg["p"], gg["q"], gg["gamma"]) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
-    holdout = calibration["holdout"]
+    holdout = validation["holdout"]
     assert holdout["weeks"] == [40, 78] and holdout["repeat_purchases_actual"] == 1882
     assert holdout["repeat_purchases_expected"] == pytest.approx(1653.4, abs=0.5)
     zero = holdout["conditional_expectations"][0]

@@ -237,7 +237,8 @@ def validate_clv_model(
             pd.DataFrame(columns=TRACKING_COLUMNS),
         ),
     )
-    return {**purchase_model, "calibration": record}, tracking
+    holdout = record.pop("holdout", None)
+    return {**purchase_model, "calibration": record, "holdout": holdout}, tracking
 
 
 RISK_COLUMNS = ["customer_id", "snapshot_date", "churn_probability"]
@@ -297,7 +298,7 @@ def plot_purchase_tracking(clv_tracking: pd.DataFrame, clv_validation: dict[str,
 
 def plot_conditional_expectations(clv_validation: dict[str, Any]) -> Figure:
     """Mean holdout purchases by calibration repeat purchases, actual against expected."""
-    holdout = (clv_validation.get("calibration") or {}).get("holdout") or {}
+    holdout = clv_validation.get("holdout") or {}
     if not holdout.get("conditional_expectations"):
         return _no_check(clv_validation)
     return charts.conditional_expectations(pd.DataFrame(holdout["conditional_expectations"]))

@@ -115,9 +115,9 @@ def _top_customer_rows(
     ]
 
 
-def purchase_model_sentence(calibration: dict[str, Any]) -> str:
+def purchase_model_sentence(validation: dict[str, Any]) -> str:
     """How well the purchase model predicted its holdout, in one sentence."""
-    holdout = calibration["holdout"]
+    calibration, holdout = validation["calibration"], validation["holdout"]
     expected, actual = holdout["repeat_purchases_expected"], holdout["repeat_purchases_actual"]
     errors = holdout["mean_absolute_error"]
     return (
@@ -135,13 +135,12 @@ def _purchase_model_block(
     clv_validation: dict[str, Any] | None, clv_tracking: pd.DataFrame | None
 ) -> Block | None:
     """The purchase model's holdout check (purchase data only; None otherwise)."""
-    calibration = (clv_validation or {}).get("calibration") or {}
-    if "holdout" not in calibration:
+    if not (clv_validation or {}).get("holdout"):
         return None
     block = _chart(
         "purchase_model_check",
         "Did the purchase model predict the holdout? (BG/NBD)",
-        purchase_model_sentence(calibration),
+        purchase_model_sentence(clv_validation),
         None if clv_tracking is not None and len(clv_tracking) else "No tracking table.",
         "Cumulative repeat purchases by week, actual against the model fitted on the "
         "calibration period only (Fader, Hardie & Lee 2005); the holdout is shaded. The "
