@@ -174,7 +174,11 @@ _ROW_RULES = {
         _not_before("first_response_at", "opened_at"),
         _not_before("resolved_at", "opened_at"),
     ],
-    "feedback": [_score_range("nps", 0, 10), _score_range("csat", 1, 5)],
+    "feedback": [
+        _score_range("nps", 0, 10),
+        _score_range("csat", 1, 5),
+        _score_range("exit", 0, 10),
+    ],
 }
 
 TABLE_SPECS: dict[str, TableSpec] = {

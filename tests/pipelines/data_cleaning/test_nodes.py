@@ -180,6 +180,7 @@ BAD_ROWS = [
     ("feedback", _with("feedback", score="-1"), "NPS score outside 0-10"),
     ("feedback", _with("feedback", survey="poll"), "survey not one of nps, exit, csat"),
     ("feedback", _with("feedback", survey="csat", score="0"), "CSAT score outside 1-5"),
+    ("feedback", _with("feedback", survey="exit", score="42"), "EXIT score outside 0-10"),
     ("events", _with("events", event_type=""), "missing event_type"),
     ("events", _with("events", event_time="yesterday"), "unparseable event_time"),
     (
