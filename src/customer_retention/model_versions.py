@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kedro.io import DatasetError
+
 from customer_retention.datasets.model_store import PromotedModelDataset
 
 METRICS = ("roc_auc", "pr_auc", "brier_score", "ece", "top_decile_lift")
@@ -48,7 +50,7 @@ def promoted_model_id(models_dir: Path) -> str | None:
     """The model id ``promoted/current.json`` points at, or None (also when unreadable)."""
     try:
         return _store(models_dir).current_model_id()
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, DatasetError):
         return None
 
 

@@ -20,9 +20,11 @@ Nothing is pickled: the booster is loaded with ``xgboost.Booster.load_model``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -36,6 +38,12 @@ logger = logging.getLogger(__name__)
 
 POINTER = "current.json"
 FILES = {"booster": "model.json", "calibrator": "calibrator.json", "metadata": "metadata.json"}
+CHECKSUMS = "checksums.json"  # sha256 of model.json and calibrator.json, written at promotion
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a folder name, never a path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -97,7 +105,20 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
         pointer = self._path / POINTER
         if not pointer.is_file():
             return None
-        return json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
+        try:
+            model_id = json.loads(pointer.read_text(encoding="utf-8"))["model_id"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise DatasetError(
+                f"{pointer} is not a valid pointer ({type(error).__name__}: {error}). Write "
+                f'{{"model_id": "<one of the folders in {self._path}>"}} into it, or retrain '
+                "(kedro run --pipelines retrain)."
+            ) from error
+        if not isinstance(model_id, str) or not MODEL_ID.match(model_id) or ".." in model_id:
+            raise DatasetError(
+                f"{pointer} names {model_id!r}, which is not a model folder name: a promoted "
+                f"model must be a folder inside {self._path}."
+            )
+        return model_id
 
     def read_metadata(self, model_id: str | None = None) -> dict[str, Any] | None:
         """The metadata of model ``model_id`` (default: the promoted one) without loading the
@@ -124,6 +145,12 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
                 "kedro run --pipeline churn_model)"
             )
         folder = self._path / model_id
+        if not folder.is_dir():
+            raise DatasetError(
+                f"{self._path / POINTER} names model {model_id}, but {folder} does not exist. "
+                "Point it at one of the model folders there, or retrain."
+            )
+        self._verify(folder)
         try:
             booster = xgb.Booster()
             booster.load_model(str(folder / FILES["booster"]))
@@ -136,6 +163,34 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
                 "(kedro run --pipeline retrain)."
             ) from error
         return {"booster": booster, "calibrator": calibrator, "metadata": metadata}
+
+    def _verify(self, folder: Path) -> None:
+        """The model and calibrator files are the ones that were promoted: their sha256 against
+        ``checksums.json`` (and the booster's against the metadata's ``booster_sha256``). A file
+        edited afterwards, even into valid JSON, would score every customer wrongly."""
+        expected: dict[str, str] = {}
+        checksums = folder / CHECKSUMS
+        if checksums.is_file():
+            expected = json.loads(checksums.read_text(encoding="utf-8"))
+        metadata_path = folder / FILES["metadata"]
+        if metadata_path.is_file():
+            try:
+                recorded = json.loads(metadata_path.read_text(encoding="utf-8")).get(
+                    "booster_sha256"
+                )
+            except ValueError:
+                recorded = None
+            if recorded:
+                expected.setdefault(FILES["booster"], recorded)
+        for name, digest in expected.items():
+            path = folder / name
+            if path.is_file() and _sha256(path) != digest:
+                raise DatasetError(
+                    f"{path} does not match the checksum recorded when it was promoted: it was "
+                    "changed afterwards. Restore it, point "
+                    f"{self._path / POINTER} at another model folder, or retrain "
+                    "(kedro run --pipelines retrain)."
+                )
 
     def save(self, data: dict[str, Any]) -> None:
         model_id = str(data["metadata"]["model_id"])
@@ -161,6 +216,8 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
                     (staging / FILES[key]).write_text(
                         json.dumps(data[key], indent=2, default=str), encoding="utf-8"
                     )
+                digests = {FILES[k]: _sha256(staging / FILES[k]) for k in ("booster", "calibrator")}
+                (staging / CHECKSUMS).write_text(json.dumps(digests, indent=2), encoding="utf-8")
                 os.replace(staging, target)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)

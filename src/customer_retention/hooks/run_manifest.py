@@ -65,7 +65,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from kedro import __version__ as kedro_version
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, CatalogProtocol, MemoryDataset
+from kedro.io import AbstractVersionedDataset, CatalogProtocol, DatasetError, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 import customer_retention
@@ -231,7 +231,7 @@ def promoted_model_summary(promoted_dir: Path) -> dict[str, Any] | None:
         metadata = store.read_metadata(model_id)
         if metadata is None:
             raise FileNotFoundError(f"{promoted_dir / model_id} has no metadata")
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, DatasetError) as error:
         return {"error": f"unreadable promoted model: {type(error).__name__}: {error}"}
     calibrated = metadata.get("metrics", {}).get("xgboost_calibrated", {})
     promotion = metadata.get("promotion", {})

@@ -399,7 +399,7 @@ def test_promoted_store_is_replaced_atomically_and_pruned(tmp_path, trained):
     store.save(bundle | {"metadata": bundle["metadata"] | {"model_id": "m3"}})  # no-op
     assert (tmp_path / "current.json").stat().st_mtime_ns == mtime
     shutil.rmtree(tmp_path / "m3")
-    with pytest.raises(DatasetError, match="unreadable"):
+    with pytest.raises(DatasetError, match="does not exist"):
         store.load()
 
 

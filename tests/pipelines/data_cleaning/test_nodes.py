@@ -311,3 +311,31 @@ def test_missing_required_file_says_what_was_expected(tmp_path):
     ):
         dataset.load()
     assert RawTableDataset(path=str(tmp_path / "events"), table="events").load() is None
+
+
+def test_a_table_mostly_quarantined_stops_the_run_with_what_to_do(cleaning_params):
+    """Every subscription quarantined (ids in another format, say) would silently turn the
+    business non-contractual: the run stops, naming table, share, reasons, rows, parameter."""
+    raw = _raw("subscriptions")
+    bad = raw.assign(start_date="01/03/2024")  # not ISO 8601: every row unparseable
+    customers = _clean("customers", _raw("customers"), cleaning_params)[0]
+    reports = {
+        table: clean_customer_table(None, customers, cleaning_params, table=table)[2]
+        for table in ("transactions", "events", "support_tickets", "feedback")
+    }
+    reports["customers"] = _clean("customers", _raw("customers"), cleaning_params)[2]
+    reports["subscriptions"] = clean_customer_table(
+        bad, customers, cleaning_params, table="subscriptions"
+    )[2]
+    with pytest.raises(DataContractError) as error:
+        reconcile_data_quality(0.1, **reports)
+    message = str(error.value)
+    for expected in (
+        "Table 'subscriptions'",
+        f"{len(bad)} of {len(bad)} rows (100.0%)",
+        "unparseable start_date",
+        "01/03/2024",
+        "data_cleaning.max_quarantine_share",
+    ):
+        assert expected in message, expected
+    assert reconcile_data_quality(1.0, **reports)["tables"]["subscriptions"]["rows_clean"] == 0

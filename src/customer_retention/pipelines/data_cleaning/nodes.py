@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from kedro.io import DatasetError
 
 from customer_retention.core.attributes import profile_attributes
@@ -207,8 +208,19 @@ def clean_table(
     }
     if attributes is not None:
         report["attributes"] = attributes
+    report["quarantine_sample"] = quarantine_sample(quarantine)
     _log_quarantine(spec.name, report)
     return clean, quarantine, report
+
+
+SAMPLE_ROWS = 3
+
+
+def quarantine_sample(quarantine: pd.DataFrame) -> list[dict[str, Any]]:
+    """The first quarantined rows as received, with their reasons (for the error that stops a
+    run with too many of them)."""
+    head = quarantine.head(SAMPLE_ROWS).astype(object)
+    return head.where(head.notna(), None).to_dict("records")
 
 
 def _require_columns(spec: TableSpec, columns: list[str]) -> None:
@@ -326,18 +338,46 @@ def _clean_in_duckdb(
             _quarantine_frame,
             settings.get("temp_directory"),
         )
+    head = next(pq.ParquetFile(result[1].path).iter_batches(batch_size=SAMPLE_ROWS), None)
+    result[2]["quarantine_sample"] = quarantine_sample(
+        head.to_pandas() if head is not None else pd.DataFrame()
+    )
     _log_quarantine(spec.name, result[2])
     return result
 
 
-def reconcile_data_quality(**reports: dict[str, Any]) -> dict[str, Any]:
+def _check_quarantine_share(table: str, report: dict[str, Any], limit: float) -> None:
+    """Stop when more than ``limit`` of a table's rows were quarantined: the run would answer a
+    different question (e.g. every subscription gone turns a contractual business into a
+    non-contractual one) with a believable report."""
+    rows, quarantined = report["rows_in"], report["rows_quarantined"]
+    if not rows or quarantined / rows <= limit:
+        return
+    reasons = sorted(report["quarantined_by_reason"].items(), key=lambda kv: -kv[1])[:3]
+    raise DataContractError(
+        f"Table '{table}': {quarantined:,} of {rows:,} rows ({quarantined / rows:.1%}) were "
+        f"quarantined, more than data_cleaning.max_quarantine_share = {limit:.0%}. Top reasons: "
+        + "; ".join(f"{reason} ({count:,})" for reason, count in reasons)
+        + f". First rows: {report.get('quarantine_sample', [])}. Fix the export, or raise "
+        "data_cleaning.max_quarantine_share (conf/local/parameters.yml) to go on without these "
+        f"rows; all of them are in data/02_intermediate/quarantine/{table}.parquet."
+    )
+
+
+def reconcile_data_quality(
+    max_quarantine_share: float | None = None, **reports: dict[str, Any]
+) -> dict[str, Any]:
     """Per-table reconciliation: rows in = clean + quarantined, quarantined by reason.
 
     Raises:
-        DataContractError: the required tables are not present.
+        DataContractError: the required tables are not present, or a table lost more than
+            ``max_quarantine_share`` of its rows to quarantine.
         AssertionError: a table does not reconcile (a bug: a row was lost or duplicated).
     """
     check_required_tables({t: r["status"] == "present" for t, r in reports.items()})
+    for table, report in reports.items():
+        if max_quarantine_share is not None:
+            _check_quarantine_share(table, report, float(max_quarantine_share))
     for table, report in reports.items():
         if report["rows_in"] != report["rows_clean"] + report["rows_quarantined"]:
             raise AssertionError(f"Table {table} does not reconcile: {report}")

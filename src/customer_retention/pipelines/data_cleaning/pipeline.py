@@ -38,7 +38,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             *[_clean_node(table) for table in CUSTOMER_TABLES],
             node(
                 reconcile_data_quality,
-                inputs={table: f"{table}_cleaning_report" for table in TABLE_SPECS},
+                inputs={
+                    "max_quarantine_share": "params:data_cleaning.max_quarantine_share",
+                    **{table: f"{table}_cleaning_report" for table in TABLE_SPECS},
+                },
                 outputs="data_quality",
                 name="reconcile_data_quality",
             ),
