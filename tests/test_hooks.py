@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from kedro.pipeline import node
 
 from customer_retention.hooks import NodeTimingHook
+
+from .conftest import fresh_project
 
 
 def _run(hook: NodeTimingHook) -> None:
@@ -107,3 +110,49 @@ def test_release_memory_hook_hands_freed_arrow_memory_back():
     before, held, after = map(float, result.stdout.split()[-3:])
     assert held - before > 300  # kept by the pool: what the hook is for
     assert after - before < 50
+
+
+def _hook_on(project, tables: dict[str, str]):
+    """DemoDataHook.before_pipeline_run on a fresh project whose data/01_raw holds ``tables``
+    (file name -> CSV text); returns the raw folder afterwards."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from customer_retention.hooks import DemoDataHook
+
+    raw = project / "data" / "01_raw"
+    for name, text in tables.items():
+        (raw / name).write_text(text)
+    bootstrap_project(project)
+    params = {"demo_data": {"n_customers": 200}}
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        catalog = session.load_context().catalog
+        DemoDataHook().before_pipeline_run({}, pipelines["data_cleaning"], catalog)
+    return raw
+
+
+CUSTOMERS = "customer_id,signup_date\na,2024-01-01\n"
+SUBSCRIPTIONS = "customer_id,start_date,end_date,plan,mrr\na,2024-01-01,,basic,10\n"
+
+
+def test_own_tables_with_capitalised_names_are_used_not_demo_data(tmp_path, monkeypatch):
+    project = fresh_project(tmp_path)
+    monkeypatch.chdir(project)
+    raw = _hook_on(project, {"Customers.csv": CUSTOMERS, "Subscriptions.csv": SUBSCRIPTIONS})
+    assert sorted(p.name for p in raw.iterdir()) == ["Customers.csv", "Subscriptions.csv"]
+
+
+def test_a_file_that_is_no_table_stops_the_run_listing_the_expected_names(tmp_path, monkeypatch):
+    project = fresh_project(tmp_path)
+    monkeypatch.chdir(project)
+    with pytest.raises(ValueError, match=r"not input tables: customer\.csv.*Expected names"):
+        _hook_on(project, {"customer.csv": CUSTOMERS, "subscriptions.csv": SUBSCRIPTIONS})
+
+
+def test_only_an_empty_folder_gets_demo_data_and_says_so(tmp_path, monkeypatch, caplog):
+    project = fresh_project(tmp_path)
+    monkeypatch.chdir(project)
+    raw = _hook_on(project, {})
+    assert (raw / "customers.parquet").exists() and (raw / "ground_truth.json").exists()
+    assert any(r.levelname == "WARNING" and "DEMO data" in r.message for r in caplog.records)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+logger = logging.getLogger(__name__)
 FORMATS = ("parquet", "csv")
 
 
@@ -57,8 +59,32 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
         formats = FORMATS if self._file_format == "auto" else (self._file_format,)
         return [self._path.with_name(f"{self._path.name}.{fmt}") for fmt in formats]
 
+    @property
+    def folder(self) -> Path:
+        """The folder the table's file is read from (data/01_raw)."""
+        return self._path.parent
+
     def _existing_file(self) -> Path | None:
-        return next((path for path in self._candidates() if path.is_file()), None)
+        """The table's file, its name matched case-insensitively (``Customers.csv`` is the
+        customers table). Two files for one table (``customers.csv`` beside
+        ``customers.parquet``) are an error, not a silent choice, unless ``file_format``
+        chooses the format."""
+        formats = FORMATS if self._file_format == "auto" else (self._file_format,)
+        wanted = {f"{self._path.name}.{fmt}".lower() for fmt in formats}
+        found = (
+            sorted(p for p in self.folder.iterdir() if p.is_file() and p.name.lower() in wanted)
+            if self.folder.is_dir()
+            else []
+        )
+        if len(found) > 1:
+            raise DatasetError(
+                f"Table '{self._table}' is in {len(found)} files: "
+                f"{', '.join(str(p) for p in found)}. Keep one, or choose the format with "
+                f"file_format: csv | parquet on {self._table}_raw in the catalog."
+            )
+        if found and found[0].name not in {f"{self._path.name}.{fmt}" for fmt in formats}:
+            logger.info("Table %s read from %s (name matched ignoring case)", self._table, found[0])
+        return found[0] if found else None
 
     def load(self) -> pd.DataFrame | None:
         file = self._existing_file()
