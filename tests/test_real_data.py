@@ -70,6 +70,7 @@ def test_public_bank_churn_table_runs_end_to_end_and_matches_the_references(tmp_
     IsActiveMember 0.50, Male 0.69 (Female 1.45 vs Male); C-index 0.719 in sample."""
     data = _run(tmp_path, monkeypatch, bank_churn_tables())
     plan = _check_single_snapshot_run(data)
+    assert "DEMO DATA" not in (data / "08_reporting" / "report.html").read_text()
     kinds = _json(data, "02_intermediate/customer_attributes.json")["columns"]
     assert kinds["RowNumber"]["kind"] == "identifier"
     assert kinds["Surname"]["kind"] == "high_cardinality" and kinds["Surname"]["levels"] == 2932
@@ -153,6 +154,7 @@ def test_demo_business_exported_as_one_snapshot_runs_end_to_end(tmp_path, monkey
     data = _run(tmp_path, monkeypatch, None, params)
     truth = _json(data, "01_raw/ground_truth.json")["single_snapshot"]
     _check_single_snapshot_run(data)
+    assert "DEMO DATA" in (data / "08_reporting" / "report.html").read_text()  # said first
     kinds = _json(data, "02_intermediate/customer_attributes.json")["columns"]
     assert kinds["postcode"]["kind"] == "high_cardinality"
     assert kinds["monthly_charges"]["kind"] == "numeric"

@@ -322,3 +322,10 @@ def test_report_renders_without_any_chart_and_links_nothing_outside():
     assert html.count('class="absent"') >= len(blocks)
     assert "<img" not in html and "http" not in html
     assert "No drift check has been run" in html
+
+
+def test_a_run_on_demo_data_says_so_first():
+    run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {}, None, {"seed": 42})
+    assert run["plan"]["demo"] is True
+    real, _ = nodes.build_run_section({}, {}, {}, None, None, None, {}, None, None)
+    assert real["plan"]["demo"] is False

@@ -72,6 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "drift_report",
                     "parameters",
                     "run_plan",
+                    "churn_model_ground_truth",  # present only for demo data
                 ],
                 outputs=["report_run_section", "report_run_charts"],
                 name="build_run_section",

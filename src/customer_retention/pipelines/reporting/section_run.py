@@ -196,6 +196,7 @@ def build_run_section(
     drift_report: dict[str, Any] | None,
     parameters: dict[str, Any],
     run_plan: dict[str, Any] | None = None,
+    ground_truth: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """Reconciliation and quarantine counts, data window, model versions and promotion,
     parameters, code version, and model monitoring (drift) when a drift check has run."""
@@ -209,7 +210,7 @@ def build_run_section(
     drift, figure = _drift_context(drift_report) if drift_report else (None, None)
     totals = data_quality.get("totals") or {}
     return {
-        "plan": _plan_facts(run_plan, data_quality),
+        "plan": _plan_facts(run_plan, data_quality) | {"demo": ground_truth is not None},
         "quality_table": _quality_rows(data_quality),
         "quality_totals": {k: fmt_int(v) for k, v in totals.items()},
         "window": window,
