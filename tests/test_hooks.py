@@ -156,3 +156,23 @@ def test_only_an_empty_folder_gets_demo_data_and_says_so(tmp_path, monkeypatch, 
     raw = _hook_on(project, {})
     assert (raw / "customers.parquet").exists() and (raw / "ground_truth.json").exists()
     assert any(r.levelname == "WARNING" and "DEMO data" in r.message for r in caplog.records)
+
+
+def test_the_closing_block_says_where_the_report_is_and_what_was_quarantined():
+    from customer_retention.hooks.summary import closing_lines
+
+    quality = {
+        "totals": {"rows_in": 1000, "rows_clean": 990, "rows_quarantined": 10},
+        "tables": {"customers": {"rows_quarantined": 0}, "events": {"rows_quarantined": 10}},
+    }
+    lines = closing_lines("data/08_reporting/report.html", 2983, quality, 3)
+    assert lines == [
+        "Report: data/08_reporting/report.html",
+        "Customers scored: 2,983",
+        "Rows quarantined: 10 of 1,000 ({'events': 10})",
+        "Warnings logged: 3 (see above)",
+    ]
+    assert closing_lines(None, None, None, 0) == [
+        "Report: not written by this run",
+        "Warnings logged: 0",
+    ]

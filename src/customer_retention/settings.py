@@ -6,6 +6,7 @@ from customer_retention.hooks import (
     PromotedModelCheckHook,
     ReleaseMemoryHook,
     RunManifestHook,
+    RunSummaryHook,
 )
 
 # Hooks are executed in a Last-In-First-Out (LIFO) order. RunManifestHook wraps the other
@@ -13,6 +14,7 @@ from customer_retention.hooks import (
 # ReleaseMemoryHook comes after NodeTimingHook so that it runs first: the memory a node
 # leaves behind is measured after the release.
 HOOKS = (
+    RunSummaryHook(),
     DemoDataHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
