@@ -31,9 +31,9 @@ from customer_retention.models.clv import (
 from .validation import (
     bg_nbd_record,
     calibration_end,
+    cohort_purchases,
     fit_purchase_models,
     gamma_gamma_record,
-    in_cohort,
     validate_purchase_model,
 )
 
@@ -104,13 +104,15 @@ def daily_purchases(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame
 def purchase_summary(transactions: ir.Table, as_of: pd.Timestamp) -> pd.DataFrame:
     """Frequency / recency / T (weeks) and mean spend per customer, from the purchases before
     ``as_of``, observed up to the day before ``as_of``."""
+    return summarise_purchases(daily_purchases(transactions, as_of), as_of)
+
+
+def summarise_purchases(daily: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`purchase_summary` of per-customer-day purchases already read (those before
+    ``as_of`` count)."""
+    before = daily[daily["day"] < as_of]
     return rfm_summary(
-        daily_purchases(transactions, as_of),
-        "customer_id",
-        "day",
-        "amount",
-        as_of - pd.Timedelta(days=1),
-        time_unit="W",
+        before, "customer_id", "day", "amount", as_of - pd.Timedelta(days=1), time_unit="W"
     )
 
 
@@ -124,15 +126,14 @@ def value_noncontractual_customers(
     Transactions are first merged per customer and day in the engine (same-day purchases count
     once, as is standard), so only one row per customer-day reaches pandas.
     """
-    summary = purchase_summary(transactions, customer_snapshots["snapshot_date"].max())
-    # Fitted on the whole cohort, lapsed customers included: dropout is estimated from them
-    # (fitted on recent buyers only, BG/NBD finds a -> 0: nobody ever leaves).
-    # One acquisition cohort, when configured, is what the models are fitted on; every
-    # customer is then valued with them.
     as_of = customer_snapshots["snapshot_date"].max()
-    first = as_of - pd.Timedelta(days=1) - pd.to_timedelta((summary["T"] * 7).round(), unit="D")
-    cohort = summary[in_cohort(first, params["bg_nbd"].get("cohort")).to_numpy()]
-    bg, gg = fit_purchase_models(cohort)
+    daily = daily_purchases(transactions, as_of)
+    summary = summarise_purchases(daily, as_of)
+    # Fitted on the whole cohort, lapsed customers included: dropout is estimated from them
+    # (fitted on recent buyers only, BG/NBD finds a -> 0: nobody ever leaves). One acquisition
+    # cohort, when configured, is what the models are fitted on; every customer is valued.
+    cohort = cohort_purchases(daily, params["bg_nbd"].get("cohort"))["customer_id"].unique()
+    bg, gg = fit_purchase_models(summary[summary.index.isin(cohort)])
     active = summary.index.isin(_as_of_rows(customer_snapshots).index)
     spend = gg.conditional_expected_value(summary["frequency"], summary["monetary_value"])
     weeks_per_month = DAYS_PER_MONTH / 7
@@ -225,9 +226,7 @@ def validate_clv_model(
         reason = "contractual data: CLV comes from survival curves, there is no purchase model"
         return {"status": "skipped", "reason": reason}, pd.DataFrame(columns=TRACKING_COLUMNS)
     as_of = pd.Timestamp(customer_timeline["as_of_date"].iat[0])
-    daily = daily_purchases(transactions, as_of)
-    first = daily.groupby("customer_id")["day"].transform("min")
-    daily = daily[in_cohort(first, params["bg_nbd"].get("cohort")).to_numpy()]
+    daily = cohort_purchases(daily_purchases(transactions, as_of), params["bg_nbd"].get("cohort"))
     cal_end = calibration_end(daily["day"].min(), as_of, params["bg_nbd"]["calibration_end"])
     record, tracking = run_or_explain(
         "BG/NBD calibration / holdout check",
@@ -265,8 +264,12 @@ def score_bg_nbd_baseline(
     ]
     weeks = float(params["churn_horizon_days"]) / 7
     parts = []
+    # The purchases are read once, up to the last snapshot; each snapshot sees those before it.
+    daily = (
+        daily_purchases(transactions, labelled["snapshot_date"].max()) if len(labelled) else None
+    )
     for t, rows in labelled.groupby("snapshot_date"):
-        summary = purchase_summary(transactions, pd.Timestamp(t))
+        summary = summarise_purchases(daily, pd.Timestamp(t))
         found = summary.reindex(rows["customer_id"].astype(str).to_numpy())
         probability = model.probability_no_purchase(
             weeks, found["frequency"].fillna(0), found["recency"].fillna(0), found["T"].fillna(0)

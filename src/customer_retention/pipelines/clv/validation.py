@@ -43,16 +43,19 @@ def calibration_end(
     return as_of - pd.Timedelta(weeks=weeks)
 
 
-def in_cohort(first_purchase: pd.Series, cohort: dict[str, Any] | None) -> pd.Series:
-    """Whether each customer's first purchase falls in the acquisition cohort
-    (``clv.bg_nbd.cohort``: ``first_purchase_from`` / ``first_purchase_to``, inclusive, either
-    optional); every customer without one."""
-    keep = pd.Series(True, index=first_purchase.index)
-    if cohort and cohort.get("first_purchase_from"):
-        keep &= first_purchase >= pd.Timestamp(cohort["first_purchase_from"])
-    if cohort and cohort.get("first_purchase_to"):
-        keep &= first_purchase <= pd.Timestamp(cohort["first_purchase_to"])
-    return keep
+def cohort_purchases(daily: pd.DataFrame, cohort: dict[str, Any] | None) -> pd.DataFrame:
+    """The per-customer-day purchases of the customers whose first purchase falls in the
+    acquisition cohort (``clv.bg_nbd.cohort``: ``first_purchase_from`` / ``first_purchase_to``,
+    inclusive, either optional); every customer's without one."""
+    if not cohort:
+        return daily
+    first = daily.groupby("customer_id")["day"].transform("min")
+    keep = pd.Series(True, index=daily.index)
+    if cohort.get("first_purchase_from"):
+        keep &= first >= pd.Timestamp(cohort["first_purchase_from"])
+    if cohort.get("first_purchase_to"):
+        keep &= first <= pd.Timestamp(cohort["first_purchase_to"])
+    return daily[keep.to_numpy()]
 
 
 def bg_nbd_record(model: BetaGeo) -> dict[str, Any]:
