@@ -265,11 +265,9 @@ def clean_customers(
     ``customer_attributes`` for the stages that choose covariates and segments.
     """
     clean, quarantine, report = clean_table(customers_raw, TABLE_SPECS["customers"], params)
-    attributes = report.get("attributes") or {
-        "max_levels": (params.get("attributes") or {}).get("max_levels", 50),
-        "max_segment_levels": (params.get("attributes") or {}).get("max_segment_levels", 10),
-        "columns": {},
-    }
+    attributes = report.get("attributes")
+    if attributes is None:  # no attribute columns: the empty profile, with its settings
+        attributes = profile_attributes(pd.DataFrame(), [], params.get("attributes") or {})[1]
     if clean.empty:
         raise DataContractError(
             "Table 'customers' has no rows: the file holds only a header."
