@@ -7,6 +7,7 @@ import ibis
 import pandas as pd
 import pytest
 
+from customer_retention.core.run_plan import PLAN_STAGES
 from customer_retention.pipelines.feature_engineering import nodes
 from customer_retention.pipelines.preflight import nodes as preflight
 
@@ -83,6 +84,7 @@ def test_one_snapshot_with_a_churn_flag_is_detected_and_labelled_by_the_flag():
     assert scored["churned_within_horizon"].isna().all()
 
     plan = _plan(tables, params)
+    assert tuple(plan["stages"]) == PLAN_STAGES  # every stage the others ask about, no other
     assert plan["history"] == "single_snapshot" and plan["labelled_snapshots"] == 1
     assert plan["stages"]["landmark_model"]["run"] is False
     assert plan["stages"]["retention_kpis"]["run"] is False

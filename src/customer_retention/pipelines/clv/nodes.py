@@ -21,6 +21,7 @@ from customer_retention.core import charts
 from customer_retention.core.attributes import chosen_segments
 from customer_retention.core.chart_data import VALUE_BAND, segment_values, value_bands
 from customer_retention.core.optional import run_or_explain
+from customer_retention.core.run_plan import skip_reason
 from customer_retention.models import BetaGeo, ShiftedBetaGeometric, rfm_summary
 from customer_retention.models.clv import (
     DAYS_PER_MONTH,
@@ -360,10 +361,9 @@ def _cross_check(
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The sBG cross-check (see :func:`cross_check_clv_with_sbg`)."""
-    decision = (run_plan.get("stages") or {}).get("sbg_cross_check") or {"run": True}
-    if not decision["run"]:
-        logger.warning("sBG cross-check skipped: %s", decision["why"])
-        return {"status": "skipped", "reason": decision["why"]}, pd.DataFrame(columns=FIT_COLUMNS)
+    if why := skip_reason(run_plan, "sbg_cross_check"):
+        logger.warning("sBG cross-check skipped: %s", why)
+        return {"status": "skipped", "reason": why}, pd.DataFrame(columns=FIT_COLUMNS)
     sbg = params["sbg"]
     segment, months = _sbg_segment(sbg.get("segment"), run_plan), int(sbg["observed_months"])
     if segment is not None and segment not in survival_table:

@@ -27,6 +27,7 @@ import pandas as pd
 from ibis import _
 from sklearn.metrics import roc_auc_score
 
+from customer_retention.core.run_plan import skip_reason
 from customer_retention.core.segments import nps_class, support_speed_band
 
 logger = logging.getLogger(__name__)
@@ -160,12 +161,6 @@ def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
     return result[columns]
 
 
-def _history_missing(run_plan: dict[str, Any] | None) -> str | None:
-    """Why the run plan skips the KPIs that need a history (None when they run)."""
-    decision = ((run_plan or {}).get("stages") or {}).get("retention_kpis") or {"run": True}
-    return None if decision["run"] else decision["why"]
-
-
 def build_monthly_retention(
     customer_timeline: pd.DataFrame,
     subscriptions: ir.Table,
@@ -178,7 +173,7 @@ def build_monthly_retention(
     tenure, in which nobody churned: no month is reported (the columns stay), rather than a
     believable 0% churn."""
     kpis = customer_movements(customer_timeline)
-    if why := _history_missing(run_plan):
+    if why := skip_reason(run_plan, "retention_kpis"):
         logger.warning("Monthly retention not computed: %s", why)
         return kpis.iloc[:0]
     mrr = mrr_movements(subscriptions, month_starts(customer_timeline))
@@ -231,7 +226,7 @@ def build_cohort_retention(
     matrix = pd.DataFrame(active, columns=[str(c) for c in k]).groupby(cohort).mean()
     matrix.insert(0, "cohort_size", cohort.value_counts().sort_index())
     matrix = matrix.dropna(axis=1, how="all").reset_index()
-    if why := _history_missing(run_plan):
+    if why := skip_reason(run_plan, "retention_kpis"):
         logger.warning("Cohort retention not computed: %s", why)
         return matrix.iloc[:0, :2]
     return matrix
@@ -376,7 +371,7 @@ def summarise_retention(
         "mean_monthly_churn_rate_pct": float(monthly_retention["churn_rate"].mean())
         if len(monthly_retention)
         else None,
-        "history_kpis": _history_missing(run_plan) or "computed",
+        "history_kpis": skip_reason(run_plan, "retention_kpis") or "computed",
         "health_score": health_summary,
         "top_exit_reason": exit_reasons["reason"].iat[0] if len(exit_reasons) else None,
         "formulas": {

@@ -14,13 +14,13 @@ from matplotlib.figure import Figure
 from customer_retention.core import charts
 from customer_retention.core.chart_data import hazard_labels, reference_levels
 from customer_retention.core.optional import run_or_explain
+from customer_retention.core.run_plan import skip_reason
 from customer_retention.models.survival_metrics import concordance_index
 
 from . import cox
 from .design import (
     DURATION,
     EVENT,
-    plan_skips,
     sample_rows,
     split_customers,
     static_design,
@@ -46,7 +46,7 @@ def fit_cox_model(
     survival by month, which CLV uses when the run plan skips the landmark model (empty
     otherwise).
     """
-    why_not = plan_skips(run_plan, "cox_and_aft")
+    why_not = skip_reason(run_plan, "cox_and_aft")
     if why_not:
         return (*cox.skipped(why_not, customer_snapshots), pd.DataFrame())
 
@@ -56,7 +56,7 @@ def fit_cox_model(
             model, covariates, survival_table, customer_snapshots, horizon_days
         )
         curves = pd.DataFrame()
-        if not run_plan["stages"]["landmark_model"]["run"]:
+        if skip_reason(run_plan, "landmark_model"):
             as_of = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
             curves = cox.cox_survival_curves(
                 model, covariates, survival_table, as_of, params["landmark"]["horizon_months"]
@@ -74,7 +74,7 @@ def fit_weibull_aft(
     survival_table: pd.DataFrame, run_plan: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
     """Weibull AFT on the same covariates: a parametric tail; AIC and held-out C-index."""
-    why_not = plan_skips(run_plan, "cox_and_aft")
+    why_not = skip_reason(run_plan, "cox_and_aft")
     if why_not:
         logger.warning("Weibull AFT skipped: %s", why_not)
         return {"status": "skipped", "reason": why_not}

@@ -112,9 +112,3 @@ def split_customers(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     test = np.random.default_rng(seed).random(len(table)) < test_share
     return table[~test], table[test]
-
-
-def plan_skips(run_plan: dict[str, Any], stage: str) -> str | None:
-    """Why the run plan skips ``stage`` (None when it runs)."""
-    decision = run_plan["stages"][stage]
-    return None if decision["run"] else decision["why"]

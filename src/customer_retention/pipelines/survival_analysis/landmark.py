@@ -15,6 +15,7 @@ from customer_retention.core import attributes as attribute_kinds
 from customer_retention.core import charts
 from customer_retention.core.features import FEATURES
 from customer_retention.core.optional import run_or_explain
+from customer_retention.core.run_plan import skip_reason
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import kaplan_meier
 from customer_retention.models.survival_metrics import concordance_index, integrated_brier_score
@@ -25,7 +26,6 @@ from .design import (
     DURATION,
     EVENT,
     design_matrix,
-    plan_skips,
     sample_rows,
 )
 
@@ -160,7 +160,7 @@ def fit_landmark_model(
     Also returns ``landmark_check``: observed (Kaplan-Meier) against mean predicted survival of
     the test snapshot's customers, the model's calibration at a glance.
     """
-    why_not = plan_skips(run_plan, "landmark_model")
+    why_not = skip_reason(run_plan, "landmark_model")
     if why_not:
         logger.warning("Landmark model skipped: %s", why_not)
         return (
