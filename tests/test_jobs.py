@@ -198,7 +198,7 @@ def _inject(kind: str, monkeypatch) -> None:
         def fail(*args, **kwargs):
             raise RuntimeError("injected failure while scoring the champion")
 
-        monkeypatch.setattr(promotion, "_champion_score", fail)
+        monkeypatch.setattr(promotion, "_backtest_mean", fail)
         return
     real_replace = os.replace
 

@@ -33,7 +33,7 @@ def _train(models: Path, version: str, metadata: dict, promote: bool) -> None:
     (folder / "metadata.json").write_text(json.dumps(metadata))
     if promote:
         PromotedModelDataset(path=str(models / "promoted")).save(
-            {"booster": "{}", "calibrator": {"method": "identity"}, "metadata": metadata}
+            {"model": "{}", "calibrator": {"method": "identity"}, "metadata": metadata}
         )
 
 
@@ -64,7 +64,7 @@ def test_a_promoted_model_without_versioned_metadata_is_still_listed(tmp_path):
     models = tmp_path / "06_models"
     PromotedModelDataset(path=str(models / "promoted")).save(
         {
-            "booster": "{}",
+            "model": "{}",
             "calibrator": {"method": "identity"},
             "metadata": _metadata("copied", 0.9, "promoted"),
         }

@@ -115,7 +115,7 @@ def _promote(store: Path, model_id: str) -> None:
         "promotion": {"decision": "promoted", "reason": "no promoted model yet"},
     }
     PromotedModelDataset(path=str(store)).save(
-        {"booster": "{}", "calibrator": {"method": "identity"}, "metadata": metadata}
+        {"model": "{}", "calibrator": {"method": "identity"}, "metadata": metadata}
     )
 
 

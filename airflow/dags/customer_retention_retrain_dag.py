@@ -110,8 +110,8 @@ TASKS = {
         "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "plot_hazard_ratios", "select_survival_curves", "summarise_survival"],
         "upstream": ["reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft"],
     },
-    "promote_churn_model__11_nodes": {
-        "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "compute_feature_importance", "predict_test_snapshot", "score_benchmarks", "evaluate_scorers", "describe_churn_model", "plot_churn_model_evaluation", "promote_churn_model"],
+    "write_model_card__15_nodes": {
+        "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
         "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
     },
     "plot_kaplan_meier": {
@@ -124,7 +124,7 @@ TASKS = {
     },
     "render_report__8_nodes": {
         "nodes": ["build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "validate_clv_model__2_nodes", "promote_churn_model__11_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "validate_clv_model__2_nodes", "write_model_card__15_nodes"],
     },
     "validate_clv_model__2_nodes": {
         "nodes": ["value_customers", "validate_clv_model"],
@@ -146,10 +146,6 @@ TASKS = {
         "nodes": ["plot_conditional_expectations"],
         "upstream": ["validate_clv_model__2_nodes"],
     },
-    "plot_feature_importance": {
-        "nodes": ["plot_feature_importance"],
-        "upstream": ["promote_churn_model__11_nodes"],
-    },
     "plot_purchase_tracking": {
         "nodes": ["plot_purchase_tracking"],
         "upstream": ["validate_clv_model__2_nodes"],
@@ -161,6 +157,10 @@ TASKS = {
     "score_bg_nbd_baseline": {
         "nodes": ["score_bg_nbd_baseline"],
         "upstream": ["build_snapshot_spine", "validate_clv_model__2_nodes"],
+    },
+    "plot_feature_importance": {
+        "nodes": ["plot_feature_importance"],
+        "upstream": ["write_model_card__15_nodes"],
     },
 }
 

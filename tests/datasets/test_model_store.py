@@ -13,7 +13,7 @@ from customer_retention.datasets.model_store import PromotedModelDataset
 def _model(model_id: str) -> dict:
     data = xgb.DMatrix(np.arange(20.0).reshape(10, 2), label=[0, 1] * 5)
     booster = xgb.train({"max_depth": 1}, data, num_boost_round=2)
-    return {"booster": booster, "calibrator": {"a": 1.0}, "metadata": {"model_id": model_id}}
+    return {"model": booster, "calibrator": {"a": 1.0}, "metadata": {"model_id": model_id}}
 
 
 def test_reader_api_follows_the_pointer_without_loading_the_booster(tmp_path):

@@ -4,7 +4,8 @@ Layout of :class:`PromotedModelDataset` (``path`` = e.g. ``data/06_models/promot
 
     promoted/
       current.json                  <- {"model_id": ...}: the promoted model (atomic pointer)
-      <model_id>/model.json         <- XGBoost booster, XGBoost's own JSON format
+      <model_id>/model.json         <- the model: XGBoost's own JSON format, or the logistic
+                                       regression's coefficients (metadata model_kind)
       <model_id>/calibrator.json    <- calibration map (plain JSON)
       <model_id>/metadata.json      <- features, training window, metrics, promotion decision
 
@@ -15,7 +16,8 @@ model untouched. Saving the model that is already promoted is a no-op, so a pipe
 its champion rewrites nothing. The ``keep`` most recent model directories are kept (rollback:
 point ``current.json`` at an older one); older ones are deleted.
 
-Nothing is pickled: the booster is loaded with ``xgboost.Booster.load_model``.
+Nothing is pickled: a booster is loaded with ``xgboost.Booster.load_model``, a logistic
+regression from its JSON (``models.churn_classifier``).
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from typing import Any
 import xgboost as xgb
 from kedro.io import AbstractDataset, DatasetError
 
+from customer_retention.models.churn_classifier import model_from_json, model_to_json
+
 logger = logging.getLogger(__name__)
 
 POINTER = "current.json"
-FILES = {"booster": "model.json", "calibrator": "calibrator.json", "metadata": "metadata.json"}
+FILES = {"model": "model.json", "calibrator": "calibrator.json", "metadata": "metadata.json"}
 CHECKSUMS = "checksums.json"  # sha256 of model.json and calibrator.json, written at promotion
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a folder name, never a path
 
@@ -61,10 +65,11 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None]):
-    """Load / save ``{"booster", "calibrator", "metadata"}`` of the promoted churn model.
+    """Load / save ``{"model", "calibrator", "metadata"}`` of the promoted churn model.
 
-    ``metadata["model_id"]`` names the model. ``booster`` may be saved as an
-    ``xgboost.Booster`` or as its JSON text; it always loads as an ``xgboost.Booster``.
+    ``metadata["model_id"]`` names the model, ``metadata["model_kind"]`` its kind (``xgboost``,
+    the default, or ``logistic``). ``model`` may be saved as the model object or as its JSON
+    text; it loads as an ``xgboost.Booster`` or a ``LogisticChurnClassifier``.
 
     With ``missing_ok: true`` loading returns ``None`` when nothing is promoted yet (the
     champion input of training); otherwise it raises an error saying how to create one.
@@ -152,17 +157,18 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             )
         self._verify(folder)
         try:
-            booster = xgb.Booster()
-            booster.load_model(str(folder / FILES["booster"]))
-            calibrator = json.loads((folder / FILES["calibrator"]).read_text(encoding="utf-8"))
             metadata = json.loads((folder / FILES["metadata"]).read_text(encoding="utf-8"))
-        except (OSError, ValueError, xgb.core.XGBoostError) as error:
+            model = model_from_json(
+                (folder / FILES["model"]).read_bytes(), metadata.get("model_kind", "xgboost")
+            )
+            calibrator = json.loads((folder / FILES["calibrator"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, xgb.core.XGBoostError) as error:
             raise DatasetError(
                 f"The promoted churn model {model_id} in {folder} is unreadable: {error}. "
                 f"Point {self._path / POINTER} at an intact model folder or retrain "
                 "(kedro run --pipeline retrain)."
             ) from error
-        return {"booster": booster, "calibrator": calibrator, "metadata": metadata}
+        return {"model": model, "calibrator": calibrator, "metadata": metadata}
 
     def _verify(self, folder: Path) -> None:
         """The model and calibrator files are the ones that were promoted: their sha256 against
@@ -181,7 +187,7 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             except ValueError:
                 recorded = None
             if recorded:
-                expected.setdefault(FILES["booster"], recorded)
+                expected.setdefault(FILES["model"], recorded)
         for name, digest in expected.items():
             path = folder / name
             if path.is_file() and _sha256(path) != digest:
@@ -198,25 +204,18 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             logger.info("Promoted churn model unchanged (%s)", model_id)
             return
         self._path.mkdir(parents=True, exist_ok=True)
-        booster = data["booster"]
-        booster_json = (
-            bytes(booster.save_raw(raw_format="json")).decode("utf-8")
-            if isinstance(booster, xgb.Booster)
-            else booster.decode("utf-8")
-            if isinstance(booster, bytes | bytearray)
-            else str(booster)
-        )
+        model_json = model_to_json(data["model"])
         target = self._path / model_id
         if not target.is_dir():
             staging = self._path / f".staging-{model_id}-{uuid.uuid4().hex[:8]}"
             staging.mkdir()
             try:
-                (staging / FILES["booster"]).write_text(booster_json, encoding="utf-8")
+                (staging / FILES["model"]).write_text(model_json, encoding="utf-8")
                 for key in ("calibrator", "metadata"):
                     (staging / FILES[key]).write_text(
                         json.dumps(data[key], indent=2, default=str), encoding="utf-8"
                     )
-                digests = {FILES[k]: _sha256(staging / FILES[k]) for k in ("booster", "calibrator")}
+                digests = {FILES[k]: _sha256(staging / FILES[k]) for k in ("model", "calibrator")}
                 (staging / CHECKSUMS).write_text(json.dumps(digests, indent=2), encoding="utf-8")
                 os.replace(staging, target)
             except BaseException:

@@ -28,6 +28,11 @@ from customer_retention.core.reasons import (
     top_drivers,
 )
 from customer_retention.datasets.model_store import OptionalDataset, PromotedModelDataset
+from customer_retention.models.churn_classifier import (
+    LogisticChurnClassifier,
+    model_from_json,
+    predict_raw,
+)
 from customer_retention.pipelines.churn_model import benchmarks, common, nodes, train
 
 from ...conftest import load_parameters
@@ -53,6 +58,11 @@ def trained() -> dict:
 HORIZON_DAYS = load_parameters("feature_engineering")["horizon_days"]
 
 
+def _held_out_customers_are_unseen(frame: pd.DataFrame) -> None:
+    valid = set(frame.loc[frame["split"] == "valid", "customer_id"])
+    assert valid and valid.isdisjoint(frame.loc[frame["split"] == "train", "customer_id"])
+
+
 def test_split_is_temporal_and_tests_on_the_last_labelled_snapshot():
     snapshots, _, _ = demo_data()
     params = churn_params()
@@ -61,17 +71,21 @@ def test_split_is_temporal_and_tests_on_the_last_labelled_snapshot():
     labelled_dates = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
     by_part = frame.groupby("split")["snapshot_date"]
     assert info["split"] == "temporal"
-    assert by_part.max()["train"] < by_part.min()["valid"] == by_part.max()["valid"]
+    assert by_part.max()["train"] == by_part.min()["valid"] == by_part.max()["valid"]
     assert by_part.min()["test"] == by_part.max()["test"] == labelled_dates[-1]
     assert by_part.max()["valid"] == labelled_dates[-2]
     assert frame[LABEL].notna().all() and not frame["is_as_of_snapshot"].any()
     assert info["parts"]["test"]["rows"] == (snapshots["snapshot_date"] == labelled_dates[-1]).sum()
-    assert "label horizons of train, valid and test overlap" in info["reason"]
+    assert "label horizons of train and test overlap" in info["reason"]
+    _held_out_customers_are_unseen(frame)
+    at_valid_date = snapshots["snapshot_date"] == labelled_dates[-2]
+    share = info["parts"]["valid"]["rows"] / at_valid_date.sum()
+    assert share == pytest.approx(params["split"]["calibration_share"], abs=0.01)
 
 
 def test_default_split_uses_only_labels_known_at_the_date_evaluated():
-    """gap_snapshots auto: each training label's horizon ends by the valid date, each valid
-    label's by the test date, and no closer snapshot qualifies (none is wasted)."""
+    """gap_snapshots auto: each training label's horizon ends by the test date, and no closer
+    snapshot qualifies (none is wasted); calibration on the latest training snapshot."""
     snapshots, _, _ = demo_data()
     frame, info = nodes.split_snapshots(snapshots, churn_params(), HORIZON_DAYS)
     horizon = pd.Timedelta(days=HORIZON_DAYS)
@@ -79,10 +93,11 @@ def test_default_split_uses_only_labels_known_at_the_date_evaluated():
     dates = {part: sorted(rows.unique()) for part, rows in frame.groupby("split")["snapshot_date"]}
     (valid,), (test,) = dates["valid"], dates["test"]
     assert test == labelled[-1]
-    assert valid + horizon <= test < labelled[labelled.index(valid) + 1] + horizon
-    assert dates["train"] == [d for d in labelled if d + horizon <= valid]
-    assert dates["train"] and max(dates["train"]) + horizon <= valid
+    assert dates["train"] == [d for d in labelled if d + horizon <= test]
+    assert valid == max(dates["train"]) and valid + horizon <= test
+    assert labelled[labelled.index(valid) + 1] + horizon > test
     assert info["split"] == "temporal" and f"{HORIZON_DAYS}-day label horizon" in info["reason"]
+    _held_out_customers_are_unseen(frame)
 
 
 def test_split_with_a_gap_leaves_snapshots_out():
@@ -92,7 +107,7 @@ def test_split_with_a_gap_leaves_snapshots_out():
     frame, info = nodes.split_snapshots(snapshots, params, HORIZON_DAYS)
     labelled = sorted(snapshots.loc[snapshots[LABEL].notna(), "snapshot_date"].unique())
     assert info["parts"]["valid"]["snapshots"] == [str(pd.Timestamp(labelled[-3]).date())]
-    assert set(frame["snapshot_date"]).isdisjoint({labelled[-2], labelled[-4]})
+    assert labelled[-2] not in set(frame["snapshot_date"])
 
 
 def test_too_few_labelled_snapshots_fall_back_to_a_grouped_random_split():
@@ -134,7 +149,7 @@ def test_features_come_from_the_columns_present():
 def test_unseen_category_becomes_missing_and_missing_column_is_named(trained):
     spec = trained["churn_feature_spec"]
     test = trained["churn_model_input"].query("split == 'test'").head(50).copy()
-    booster = booster_from_json(trained["churn_model_booster"])
+    booster = booster_from_json(trained["churn_evaluation_booster"])
     base = booster.predict(dmatrix(test, spec))
     test["region"] = test["region"].cat.add_categories("antarctica")
     test.loc[test.index[:5], "region"] = "antarctica"
@@ -158,7 +173,7 @@ def test_the_feature_array_predicts_exactly_like_a_categorical_data_frame(traine
     rows.loc[rows.index[:3], "plan"] = "platinum"  # unseen in training
     rows["tenure_days"] = rows["tenure_days"].astype("Int64")
     rows.loc[rows.index[3], "tenure_days"] = pd.NA
-    booster = booster_from_json(trained["churn_model_booster"])
+    booster = booster_from_json(trained["churn_evaluation_booster"])
     frame = xgb.DMatrix(model_matrix(rows, spec), enable_categorical=True, missing=np.nan)
     fast = dmatrix(rows, spec)
     assert np.array_equal(booster.predict(frame), booster.predict(fast))
@@ -250,7 +265,7 @@ def test_training_is_deterministic(trained):
     again, _ = nodes.train_churn_model(
         trained["churn_model_input"], trained["churn_feature_spec"], params
     )
-    assert again == trained["churn_model_booster"]
+    assert again == trained["churn_evaluation_booster"]
 
 
 def test_early_stopping_watches_a_sample_of_the_validation_rows_at_little_cost(trained):
@@ -266,7 +281,7 @@ def test_early_stopping_watches_a_sample_of_the_validation_rows_at_little_cost(t
     assert watched.index.isin(valid.index).all() and watched.index.is_unique
     auc = {
         name: roc_auc_score(test[LABEL], booster_from_json(model).predict(dmatrix(test, spec)))
-        for name, model in (("all", trained["churn_model_booster"]), ("sample", sampled))
+        for name, model in (("all", trained["churn_evaluation_booster"]), ("sample", sampled))
     }
     assert abs(auc["sample"] - auc["all"]) < 0.01, auc
 
@@ -274,33 +289,51 @@ def test_early_stopping_watches_a_sample_of_the_validation_rows_at_little_cost(t
 def test_saved_booster_reloads_from_json_with_identical_predictions(tmp_path, trained):
     spec = trained["churn_feature_spec"]
     test = trained["churn_model_input"].query("split == 'test'")
-    expected = booster_from_json(trained["churn_model_booster"]).predict(dmatrix(test, spec))
+    expected = booster_from_json(trained["churn_evaluation_booster"]).predict(dmatrix(test, spec))
     # Through the versioned catalog dataset (XGBoost JSON text) ...
     dataset = TextDataset(filepath=str(tmp_path / "booster.json"))
-    dataset.save(trained["churn_model_booster"])
+    dataset.save(trained["churn_evaluation_booster"])
     assert json.loads(dataset.load())["learner"]["objective"]["name"] == "binary:logistic"
     reloaded = booster_from_json(dataset.load()).predict(dmatrix(test, spec))
     np.testing.assert_array_equal(reloaded, expected)
-    # ... and through the promoted store (xgboost.Booster.load_model on model.json).
+    # ... and the deployed model through the promoted store (model.json, by its kind).
     promoted = PromotedModelDataset(path=str(trained["store"])).load()
-    np.testing.assert_array_equal(promoted["booster"].predict(dmatrix(test, spec)), expected)
-    assert promoted["calibrator"]["method"] == trained["churn_model_calibrator"]["method"]
+    refit = trained["churn_refit"]
+    deployed = model_from_json(trained["churn_model_file"], refit["model_kind"])
+    np.testing.assert_array_equal(
+        predict_raw(promoted["model"], test, refit["feature_spec"]),
+        predict_raw(deployed, test, refit["feature_spec"]),
+    )
+    assert promoted["calibrator"] == json.loads(json.dumps(trained["churn_model_calibrator"]))
 
 
-def test_metadata_describes_the_model(trained):
+def test_metadata_describes_the_refitted_model(trained):
     metadata = trained["churn_model_metadata"]
-    assert metadata["feature_spec"]["features"] == trained["churn_feature_spec"]["features"]
+    refit = trained["churn_refit"]
+    assert (
+        metadata["model_kind"]
+        == refit["model_kind"]
+        == (trained["churn_backtest"]["selection"]["chosen"])
+    )
+    assert metadata["feature_spec"] == refit["feature_spec"]
     assert metadata["feature_spec"]["categorical_levels"]["plan"] == ["basic", "enterprise", "pro"]
     window = metadata["training_window"]
-    assert window["split"] == "temporal" and len(window["train"]) == 3  # 90-day horizon gaps
-    assert window["valid"] == ["2025-07-01"] and window["test"] == ["2025-10-01"]
+    labelled = sorted(trained["churn_model_input"]["snapshot_date"].unique())
+    # Refitted on every labelled snapshot, calibrated on held-out customers of the latest.
+    assert window["split"] == "temporal" and len(window["train"]) == 9
+    assert window["train"][-1] == window["valid"][-1] == "2025-10-01" == str(labelled[-1].date())
+    assert "test" not in window
+    assert pd.Timestamp(window["labels_known_by"]) <= pd.Timestamp(window["as_of_date"])
+    assert metadata["evaluation_window"]["test"] == ["2025-10-01"]
     fingerprint = metadata["data_fingerprint"]
-    assert fingerprint["rows"]["test"] == metadata["metrics"]["xgboost_calibrated"]["rows"]
+    assert set(fingerprint["rows"]) == {"train", "valid"}
     assert len(fingerprint["training_frame_sha256"]) == 64
     assert metadata["code_version"]["package"] and metadata["code_version"]["git_commit"]
     assert metadata["parameters"]["xgboost"]["tree_method"] == "hist"
-    assert metadata["training"]["booster_params"]["seed"] == 42
     assert metadata["promotion"]["decision"] == "promoted"
+    assert set(metadata["backtest"]["by_cutoff"]) == {
+        c["cutoff"] for c in trained["churn_backtest"]["cutoffs"]
+    }
 
 
 # --- champion / challenger ----------------------------------------------------------------------
@@ -314,14 +347,18 @@ def test_worse_challenger_keeps_the_champion(tmp_path, trained):
     snapshots, health, _ = demo_data()
     worse = churn_params(max_depth=1)
     worse["xgboost"]["num_boost_round"] = 1
+    worse["backtest"]["model"] = "xgboost"  # a one-stump XGBoost, deployed whatever the backtest
     catalog = run_churn_model(snapshots, store, params=worse, health=health)
     decision = catalog.load("churn_model_metrics")["promotion"]
     assert decision["decision"] == "kept_champion"
     assert decision["champion_model_id"] == champion_id
     assert decision["champion_score"] > decision["challenger_score"] + decision["tolerance"]
-    # The champion was re-scored on the challenger's test window: its own test AUC.
+    # Both judged by their backtests on the same cutoffs: the champion's recorded mean.
+    backtest = trained["churn_backtest"]
+    assert decision["shared_cutoffs"] == [c["cutoff"] for c in backtest["cutoffs"]]
+    chosen = backtest["selection"]["chosen"]
     assert decision["champion_score"] == pytest.approx(
-        trained["churn_model_metrics"]["scorers"]["xgboost_calibrated"]["roc_auc"]
+        backtest["summary"][chosen]["roc_auc"]["mean"]
     )
     assert catalog.load("churn_model_metadata")["promotion"] == decision
     assert (store / "current.json").read_text() == before
@@ -337,8 +374,6 @@ def test_retraining_on_the_same_data_keeps_the_identical_champion(tmp_path, trai
     decision = catalog.load("churn_model_metrics")["promotion"]
     assert decision["decision"] == "kept_champion"
     assert decision["reason"].startswith("identical to the promoted model")
-    assert decision["champion_score"] == pytest.approx(decision["challenger_score"])
-    assert decision["champion_trained_on_test_window"] is False
     assert (store / "current.json").read_text() == promoted_before  # nothing rewritten
 
 
@@ -347,7 +382,7 @@ def test_equal_but_different_challenger_is_promoted(trained):
     draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
     draft |= {"model_id": "challenger", "booster_sha256": "another booster"}
     _, _, result = nodes.promote_churn_model(
-        trained["churn_model_booster"],
+        trained["churn_model_file"],
         trained["churn_model_calibrator"],
         draft,
         trained["churn_model_metrics"],
@@ -361,24 +396,45 @@ def test_equal_but_different_challenger_is_promoted(trained):
 
 def test_promotion_metric_where_lower_is_better(trained):
     params = churn_params()
-    params["promotion"] = {"metric": "log_loss", "tolerance": 0.0}
+    params["promotion"] = {"metric": "ece", "tolerance": 0.0}
     champion = PromotedModelDataset(path=str(trained["store"])).load()
-    metrics = trained["churn_model_metrics"]
-    worse = json.loads(json.dumps(metrics))
-    worse["scorers"]["xgboost_calibrated"]["log_loss"] += 0.01
     draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
-    draft["model_id"] = "challenger"
+    draft = json.loads(json.dumps(draft)) | {"model_id": "challenger", "booster_sha256": "other"}
+    for metrics in draft["backtest"]["by_cutoff"].values():
+        metrics["ece"] += 0.01  # a worse calibration at every cutoff
+    draft["backtest"]["summary"]["ece"]["mean"] += 0.01
     _, _, result = nodes.promote_churn_model(
-        trained["churn_model_booster"],
+        trained["churn_model_file"],
         trained["churn_model_calibrator"],
         draft,
-        worse,
+        trained["churn_model_metrics"],
         champion,
         trained["churn_model_input"],
         params,
     )
     assert result["promotion"]["decision"] == "kept_champion"
     assert result["promotion"]["higher_is_better"] is False
+    assert result["promotion"]["challenger_score"] == pytest.approx(
+        result["promotion"]["champion_score"] + 0.01
+    )
+
+
+def test_a_champion_without_shared_backtest_cutoffs_gives_way_to_the_newer_model(trained):
+    champion = PromotedModelDataset(path=str(trained["store"])).load()
+    champion["metadata"]["backtest"]["by_cutoff"] = {"2024-01-01": {"roc_auc": 0.99}}
+    draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
+    draft |= {"model_id": "challenger", "booster_sha256": "another model"}
+    _, _, result = nodes.promote_churn_model(
+        trained["churn_model_file"],
+        trained["churn_model_calibrator"],
+        draft,
+        trained["churn_model_metrics"],
+        champion,
+        trained["churn_model_input"],
+        churn_params(),
+    )
+    assert result["promotion"]["decision"] == "promoted"
+    assert "shares no cutoff" in result["promotion"]["reason"]
 
 
 def test_promoted_store_is_replaced_atomically_and_pruned(tmp_path, trained):
@@ -387,7 +443,7 @@ def test_promoted_store_is_replaced_atomically_and_pruned(tmp_path, trained):
         store.load()
     assert PromotedModelDataset(path=str(tmp_path), missing_ok=True).load() is None
     bundle = {
-        "booster": trained["churn_model_booster"],
+        "model": trained["churn_model_file"],
         "calibrator": trained["churn_model_calibrator"],
         "metadata": trained["churn_model_metadata"],
     }
@@ -453,7 +509,7 @@ def test_reasons_are_each_rows_own_phrases(trained):
     rows = trained["churn_model_input"].query("split == 'test'").head(2000).copy()
     rows["region"] = rows["region"].astype(object).where(rows.index % 5 != 0, None)
     rows["tenure_days"] = rows["tenure_days"].astype("Int64")
-    booster = booster_from_json(trained["churn_model_booster"])
+    booster = booster_from_json(trained["churn_evaluation_booster"])
     contributions = booster.predict(dmatrix(rows, spec), pred_contribs=True)[:, :-1]
     actions = load_parameters("scoring")["actions"]
     reasons = explain(rows, contributions, features, actions, k=3)
@@ -507,17 +563,58 @@ def test_score_lookup_reads_the_rows_snapshots_only_and_matches_a_full_join():
     np.testing.assert_array_equal(risk.to_numpy(), 100.0 - expected)
 
 
-def test_baseline_median_imputation_equals_scikit_learns_median():
+def test_logistic_candidate_equals_scikit_learns_imputer_scaler_one_hot_pipeline(trained):
+    """LogisticChurnClassifier builds its design matrix itself (JSON-storable, no pickle); it
+    must predict what scikit-learn's median imputer (with missing indicators), scaler,
+    one-hot encoder and logistic regression predict, and its contributions must add up to
+    the log-odds."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    rng = np.random.default_rng(4)
-    values = rng.normal(size=(1_001, 4))
-    values[rng.uniform(size=values.shape) < 0.3] = np.nan
-    values[:, 3] = np.nan  # all missing: dropped by both
-    ours = SimpleImputer(strategy=benchmarks._median, add_indicator=True).fit(values)
-    theirs = SimpleImputer(strategy="median", add_indicator=True).fit(values)
-    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
-    np.testing.assert_array_equal(ours.transform(values), theirs.transform(values))
+    spec = trained["churn_feature_spec"]
+    frame = trained["churn_model_input"]
+    train_rows, test = common._rows(frame, "train"), common._rows(frame, "test")
+    train_rows = train_rows.assign(
+        mrr_current=train_rows["mrr_current"].where(train_rows.index % 9 != 0)
+    )  # blanks: an indicator column
+    categorical = list(spec["categorical_levels"])
+    numeric = [c for c in spec["features"] if c not in categorical]
+
+    def as_text(rows: pd.DataFrame) -> pd.DataFrame:
+        matrix = model_matrix(rows, spec, log_unseen=False)
+        for column in categorical:
+            matrix[column] = matrix[column].astype(object).where(matrix[column].notna(), "missing")
+        return matrix
+
+    reference = make_pipeline(
+        ColumnTransformer(
+            [
+                (
+                    "numeric",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                    ),
+                    numeric,
+                ),
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ]
+        ),
+        LogisticRegression(C=1.0, max_iter=2000),
+    ).fit(as_text(train_rows), train_rows[LABEL])
+    ours = LogisticChurnClassifier(1.0, 2000).fit(train_rows, train_rows[LABEL], spec)
+    expected = reference.predict_proba(as_text(test))[:, 1]
+    np.testing.assert_allclose(ours.predict_proba(test, spec), expected, rtol=1e-8, atol=1e-10)
+    assert "mrr_current" in ours.indicators_
+    reloaded = LogisticChurnClassifier.from_json(ours.to_json())
+    np.testing.assert_array_equal(
+        reloaded.predict_proba(test, spec), ours.predict_proba(test, spec)
+    )
+    shares = ours.contributions(test, spec)
+    baseline = ours.intercept_ + np.dot(ours.design_mean_, ours.coef_)
+    np.testing.assert_allclose(shares.sum(axis=1) + baseline, ours.decision_function(test, spec))
 
 
 def test_evaluation_charts_draw_thinned_curves_with_the_exact_areas():

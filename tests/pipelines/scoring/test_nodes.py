@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from kedro.io import DataCatalog, DatasetError
 
+from customer_retention.core.calibration import apply_calibrator
 from customer_retention.datasets.model_store import PromotedModelDataset
+from customer_retention.models.churn_classifier import contributions, predict_raw
 from customer_retention.pipelines.churn_model.pipeline import create_pipeline as churn_pipeline
+from customer_retention.pipelines.churn_model.train import fit_candidate
 from customer_retention.pipelines.scoring import nodes
 from customer_retention.pipelines.scoring.pipeline import create_pipeline
 
 from ...conftest import PROJECT_ROOT, load_parameters
-from ..churn_model.helpers import demo_data, trained_model
+from ..churn_model.helpers import churn_params, demo_data, trained_model
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +126,25 @@ def test_scores_are_reproducible_from_the_stored_model(tmp_path, as_of_rows, pro
     second = nodes.score_customers(as_of_rows, promoted, params)
     pd.testing.assert_frame_equal(first, second)
     assert first["model_id"].unique().tolist() == [promoted["metadata"]["model_id"]]
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "logistic"])
+def test_either_candidate_scores_from_the_store_with_its_own_reasons(kind, tmp_path, as_of_rows):
+    """The backtest may deploy either candidate: both go through the promoted store (JSON) and
+    score with their calibrated probabilities; the top driver is the largest positive share of
+    the model's own contributions."""
+    trained = trained_model()
+    frame, spec = trained["churn_model_input"], trained["churn_feature_spec"]
+    model, calibrator, _ = fit_candidate(kind, frame, spec, churn_params())
+    metadata = {"model_id": f"m-{kind}", "model_kind": kind, "feature_spec": spec}
+    store = PromotedModelDataset(path=str(tmp_path))
+    store.save({"model": model, "calibrator": calibrator, "metadata": metadata})
+    scored = nodes.score_customers(as_of_rows, store.load(), load_parameters("scoring"))
+    rows = as_of_rows.assign(customer_id=as_of_rows["customer_id"].astype(str))
+    expected = apply_calibrator(calibrator, predict_raw(model, rows, spec))
+    by_id = scored.set_index("customer_id").loc[rows["customer_id"]]
+    np.testing.assert_allclose(by_id["churn_probability"], expected, rtol=1e-6)
+    shares = contributions(model, rows, spec)
+    top = np.where(shares.max(axis=1) > 0, np.array(spec["features"])[shares.argmax(axis=1)], None)
+    assert (by_id["top_driver"].to_numpy() == top).mean() > 0.99
+    assert scored["model_id"].unique().tolist() == [f"m-{kind}"]

@@ -52,7 +52,7 @@ def test_score_needs_a_promoted_model_then_train_then_score(project):
 
     _run(project, "churn_model")
     data = project / "data"
-    for artifact in ("booster.json", "calibrator.json", "metadata.json"):
+    for artifact in ("model.json", "calibrator.json", "metadata.json"):
         versions = list((data / "06_models/churn_model" / artifact).iterdir())
         assert len(versions) == 1 and (versions[0] / artifact).is_file()
     pointer = json.loads((data / "06_models/promoted/current.json").read_text())

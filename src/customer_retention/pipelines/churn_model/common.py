@@ -10,6 +10,7 @@ import pandas as pd
 from customer_retention.core.model_frame import (
     SPLIT_COLUMN,
 )
+from customer_retention.models.evaluation import classification_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ KEYS = ["customer_id", "snapshot_date"]
 SCORERS: dict[str, dict[str, Any]] = {
     "xgboost_calibrated": {
         "is_probability": True,
-        "description": "XGBoost, probabilities calibrated on the validation snapshot",
+        "description": "XGBoost, probabilities calibrated on the held-out customers of the "
+        "latest training snapshot",
     },
     "xgboost_raw": {
         "is_probability": True,
@@ -28,13 +30,14 @@ SCORERS: dict[str, dict[str, Any]] = {
     "logistic_baseline": {
         "is_probability": True,
         "description": "Logistic regression on one-hot categoricals and standardised numerics "
-        "(median imputation plus missing indicators), fitted on the training snapshots",
+        "(median imputation plus missing indicators), fitted on the training snapshots and "
+        "calibrated like XGBoost",
     },
     "health_score": {
         "is_probability": True,
         "description": "Risk = 100 - health_score; ranking metrics are those of the score "
         "itself, probability metrics use a Platt (logistic) fit of the risk on the "
-        "validation snapshot",
+        "held-out customers of the latest training snapshot",
     },
     "oracle": {
         "is_probability": True,
@@ -74,3 +77,20 @@ def _rows(frame: pd.DataFrame, part: str) -> pd.DataFrame:
 
 def _dates(frame: pd.DataFrame) -> list[str]:
     return [str(pd.Timestamp(d).date()) for d in sorted(frame["snapshot_date"].unique())]
+
+
+def metrics_of(
+    y: pd.Series, probability: Any, evaluation: dict[str, Any], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """``keys`` of the classification metrics (``evaluation``: top_fraction, ece_bins,
+    ece_strategy) and the row count; a status instead when ``y`` holds one class only."""
+    if pd.Series(y).nunique() < 2:
+        return {"status": "one class only", "rows": len(y)}
+    metrics = classification_metrics(
+        y,
+        probability,
+        top_fraction=float(evaluation["top_fraction"]),
+        n_bins=int(evaluation["ece_bins"]),
+        strategy=evaluation["ece_strategy"],
+    )
+    return {**{k: float(metrics[k]) for k in keys}, "rows": len(y)}

@@ -12,10 +12,7 @@ from matplotlib.figure import Figure
 from customer_retention.core import charts
 from customer_retention.core.chart_data import evaluation_curves
 from customer_retention.core.features import FEATURE_LABELS
-from customer_retention.core.model_frame import (
-    booster_from_json,
-    dmatrix,
-)
+from customer_retention.models.churn_classifier import contributions, model_from_json
 
 from .common import LABEL, _rows
 
@@ -45,29 +42,31 @@ def plot_churn_model_evaluation(
 
 
 def compute_feature_importance(
-    churn_model_booster: str,
+    churn_model_file: str,
+    churn_refit: dict[str, Any],
     churn_model_input: pd.DataFrame,
-    feature_spec: dict[str, Any],
     sample_rows: int = 20_000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Mean |SHAP| (log-odds) per feature on the test rows, with XGBoost's total gain.
+    """Mean |SHAP| (log-odds) per feature of the deployed model on the test rows, with
+    XGBoost's total gain (NaN for the logistic regression).
 
     Above ``sample_rows`` test rows, the means are taken over a random sample of that size
     (standard error of a mean |SHAP| shrinks as 1/sqrt(n): 20,000 rows are plenty).
     """
-    booster = booster_from_json(churn_model_booster)
+    spec = churn_refit["feature_spec"]
+    model = model_from_json(churn_model_file, churn_refit["model_kind"])
     test = _rows(churn_model_input, "test")
     if len(test) > sample_rows:  # exact SHAP costs minutes on 100k+ rows; a mean needs fewer
         test = test.sample(n=sample_rows, random_state=seed)
-    contributions = booster.predict(dmatrix(test, feature_spec), pred_contribs=True)[:, :-1]
-    gain = booster.get_score(importance_type="total_gain")
+    shares = contributions(model, test, spec)
+    gain = model.get_score(importance_type="total_gain") if hasattr(model, "get_score") else {}
     importance = pd.DataFrame(
         {
-            "feature": feature_spec["features"],
-            "mean_abs_shap": np.abs(contributions).mean(axis=0),
-            "mean_shap": contributions.mean(axis=0),
-            "total_gain": [float(gain.get(f, 0.0)) for f in feature_spec["features"]],
+            "feature": spec["features"],
+            "mean_abs_shap": np.abs(shares).mean(axis=0),
+            "mean_shap": shares.mean(axis=0),
+            "total_gain": [float(gain.get(f, 0.0)) if gain else np.nan for f in spec["features"]],
         }
     )
     return importance.sort_values("mean_abs_shap", ascending=False, ignore_index=True)

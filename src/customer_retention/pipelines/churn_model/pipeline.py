@@ -1,4 +1,5 @@
-"""Churn model: split by time, train XGBoost, calibrate, evaluate every scorer, promote."""
+"""Churn model: split by time, train XGBoost, calibrate, evaluate every scorer; backtest both
+candidates, refit the chosen one on every labelled snapshot, promote, write the model card."""
 
 from kedro.pipeline import Pipeline, node
 
@@ -27,25 +28,25 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.train_churn_model,
                 inputs=["churn_model_input", "churn_feature_spec", "params:churn_model"],
-                outputs=["churn_model_booster", "churn_training_summary"],
+                outputs=["churn_evaluation_booster", "churn_training_summary"],
                 name="train_churn_model",
             ),
             node(
                 nodes.calibrate_churn_model,
                 inputs=[
-                    "churn_model_booster",
+                    "churn_evaluation_booster",
                     "churn_model_input",
                     "churn_feature_spec",
                     "params:churn_model",
                 ],
-                outputs="churn_model_calibrator",
+                outputs="churn_evaluation_calibrator",
                 name="calibrate_churn_model",
             ),
             node(
                 nodes.predict_test_snapshot,
                 inputs=[
-                    "churn_model_booster",
-                    "churn_model_calibrator",
+                    "churn_evaluation_booster",
+                    "churn_evaluation_calibrator",
                     "churn_model_input",
                     "churn_feature_spec",
                 ],
@@ -91,8 +92,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_churn_model_evaluation",
             ),
             node(
+                nodes.backtest_candidates,
+                inputs=[
+                    "customer_snapshots",
+                    "churn_test_scores",
+                    "churn_split_info",
+                    "params:churn_model",
+                    "params:churn_model.horizon_days",
+                ],
+                outputs="churn_backtest",
+                name="backtest_candidates",
+            ),
+            node(
+                nodes.refit_churn_model,
+                inputs=[
+                    "customer_snapshots",
+                    "churn_backtest",
+                    "params:churn_model",
+                    "params:churn_model.horizon_days",
+                ],
+                outputs=["churn_model_file", "churn_model_calibrator", "churn_refit"],
+                name="refit_churn_model",
+            ),
+            node(
                 nodes.compute_feature_importance,
-                inputs=["churn_model_booster", "churn_model_input", "churn_feature_spec"],
+                inputs=["churn_model_file", "churn_refit", "churn_model_input"],
                 outputs="churn_feature_importance",
                 name="compute_feature_importance",
             ),
@@ -103,15 +127,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_feature_importance",
             ),
             node(
+                nodes.measure_lead_time,
+                inputs=[
+                    "churn_test_scores",
+                    "churn_model_input",
+                    "churn_backtest",
+                    "params:churn_model",
+                ],
+                outputs="churn_lead_time",
+                name="measure_lead_time",
+            ),
+            node(
                 nodes.describe_churn_model,
                 inputs=[
-                    "churn_model_booster",
+                    "churn_model_file",
                     "churn_model_calibrator",
-                    "churn_feature_spec",
-                    "churn_split_info",
-                    "churn_training_summary",
+                    "churn_refit",
+                    "churn_backtest",
                     "churn_model_metrics_draft",
-                    "churn_model_input",
                     "params:churn_model",
                 ],
                 outputs="churn_model_metadata_draft",
@@ -120,7 +153,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.promote_churn_model,
                 inputs=[
-                    "churn_model_booster",
+                    "churn_model_file",
                     "churn_model_calibrator",
                     "churn_model_metadata_draft",
                     "churn_model_metrics_draft",
@@ -130,6 +163,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["promoted_churn_model", "churn_model_metadata", "churn_model_metrics"],
                 name="promote_churn_model",
+            ),
+            node(
+                nodes.write_model_card,
+                inputs=[
+                    "churn_model_metadata",
+                    "churn_backtest",
+                    "churn_lead_time",
+                    "params:churn_model.horizon_days",
+                ],
+                outputs="model_card",
+                name="write_model_card",
             ),
         ]
     )

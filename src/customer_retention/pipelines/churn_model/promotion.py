@@ -1,4 +1,4 @@
-"""Step 6: the model's metadata and champion/challenger promotion."""
+"""Step 7: the deployed model's metadata and champion/challenger promotion."""
 
 from __future__ import annotations
 
@@ -11,69 +11,58 @@ import pandas as pd
 import xgboost as xgb
 
 import customer_retention
-from customer_retention.core.calibration import apply_calibrator
-from customer_retention.core.model_frame import (
-    SPLIT_COLUMN,
-    dmatrix,
-)
 from customer_retention.core.serialization import jsonable
-from customer_retention.models.evaluation import (
-    classification_metrics,
-)
+from customer_retention.models.churn_classifier import predict_raw
 from customer_retention.provenance import git_commit
 
-from .common import KEYS, LABEL, PROMOTION_DIRECTIONS, _dates, _rows
+from .common import LABEL, PROMOTION_DIRECTIONS, _rows
 
 logger = logging.getLogger(__name__)
 
 
-def _fingerprint(churn_model_input: pd.DataFrame, spec: dict[str, Any]) -> dict[str, Any]:
-    train = _rows(churn_model_input, "train")
-    hashed = pd.util.hash_pandas_object(train[[*KEYS, LABEL, *spec["features"]]], index=False)
-    return {
-        "rows": {
-            p: int((churn_model_input[SPLIT_COLUMN] == p).sum()) for p in ("train", "valid", "test")
-        },
-        "label_rate": {
-            p: float(_rows(churn_model_input, p)[LABEL].mean()) for p in ("train", "valid", "test")
-        },
-        "training_frame_sha256": hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest(),
-    }
-
-
 def describe_churn_model(
-    churn_model_booster: str,
+    churn_model_file: str,
     churn_model_calibrator: dict[str, Any],
-    feature_spec: dict[str, Any],
-    split_info: dict[str, Any],
-    training_summary: dict[str, Any],
+    churn_refit: dict[str, Any],
+    churn_backtest: dict[str, Any],
     metrics: dict[str, Any],
-    churn_model_input: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Metadata stored beside the booster: what it needs, what it saw, how good it is."""
-    digest = hashlib.sha256(churn_model_booster.encode("utf-8")).hexdigest()
+    """Metadata stored beside the deployed (refitted) model: what it needs, what it saw, the
+    backtest it is judged by and the evaluation split's metrics."""
+    digest = hashlib.sha256(churn_model_file.encode("utf-8")).hexdigest()
     created = datetime.now(UTC)
+    split = churn_refit["split"]
+    chosen = churn_backtest["selection"]["chosen"]
     return {
         "model_id": f"{created:%Y%m%dT%H%M%S}Z-{digest[:10]}",
         "created_at": created.isoformat(timespec="seconds"),
+        "model_kind": churn_refit["model_kind"],
         "booster_sha256": digest,
         "label": LABEL,
-        "feature_spec": feature_spec,
+        "feature_spec": churn_refit["feature_spec"],
         "training_window": {
-            "split": split_info["split"],
-            "reason": split_info["reason"],
-            **{part: info["snapshots"] for part, info in split_info["parts"].items()},
+            "split": split["split"],
+            "reason": split["reason"],
+            **{part: info["snapshots"] for part, info in split["parts"].items()},
+            **churn_refit["window"],
         },
+        "evaluation_window": metrics["windows"],
         "parameters": params,
-        "training": training_summary,
+        "training": churn_refit["training"],
         "calibration": {k: v for k, v in churn_model_calibrator.items() if k not in ("x", "y")},
+        "backtest": {
+            "kind": churn_backtest["kind"],
+            "selection": churn_backtest["selection"],
+            "summary": churn_backtest["summary"][chosen],
+            "by_cutoff": {c["cutoff"]: c[chosen] for c in churn_backtest["cutoffs"]},
+        },
         "metrics": {
             name: {k: v for k, v in result.items() if k != "description"}
             for name, result in metrics["scorers"].items()
             if name in ("xgboost_calibrated", "xgboost_raw", "logistic_baseline")
         },
-        "data_fingerprint": _fingerprint(churn_model_input, feature_spec),
+        "data_fingerprint": churn_refit["data_fingerprint"],
         "code_version": {
             "package": customer_retention.__version__,
             "git_commit": git_commit(),
@@ -81,22 +70,11 @@ def describe_churn_model(
     }
 
 
-def _champion_score(
-    champion: dict[str, Any], test: pd.DataFrame, metric: str, params: dict[str, Any]
-) -> float:
-    spec = champion["metadata"]["feature_spec"]
-    raw = champion["booster"].predict(dmatrix(test, spec))
-    probability = apply_calibrator(champion["calibrator"], raw)
-    evaluation = params["evaluation"]
-    return float(
-        classification_metrics(
-            test[LABEL],
-            probability,
-            top_fraction=float(evaluation["top_fraction"]),
-            n_bins=int(evaluation["ece_bins"]),
-            strategy=evaluation["ece_strategy"],
-        )[metric]
-    )
+def _backtest_mean(metadata: dict[str, Any], metric: str, cutoffs: list[str]) -> float | None:
+    by_cutoff = (metadata.get("backtest") or {}).get("by_cutoff") or {}
+    values = [by_cutoff[c].get(metric) for c in cutoffs]
+    values = [v for v in values if v is not None]
+    return float(sum(values) / len(values)) if values else None
 
 
 def _compare_with_champion(
@@ -105,40 +83,56 @@ def _compare_with_champion(
     decision: dict[str, Any],
     challenger_metadata: dict[str, Any],
     challenger_calibrator: dict[str, Any],
-    params: dict[str, Any],
 ) -> tuple[bool, str]:
-    """(promote the challenger?, why), filling in the champion's side of ``decision``."""
+    """(promote the challenger?, why), filling in the champion's side of ``decision``.
+
+    The two are compared on the backtest cutoffs they share: the mean of each one's metric
+    there (the refitted challenger has seen every labelled snapshot, so no held-out rows are
+    left to score both on)."""
     if champion is None:
         return True, "no promoted model yet"
     metric, tolerance = decision["metric"], decision["tolerance"]
     champion_meta = champion["metadata"]
     decision["champion_model_id"] = champion_meta["model_id"]
-    window = champion_meta["training_window"]
-    seen = set(window.get("train", [])) | set(window.get("valid", []))
-    decision["champion_trained_on_test_window"] = bool(seen & set(decision["test_window"]))
     try:
-        champion_score = _champion_score(champion, test, metric, params)
-    except (ValueError, xgb.core.XGBoostError) as error:
+        predict_raw(champion["model"], test.head(100), champion_meta["feature_spec"])
+    except (ValueError, KeyError, xgb.core.XGBoostError) as error:
         return True, f"the champion cannot score the current data ({error})"
+    challenger_cutoffs = list(challenger_metadata["backtest"]["by_cutoff"])
+    shared = [
+        c
+        for c in challenger_cutoffs
+        if c in ((champion_meta.get("backtest") or {}).get("by_cutoff") or {})
+    ]
+    decision["shared_cutoffs"] = shared
+    champion_score = _backtest_mean(champion_meta, metric, shared)
+    challenger_score = _backtest_mean(challenger_metadata, metric, shared)
+    decision["champion_score"] = champion_score
+    if challenger_score is not None:
+        decision["challenger_score"] = challenger_score
     same_model = champion_meta.get("booster_sha256") == challenger_metadata.get(
         "booster_sha256"
     ) and jsonable(champion["calibrator"]) == jsonable(challenger_calibrator)
-    decision["champion_score"] = champion_score
-    margin = decision["challenger_score"] - champion_score
+    if same_model:
+        return False, "identical to the promoted model (same model file and calibration): kept"
+    if champion_score is None or challenger_score is None:
+        return True, (
+            f"the champion's backtest shares no cutoff with the challenger's with a {metric}: "
+            "the model trained on the newer data is promoted"
+        )
+    margin = challenger_score - champion_score
     if not decision["higher_is_better"]:
         margin = -margin
-    promote = margin >= -tolerance and not same_model
-    if same_model:
-        return promote, "identical to the promoted model (same booster and calibration): kept"
+    promote = margin >= -tolerance
     return promote, (
-        f"challenger {metric} {decision['challenger_score']:.4f} vs champion "
-        f"{champion_score:.4f} on the same test window: "
+        f"challenger mean {metric} {challenger_score:.4f} vs champion {champion_score:.4f} "
+        f"over the {len(shared)} backtest cutoff(s) both were judged on: "
         f"{'within' if promote else 'worse than'} the tolerance {tolerance}"
     )
 
 
 def promote_churn_model(
-    churn_model_booster: str,
+    churn_model_file: str,
     churn_model_calibrator: dict[str, Any],
     churn_model_metadata_draft: dict[str, Any],
     metrics: dict[str, Any],
@@ -146,13 +140,14 @@ def promote_churn_model(
     churn_model_input: pd.DataFrame,
     params: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Champion/challenger: promote the new model unless it is worse than the promoted one.
+    """Champion/challenger: promote the refitted model unless it is worse than the promoted one.
 
-    Both are scored on the challenger's test rows with their own calibration; the challenger
-    wins unless its ``promotion.metric`` is worse than the champion's by more than
-    ``promotion.tolerance``. A champion that cannot score the current features (a source table
-    disappeared) loses. Returns the model to promote (the champion itself when it stays, which
-    the promoted store does not rewrite), the metadata and the metrics with the decision.
+    Both are judged by their backtests on the cutoffs they share (``promotion.metric``, mean
+    over those cutoffs); the challenger wins unless it is worse than the champion by more than
+    ``promotion.tolerance``, or it is the very same model. A champion that cannot score the
+    current features (a source table disappeared) loses. Returns the model to promote (the
+    champion itself when it stays, which the promoted store does not rewrite), the metadata
+    and the metrics with the decision.
     """
     promotion = params["promotion"]
     metric, tolerance = promotion["metric"], float(promotion["tolerance"])
@@ -160,30 +155,33 @@ def promote_churn_model(
         raise ValueError(
             f"promotion.metric must be one of {', '.join(PROMOTION_DIRECTIONS)}, got {metric!r}"
         )
-    higher_is_better = PROMOTION_DIRECTIONS[metric]
     challenger_id = churn_model_metadata_draft["model_id"]
-    challenger_metrics = metrics["scorers"]["xgboost_calibrated"]
-    challenger_score = challenger_metrics.get(metric)
-    test = _rows(churn_model_input, "test")
+    backtest_mean = (churn_model_metadata_draft["backtest"]["summary"].get(metric) or {}).get(
+        "mean"
+    )
     decision: dict[str, Any] = {
         "metric": metric,
-        "higher_is_better": higher_is_better,
+        "higher_is_better": PROMOTION_DIRECTIONS[metric],
         "tolerance": tolerance,
-        "test_window": _dates(test),
         "challenger_model_id": challenger_id,
-        "challenger_score": challenger_score,
+        "challenger_model_kind": churn_model_metadata_draft["model_kind"],
+        "challenger_score": backtest_mean,
         "champion_model_id": None,
         "champion_score": None,
     }
-    if challenger_score is None:
-        # e.g. constant predictions: nothing to compare; a champion stays, a first model is
-        # promoted with the reason in its metadata and the metrics.
+    if backtest_mean is None:
+        # e.g. constant predictions at every cutoff: nothing to compare; a champion stays, a
+        # first model is promoted with the reason in its metadata and the metrics.
         promote = champion is None
-        reason = f"the new model's {metric} is not available ({challenger_metrics.get('status')})"
+        reason = f"the new model's backtest {metric} is not available"
         logger.warning("Churn model: %s", reason)
     else:
         promote, reason = _compare_with_champion(
-            champion, test, decision, churn_model_metadata_draft, churn_model_calibrator, params
+            champion,
+            _rows(churn_model_input, "test"),
+            decision,
+            churn_model_metadata_draft,
+            churn_model_calibrator,
         )
     decision["decision"] = "promoted" if promote else "kept_champion"
     decision["reason"] = reason
@@ -194,7 +192,7 @@ def promote_churn_model(
     metadata = jsonable(churn_model_metadata_draft | {"promotion": decision})
     if promote:
         promoted = {
-            "booster": churn_model_booster,
+            "model": churn_model_file,
             "calibrator": churn_model_calibrator,
             "metadata": metadata,
         }

@@ -1,5 +1,5 @@
-"""Steps 2-3: train XGBoost with early stopping, calibrate on the validation snapshot, predict the
-test snapshot."""
+"""Steps 2-3: train XGBoost with early stopping, calibrate on the held-out slice, predict the test
+snapshot; ``fit_candidate`` does the same for either candidate (XGBoost, logistic regression)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import xgboost as xgb
 
 from customer_retention.core.calibration import apply_calibrator, fit_calibrator
 from customer_retention.core.model_frame import (
-    booster_from_json,
     booster_to_json,
     dmatrix,
 )
+from customer_retention.models.churn_classifier import LogisticChurnClassifier, predict_raw
 
 from .common import KEYS, LABEL, _dates, _rows
 
@@ -122,19 +122,15 @@ def train_churn_model(
     return booster_to_json(booster), summary
 
 
-def predict_raw(booster: Any, frame: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
-    return booster_from_json(booster).predict(dmatrix(frame, spec))
-
-
 def calibrate_churn_model(
-    churn_model_booster: str,
+    model: Any,
     churn_model_input: pd.DataFrame,
     feature_spec: dict[str, Any],
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Calibration map fitted on the validation rows' raw probabilities (JSON-ready)."""
+    """Calibration map fitted on the held-out rows' raw probabilities (JSON-ready)."""
     valid = _rows(churn_model_input, "valid")
-    raw = predict_raw(churn_model_booster, valid, feature_spec)
+    raw = predict_raw(model, valid, feature_spec)
     calibrator = fit_calibrator(raw, valid[LABEL], params["calibration"]["method"])
     calibrator |= {
         "fitted_on": "valid",
@@ -146,15 +142,45 @@ def calibrate_churn_model(
 
 
 def predict_test_snapshot(
-    churn_model_booster: str,
-    churn_model_calibrator: dict[str, Any],
+    booster: str,
+    calibrator: dict[str, Any],
     churn_model_input: pd.DataFrame,
     feature_spec: dict[str, Any],
 ) -> pd.DataFrame:
     """The test rows with XGBoost's raw and calibrated probabilities."""
     test = _rows(churn_model_input, "test")
-    raw = predict_raw(churn_model_booster, test, feature_spec)
+    raw = predict_raw(booster, test, feature_spec)
     scores = test[[*KEYS, LABEL]].reset_index(drop=True)
     scores["xgboost_raw"] = raw
-    scores["xgboost_calibrated"] = apply_calibrator(churn_model_calibrator, raw)
+    scores["xgboost_calibrated"] = apply_calibrator(calibrator, raw)
     return scores
+
+
+CANDIDATES = {
+    "xgboost": "xgboost_calibrated",
+    "logistic": "logistic_baseline",
+}
+"""The churn-model candidates, the more complex first, and their scorer in the metrics."""
+
+
+def fit_candidate(
+    kind: str, frame: pd.DataFrame, spec: dict[str, Any], params: dict[str, Any]
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(model, calibrator, training summary) of candidate ``kind`` on a split frame: trained
+    on its ``train`` rows, early-stopped (XGBoost) and calibrated on its ``valid`` rows."""
+    train = _rows(frame, "train")
+    if kind == "xgboost":
+        model, summary = train_churn_model(frame, spec, params)
+    elif kind == "logistic":
+        started = time.perf_counter()
+        baseline = params["baseline"]
+        model = LogisticChurnClassifier(baseline["C"], baseline["max_iter"])
+        model.fit(train, train[LABEL], spec)
+        summary = {
+            "training_rows": len(train),
+            "training_seconds": round(time.perf_counter() - started, 2),
+            "C": model.C,
+        }
+    else:
+        raise ValueError(f"Unknown churn-model candidate {kind!r}: {', '.join(CANDIDATES)}")
+    return model, calibrate_churn_model(model, frame, spec, params), summary

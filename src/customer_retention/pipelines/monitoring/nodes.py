@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
-from customer_retention.core.model_frame import dmatrix
+from customer_retention.models.churn_classifier import predict_raw
 from customer_retention.models.drift import categorical_psi, ks_two_sample, psi
 
 logger = logging.getLogger(__name__)
@@ -189,9 +189,7 @@ def compute_score_shift(
             ", ".join(sorted(scored_by)),
             metadata["model_id"],
         )
-    raw = promoted_churn_model["booster"].predict(
-        dmatrix(drift_reference_rows, metadata["feature_spec"])
-    )
+    raw = predict_raw(promoted_churn_model["model"], drift_reference_rows, metadata["feature_spec"])
     reference = apply_calibrator(promoted_churn_model["calibrator"], raw)
     scoring = at_risk_customers["churn_probability"].to_numpy(dtype=float)
     ks = ks_two_sample(reference, scoring)

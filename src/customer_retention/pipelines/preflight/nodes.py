@@ -167,7 +167,7 @@ def _temporal_split(
         dates,
         churn_split.get("gap_snapshots", "auto"),
         int(params["horizon_days"]),
-        int(churn_split.get("min_labelled_snapshots", 3)),
+        int(churn_split.get("min_labelled_snapshots", 2)),
     )
     return possible, len(dates)
 

@@ -1,7 +1,8 @@
 """Score every active customer at the as-of snapshot with the promoted churn model.
 
-No training happens here: the booster, its calibration and its feature spec (feature list,
-dtypes, categorical levels) come from the promoted model (``data/06_models/promoted``).
+No training happens here: the model (XGBoost booster or logistic regression), its calibration
+and its feature spec (feature list, dtypes, categorical levels) come from the promoted model
+(``data/06_models/promoted``).
 
 Input checks: a feature the model was trained on but absent from the snapshots stops the run
 with an error naming the columns; columns the model does not use are ignored (logged); a
@@ -19,8 +20,9 @@ import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
 from customer_retention.core.features import DRIVER_GROUPS
-from customer_retention.core.model_frame import dmatrix, feature_array
+from customer_retention.core.model_frame import feature_array
 from customer_retention.core.reasons import explain
+from customer_retention.models.churn_classifier import contributions, model_kind, predict_raw
 from customer_retention.models.clv import plan_retention_budget
 
 logger = logging.getLogger(__name__)
@@ -66,21 +68,24 @@ def score_customers(
     """At-risk list: calibrated churn probability, risk decile, top reasons and an action.
 
     Sorted by churn probability, highest first. Reasons come from the SHAP contributions of the
-    promoted booster (only drivers that push the risk up); the action follows the top driver.
+    promoted model (only drivers that push the risk up); the action follows the top driver.
     """
-    booster = promoted_churn_model["booster"]
+    model = promoted_churn_model["model"]
     metadata = promoted_churn_model["metadata"]
     spec = metadata["feature_spec"]
-    features = feature_array(scoring_input, spec)  # raises, naming missing feature columns
-    raw = booster.inplace_predict(features)  # no DMatrix copy for the probabilities
-    probability = apply_calibrator(promoted_churn_model["calibrator"], raw)
-    approximate = _use_approximate_shap(params, len(scoring_input))
-    contributions = booster.predict(
-        dmatrix(features, spec), pred_contribs=True, approx_contribs=approximate
+    if model_kind(model) == "xgboost":
+        # One float array for both calls, no DMatrix copy for the probabilities; raises,
+        # naming missing feature columns.
+        features = feature_array(scoring_input, spec)
+        approximate = _use_approximate_shap(params, len(scoring_input))
+    else:
+        features, approximate = scoring_input, False
+    probability = apply_calibrator(
+        promoted_churn_model["calibrator"], predict_raw(model, features, spec)
     )
-    contributions = contributions[:, :-1]  # drop the bias column
+    shares = contributions(model, features, spec, approximate)
     k = int(params["top_reasons"])
-    reasons = explain(scoring_input, contributions, spec["features"], params["actions"], k)
+    reasons = explain(scoring_input, shares, spec["features"], params["actions"], k)
     scored = pd.DataFrame(
         {
             "customer_id": scoring_input["customer_id"].astype(str),
