@@ -103,7 +103,7 @@ LABEL = "churned_within_horizon"
 SCORER_NAMES = {
     "xgboost_calibrated": "Churn model (XGBoost, calibrated)",
     "xgboost_raw": "Churn model before calibration",
-    "logistic_baseline": "Logistic-regression baseline",
+    "logistic_baseline": "Logistic regression (calibrated)",
     "health_score": "Health score",
     "cox_risk": "Cox survival model",
     "cox_risk_rank_only": "Cox survival model (ranking only)",

@@ -311,7 +311,7 @@ def test_report_renders_without_any_chart_and_links_nothing_outside():
         pd.DataFrame(), None, pd.DataFrame(), pd.DataFrame(), None, {}, 90, PARAMS
     )
     survival, _ = nodes.build_survival_section({}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    model, _ = nodes.build_model_section({}, pd.DataFrame(), pd.DataFrame(), 90)
+    model, _ = nodes.build_model_section({}, pd.DataFrame(), pd.DataFrame(), None, None, 90)
     value, _ = nodes.build_value_section(None, None, None, None, None, None, [], 90, PARAMS)
     run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {})
     numbers, summary = nodes.summarise_report_headlines(
@@ -329,3 +329,45 @@ def test_a_run_on_demo_data_says_so_first():
     assert run["plan"]["demo"] is True
     real, _ = nodes.build_run_section({}, {}, {}, None, None, None, {}, None, None)
     assert real["plan"]["demo"] is False
+
+
+def test_model_section_shows_the_backtest_and_the_model_card_of_the_deployed_model():
+    from ..churn_model.helpers import trained_model
+
+    trained = trained_model()
+    card, result = trained["model_card"], trained["churn_backtest"]
+    section, figures = nodes.build_model_section(
+        trained["churn_model_metrics"],
+        trained["churn_test_scores"],
+        trained["churn_feature_importance"],
+        result,
+        card,
+        90,
+    )
+    chosen = result["selection"]["chosen"]
+    deployed = {"xgboost": "xgboost_calibrated", "logistic": "logistic_baseline"}[chosen]
+    highlighted = [row["name"] for row in section["metrics_table"] if row["is_model"]]
+    assert highlighted == [chart_data.SCORER_NAMES[deployed]]
+    rows = section["backtest_table"]
+    assert len(rows) == 2 * len(result["cutoffs"]) + 2
+    assert all(
+        row["is_model"]
+        == (
+            row["model"].startswith(chosen[:3].upper())
+            or (chosen == "logistic" and row["model"] == "logistic regression")
+        )
+        for row in rows
+    )
+    assert " ± " in rows[-1]["roc_auc"]
+    assert "backtest" in figures
+    assert section["card"]["model_id"] == card["model_id"]
+    assert section["card"]["limitations"] == card["known_limitations"]
+    retention, _ = nodes.build_retention_section(
+        pd.DataFrame(), None, pd.DataFrame(), pd.DataFrame(), None, {}, 90, PARAMS
+    )
+    survival, _ = nodes.build_survival_section({}, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    value, _ = nodes.build_value_section(None, None, None, None, None, None, [], 90, PARAMS)
+    run, _ = nodes.build_run_section({}, {}, {}, None, None, None, {})
+    _, summary = nodes.summarise_report_headlines(retention, section, value, run, None, 90, PARAMS)
+    html = nodes.render_report(summary, retention, survival, section, value, run, {}, 90, PARAMS)
+    assert "Appendix: model card" in html and card["model_id"] in html

@@ -7,6 +7,7 @@ a small prepared table and returns a :class:`matplotlib.figure.Figure` (no pyplo
 """
 
 from .model import (
+    backtest_lines,
     calibration_curves,
     driver_bars,
     gains_chart,
@@ -36,6 +37,7 @@ from .value import (
 __all__ = [
     "PALETTE",
     "STYLE",
+    "backtest_lines",
     "budget_comparison",
     "calibration_curves",
     "clv_histogram",

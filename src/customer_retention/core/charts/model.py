@@ -1,4 +1,4 @@
-"""Churn-model charts: ROC, precision-recall, calibration, gains, drivers."""
+"""Churn-model charts: ROC, precision-recall, calibration, gains, drivers, backtest."""
 
 from __future__ import annotations
 
@@ -128,4 +128,31 @@ def precision_recall_curves(curves: dict[str, pd.DataFrame], base_rate: float) -
         "Precision and recall",
         "upper right",
     )
+    return figure
+
+
+@_styled
+def backtest_lines(table: pd.DataFrame, metric_label: str, chosen: str) -> Figure:
+    """A metric of each candidate at each backtest cutoff: columns cutoff, model, value; the
+    deployed model (``chosen``) drawn bold, each candidate's mean dotted."""
+    figure = _figure(4.2, width=7.5)
+    ax = figure.subplots()
+    cutoffs = list(dict.fromkeys(table["cutoff"]))
+    for model, rows in table.groupby("model", sort=False):
+        bold = model == chosen
+        line = ax.plot(
+            [cutoffs.index(c) for c in rows["cutoff"]],
+            rows["value"],
+            marker="o",
+            lw=2.6 if bold else 1.6,
+            label=f"{model}{' (deployed)' if bold else ''}",
+        )[0]
+        ax.axhline(rows["value"].mean(), color=line.get_color(), ls=":", lw=1.2)
+    ax.set_xticks(range(len(cutoffs)), cutoffs)
+    ax.set(
+        xlabel="cutoff (test snapshot)",
+        ylabel=metric_label,
+        title=f"{metric_label} at each backtest cutoff",
+    )
+    ax.legend(loc="best", fontsize=10)
     return figure

@@ -11,6 +11,14 @@ from customer_retention.core.chart_data import LABEL  # noqa: F401 (the sections
 from customer_retention.core.formatting import fmt_date, is_missing
 
 MODEL = "xgboost_calibrated"
+DEPLOYED_SCORERS = {"xgboost": "xgboost_calibrated", "logistic": "logistic_baseline"}
+CANDIDATE_NAMES = {"xgboost": "XGBoost", "logistic": "logistic regression"}
+
+
+def deployed_scorer(model_card: dict[str, Any] | None) -> str:
+    """The test-snapshot scorer of the model the backtest chose (XGBoost when unknown)."""
+    kind = (model_card or {}).get("model_kind", "xgboost")
+    return DEPLOYED_SCORERS.get(kind, MODEL)
 
 
 def _chart(

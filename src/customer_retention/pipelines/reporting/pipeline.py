@@ -37,6 +37,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "churn_model_metrics",
                     "churn_test_scores",
                     "churn_feature_importance",
+                    "churn_backtest",
+                    "model_card",
                     HORIZON,
                 ],
                 outputs=["report_model_section", "report_model_charts"],

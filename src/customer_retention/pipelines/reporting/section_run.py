@@ -99,7 +99,10 @@ def _model_facts(metadata: dict[str, Any], promotion: dict[str, Any]) -> dict[st
         "trained_at": metadata.get("created_at", "n/a"),
         "train": _window_text(training.get("train")),
         "valid": _window_text(training.get("valid")),
-        "test": _window_text(training.get("test")),
+        "test": _window_text(
+            (metadata.get("evaluation_window") or {}).get("test") or training.get("test")
+        ),
+        "kind": metadata.get("model_kind", "xgboost"),
         "decision": promotion.get("decision", "n/a"),
         "reason": promotion.get("reason", ""),
         "promoted_id": promotion.get("promoted_model_id", "n/a"),

@@ -315,20 +315,23 @@ def hazard_ratios(
     return _sentence_case(_join(parts)) + "."
 
 
-def model_ranking(scorers: dict[str, dict[str, Any]]) -> str | None:
-    """ROC-AUC of the calibrated churn model against the baselines that were evaluated."""
-    model = scorers.get("xgboost_calibrated", {})
+def model_ranking(
+    scorers: dict[str, dict[str, Any]], deployed: str = "xgboost_calibrated"
+) -> str | None:
+    """ROC-AUC of the deployed churn model against the other scorers that were evaluated."""
+    model = scorers.get(deployed, {})
     if is_missing(model.get("roc_auc")):
         return None
     auc = float(model["roc_auc"])
     others = [
         f"{fmt_number(scorers[name]['roc_auc'], 3)} for the {label}"
         for name, label in (
-            ("logistic_baseline", "logistic-regression baseline"),
+            ("xgboost_calibrated", "XGBoost model"),
+            ("logistic_baseline", "logistic regression"),
             ("health_score", "health score"),
             ("cox_risk", "Cox survival model"),
         )
-        if name in scorers and not is_missing(scorers[name].get("roc_auc"))
+        if name != deployed and name in scorers and not is_missing(scorers[name].get("roc_auc"))
     ]
     sentence = (
         f"Given one customer who churned and one who stayed, the churn model ranks the churner "
@@ -473,3 +476,40 @@ def drift(report: dict[str, Any] | None, labels: dict[str, str]) -> str | None:
         reasons = "; ".join(report.get("reasons") or [])
         return f"{sentence}. Retraining is recommended" + (f": {reasons}." if reasons else ".")
     return f"{sentence}. No retraining is needed."
+
+
+def backtest(backtest_result: dict[str, Any], metric: str = "roc_auc") -> str | None:
+    """Each candidate's mean and spread over the cutoffs, and which one is deployed, why."""
+    summary = backtest_result.get("summary") or {}
+    selection = backtest_result.get("selection") or {}
+    parts = []
+    for kind, label in (("xgboost", "XGBoost"), ("logistic", "the logistic regression")):
+        spread = (summary.get(kind) or {}).get(metric) or {}
+        if is_missing(spread.get("mean")):
+            continue
+        sd = "" if is_missing(spread.get("sd")) else f" ± {fmt_number(spread['sd'], 3)}"
+        parts.append(f"{label} {fmt_number(spread['mean'], 3)}{sd}")
+    if not parts:
+        return None
+    chosen = {"xgboost": "XGBoost", "logistic": "the logistic regression"}.get(
+        selection.get("chosen"), "?"
+    )
+    cutoffs = len(backtest_result.get("cutoffs") or [])
+    return (
+        f"Over {cutoffs} cutoffs the mean ROC-AUC was {_join(parts)}; {chosen} is deployed "
+        f"({selection.get('reason', 'no reason recorded')})."
+    )
+
+
+def lead_time(result: dict[str, Any]) -> str | None:
+    """How many of the flagged churners were already leaving, and the ranking without them."""
+    share = result.get("share_of_flagged_churners_with_signal")
+    if result.get("status") != "measured" or is_missing(share):
+        return None
+    without = (result.get("without_signal") or {}).get("roc_auc")
+    overall = (result.get("all_customers") or {}).get("roc_auc")
+    return (
+        f"{fmt_share(share, 0)} of the churners the model flags already showed a leaving signal "
+        f"({', '.join(result.get('signals') or [])}); without those customers its ROC-AUC is "
+        f"{fmt_number(without, 3)} (all customers: {fmt_number(overall, 3)})."
+    )
