@@ -65,7 +65,8 @@ class TableSpec:
         columns: column name -> kind (``id``, ``date``, ``number``, ``text``), in output order.
         nullable: columns that may hold empty values.
         optional_columns: columns that may be absent from the file (added as empty).
-        key: column whose values must be unique (``None``: only exact duplicate rows are removed).
+        key: column (or tuple of columns) whose values must be unique (``None``: only exact
+            duplicate rows are removed).
         required: whether the table itself must be present.
         keep_extra_columns: keep columns not in the contract (customers' static attributes).
     """
@@ -74,9 +75,22 @@ class TableSpec:
     columns: dict[str, str]
     nullable: frozenset[str] = field(default_factory=frozenset)
     optional_columns: frozenset[str] = field(default_factory=frozenset)
-    key: str | None = None
+    key: str | tuple[str, ...] | None = None
     required: bool = False
     keep_extra_columns: bool = False
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The key's columns (empty without a key)."""
+        if self.key is None:
+            return []
+        return [self.key] if isinstance(self.key, str) else list(self.key)
+
+    @property
+    def key_name(self) -> str:
+        """The key as named in quarantine reasons: ``ticket_id``, ``(customer_id, campaign)``."""
+        columns = self.key_columns
+        return columns[0] if len(columns) == 1 else f"({', '.join(columns)})"
 
     @property
     def required_columns(self) -> list[str]:
@@ -158,6 +172,19 @@ def _survey_types(params: dict[str, Any]) -> Rule:
     return Rule(f"survey not one of {', '.join(allowed)}", "survey", "not_in", allowed)
 
 
+INTERVENTION_ARMS = ("treatment", "control")
+
+
+def _intervention_arms(params: dict[str, Any]) -> Rule:
+    return Rule(
+        f"arm not one of {', '.join(INTERVENTION_ARMS)}", "arm", "not_in", INTERVENTION_ARMS
+    )
+
+
+LOWERCASE_COLUMNS = frozenset({"survey", "arm"})
+"""Text columns compared case-insensitively: lower-cased when parsed (both cleaning paths)."""
+
+
 # Rules of one column beyond its kind's (dates in range, ids not empty, required columns).
 _COLUMN_RULES = {
     ("subscriptions", "mrr"): _money_rules("mrr"),
@@ -166,6 +193,8 @@ _COLUMN_RULES = {
         lambda params: Rule("csat outside 1-5", "csat", "outside", (1, 5))
     ],
     ("feedback", "survey"): [_survey_types],
+    ("interventions", "arm"): [_intervention_arms],
+    ("interventions", "cost"): [lambda params: Rule("negative cost", "cost", "below", 0)],
 }
 # Rules across columns (checked first).
 _ROW_RULES = {
@@ -242,6 +271,21 @@ TABLE_SPECS: dict[str, TableSpec] = {
             },
             nullable=frozenset({"score", "reason", "comment"}),
             optional_columns=frozenset({"reason", "comment"}),
+        ),
+        # Retention actions: who was treated (or held out as a control) in which campaign.
+        TableSpec(
+            "interventions",
+            {
+                "customer_id": "id",
+                "campaign": "text",
+                "treated_at": "date",
+                "arm": "text",
+                "action": "text",
+                "cost": "number",
+            },
+            nullable=frozenset({"action", "cost"}),
+            optional_columns=frozenset({"action", "cost"}),
+            key=("customer_id", "campaign"),
         ),
     )
 }

@@ -101,13 +101,18 @@ def _demo(n_customers: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     health, _ = build_customer_health(
         snapshots, load_parameters("retention_metrics")["health_score"]
     )
-    return snapshots, health, ground_truth
+    return snapshots, health, ground_truth, clean["interventions"]
 
 
 def demo_data(n_customers: int = N_CUSTOMERS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(customer_snapshots, customer_health, ground_truth), fresh copies."""
-    snapshots, health, truth = _demo(n_customers)
+    snapshots, health, truth, _ = _demo(n_customers)
     return snapshots.copy(), health.copy(), truth
+
+
+def demo_interventions(n_customers: int = N_CUSTOMERS) -> pd.DataFrame:
+    """The clean interventions table of the demo data (its planted campaigns)."""
+    return _demo(n_customers)[3].copy()
 
 
 def churn_params(**overrides: Any) -> dict[str, Any]:
@@ -125,6 +130,7 @@ def run_churn_model(
     health: pd.DataFrame | None = None,
     ground_truth: dict | None = None,
     cox_risk_scores: pd.DataFrame | None = None,
+    interventions: pd.DataFrame | None = None,
 ) -> DataCatalog:
     """The churn_model pipeline with in-memory inputs and the promoted store at ``store``.
 
@@ -137,6 +143,7 @@ def run_churn_model(
             "churn_model_ground_truth": Value(ground_truth),
             "cox_risk_scores": Value(cox_risk_scores),
             "bg_nbd_risk_scores": Value(None),
+            "interventions@pandas": Value(interventions),
             "params:churn_model": MemoryDataset(params or churn_params()),
             "params:churn_model.horizon_days": MemoryDataset(
                 (params or churn_params())["horizon_days"]
@@ -154,7 +161,9 @@ def run_churn_model(
 def _trained() -> dict[str, Any]:
     store = Path(tempfile.mkdtemp(prefix="churn_model_store_"))
     snapshots, health, truth = demo_data()
-    catalog = run_churn_model(snapshots, store, health=health, ground_truth=truth)
+    catalog = run_churn_model(
+        snapshots, store, health=health, ground_truth=truth, interventions=demo_interventions()
+    )
     return {"store": store} | {name: catalog.load(name) for name in KEPT}
 
 
@@ -174,8 +183,15 @@ def trained_model(store: Path | None = None) -> dict[str, Any]:
 @functools.cache
 def _default_demo_metrics() -> dict[str, Any]:
     store = Path(tempfile.mkdtemp(prefix="churn_model_default_demo_"))
-    snapshots, health, truth = demo_data(load_parameters("demo_data")["n_customers"])
-    catalog = run_churn_model(snapshots, store, health=health, ground_truth=truth)
+    n_customers = load_parameters("demo_data")["n_customers"]
+    snapshots, health, truth = demo_data(n_customers)
+    catalog = run_churn_model(
+        snapshots,
+        store,
+        health=health,
+        ground_truth=truth,
+        interventions=demo_interventions(n_customers),
+    )
     return catalog.load("churn_model_metrics")
 
 

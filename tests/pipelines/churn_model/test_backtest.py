@@ -7,10 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_retention.pipelines.churn_model import backtest, lead_time, refit, split
+from customer_retention.core.calibration import apply_calibrator
+from customer_retention.models.churn_classifier import predict_raw
+from customer_retention.pipelines.churn_model import (
+    backtest,
+    lead_time,
+    refit,
+    split,
+    train,
+    treatment,
+)
 
 from ...conftest import load_parameters
-from .helpers import churn_params, demo_data, trained_model
+from .helpers import churn_params, demo_data, demo_interventions, trained_model
 
 HORIZON = pd.Timedelta(days=load_parameters("churn_model")["horizon_days"])
 LABEL = "churned_within_horizon"
@@ -65,7 +74,7 @@ def test_backtest_never_tests_on_a_snapshot_whose_labels_were_seen(trained):
 def test_a_recomputed_cutoff_uses_the_split_of_that_date_only(trained):
     """Labels after a cutoff cannot move its result: the cutoff 2025-08-01 computed on data
     whose later labels are all flipped gives the same metrics."""
-    snapshots, _, _ = demo_data()
+    snapshots, _ = treatment.mask_treated_labels(demo_data()[0], demo_interventions(), HORIZON.days)
     params = churn_params()
     cutoff = pd.Timestamp("2025-08-01")
     first = backtest._score_cutoff(snapshots, params, HORIZON.days, cutoff)
@@ -192,3 +201,37 @@ def test_model_card_describes_the_deployed_model(trained):
     assert card["lead_time"]["status"] == "measured"
     assert any("leaving signal" in note for note in card["known_limitations"])
     assert card["promotion"]["decision"] == "promoted"
+
+
+def test_treated_customers_do_not_bias_the_untreated_customers_probabilities():
+    """A very effective action: 30% of the customers treated on 2025-05-01 never churn after.
+    Trained on their changed labels, the model under-predicts churn for the untreated; with
+    those labels masked (mask_treated_labels), its probabilities for the untreated are right."""
+    snapshots, _, _ = demo_data()
+    rng = np.random.default_rng(1)
+    ids = snapshots["customer_id"].astype(str).unique()
+    chosen = rng.choice(ids, size=int(0.3 * len(ids)), replace=False)
+    treated_at = pd.Timestamp("2025-05-01")
+    interventions = pd.DataFrame(
+        {"customer_id": chosen, "campaign": "save", "treated_at": treated_at, "arm": "treatment"}
+    )
+    is_treated = snapshots["customer_id"].astype(str).isin(chosen)
+    changed = is_treated & (snapshots["snapshot_date"] + HORIZON > treated_at)
+    changed &= snapshots[LABEL].notna()
+    acted_on = snapshots.assign(**{LABEL: snapshots[LABEL].where(~changed, 0.0)})
+    masked, summary = treatment.mask_treated_labels(acted_on, interventions, HORIZON.days)
+    assert summary["rows_masked"] == changed.sum() and summary["treated_customers"] == len(chosen)
+    assert masked[LABEL].isna().sum() == acted_on[LABEL].isna().sum() + changed.sum()
+
+    untreated = snapshots[~is_treated]
+    test_date = untreated.loc[untreated[LABEL].notna(), "snapshot_date"].max()
+    test_rows = untreated[untreated["snapshot_date"] == test_date]
+    bias = {}
+    for name, data in (("masked", masked), ("unmasked", acted_on)):
+        frame, _ = split.split_at_cutoff(data, churn_params(), HORIZON.days, None)
+        spec = split.define_model_features(frame, churn_params())
+        model, calibrator, _ = train.fit_candidate("logistic", frame, spec, churn_params())
+        predicted = apply_calibrator(calibrator, predict_raw(model, test_rows, spec))
+        bias[name] = float(predicted.mean() - test_rows[LABEL].mean())
+    assert abs(bias["masked"]) < 0.01, bias
+    assert bias["unmasked"] < -0.02, bias  # trained on the treated world: too optimistic

@@ -93,19 +93,22 @@ def _hand_made(table: str) -> pd.DataFrame:
         "number": [1.0, -1.0, np.nan, np.inf, -np.inf, 0.0, -0.0, 11.0, 5e6, 3.0],
         "text": ["nps", " NPS ", "csat", "exit", "poll", "", None, " ", "Exit", "nps"],
     }
+    # Columns compared case-insensitively against a list of their own (interventions.arm).
+    own = {"arm": ["treatment", " CONTROL ", "control", "holdout", "", None, " ", "Treatment"]}
+    own["arm"] += ["treatment", "control"]
     rows = {}
     for i, (column, kind) in enumerate(spec.columns.items()):
-        values = list(good[kind])
+        values = list(own.get(column, good[kind]))
         rotate = i % len(values)
         rows[column] = values[rotate:] + values[:rotate]
     frame = pd.DataFrame(rows)
     # Every column at every value of its kind with the others fixed, then exact repeats.
     variants = [frame]
     for column, kind in spec.columns.items():
-        for value in good[kind]:
+        for value in own.get(column, good[kind]):
             variants.append(frame.iloc[:1].assign(**{column: [value]}))
-    valid = {"id": "1", "date": "2024-01-05", "number": 3.0, "text": "nps"}
-    valid_row = pd.DataFrame([{c: valid[k] for c, k in spec.columns.items()}])
+    valid = {"id": "1", "date": "2024-01-05", "number": 3.0, "text": "nps", "arm": "treatment"}
+    valid_row = pd.DataFrame([{c: valid.get(c, valid[k]) for c, k in spec.columns.items()}])
     changed = {c: 4.0 for c, k in spec.columns.items() if k == "number"}
     variants += [valid_row, valid_row, valid_row.assign(**changed)]  # repeat, conflicting key
     frame = pd.concat(variants + variants[:4], ignore_index=True)

@@ -92,6 +92,24 @@ VALID = {
             "comment": "Price went up",
         },
     ],
+    "interventions": [
+        {
+            "customer_id": "C1",
+            "campaign": "spring_offer",
+            "treated_at": "2024-04-01",
+            "arm": "Treatment",
+            "action": "discount",
+            "cost": "40",
+        },
+        {
+            "customer_id": "C2",
+            "campaign": "spring_offer",
+            "treated_at": "2024-04-01",
+            "arm": "control",
+            "action": "",
+            "cost": "",
+        },
+    ],
 }
 
 
@@ -181,6 +199,23 @@ BAD_ROWS = [
     ("feedback", _with("feedback", survey="poll"), "survey not one of nps, exit, csat"),
     ("feedback", _with("feedback", survey="csat", score="0"), "CSAT score outside 1-5"),
     ("feedback", _with("feedback", survey="exit", score="42"), "EXIT score outside 0-10"),
+    ("interventions", _with("interventions", arm="holdout"), "arm not one of treatment, control"),
+    ("interventions", _with("interventions", cost="-5"), "negative cost"),
+    (
+        "interventions",
+        _with("interventions", arm="control"),
+        "duplicate (customer_id, campaign) with conflicting values",
+    ),
+    (
+        "interventions",
+        _with("interventions", customer_id="C404", campaign="other"),
+        "unknown customer_id",
+    ),
+    (
+        "interventions",
+        _with("interventions", campaign="other", treated_at="2030-01-01"),
+        "treated_at in the future (after 2026-01-31)",
+    ),
     ("events", _with("events", event_type=""), "missing event_type"),
     ("events", _with("events", event_time="yesterday"), "unparseable event_time"),
     (

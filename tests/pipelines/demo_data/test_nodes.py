@@ -105,6 +105,14 @@ PARQUET_SCHEMA = {
         "reason": "string",
         "comment": "string",
     },
+    "interventions": {
+        "customer_id": "int64",
+        "campaign": "string",
+        "treated_at": "timestamp[ms]",
+        "arm": "string",
+        "action": "string",
+        "cost": "double",
+    },
 }
 
 

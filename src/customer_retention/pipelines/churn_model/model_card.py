@@ -83,6 +83,7 @@ def write_model_card(
     churn_model_metadata: dict[str, Any],
     churn_backtest: dict[str, Any],
     churn_lead_time: dict[str, Any],
+    treated_labels: dict[str, Any],
     horizon_days: int,
 ) -> dict[str, Any]:
     """The model card of the model this run trained (promoted or not, said so)."""
@@ -108,6 +109,7 @@ def write_model_card(
             "calibration_snapshot": (window.get("valid") or [None])[-1],
             "rows": (metadata.get("data_fingerprint") or {}).get("rows"),
             "how": window.get("reason"),
+            "treated_customers": treated_labels,
         },
         "data_age_at_scoring": _data_age(window),
         "features": _features(metadata["feature_spec"]),

@@ -1,6 +1,8 @@
 """Gradient-boosted churn model: split by time, train, calibrate, evaluate honestly, backtest,
 refit the chosen candidate on recent data, promote, describe.
 
+0. ``mask_treated_labels``: labels that a retention action changed are masked (treatment arm,
+   label window past the treatment date): the model predicts churn if nothing is done.
 1. ``split_snapshots``: labelled snapshot rows -> train (the snapshots whose labels are known
    by the last labelled snapshot), valid (held-out customers of the latest training snapshot),
    test (the last labelled snapshot). Never random across snapshots; with too few labelled
@@ -37,6 +39,7 @@ from .promotion import describe_churn_model, promote_churn_model
 from .refit import refit_churn_model
 from .split import define_model_features, split_snapshots
 from .train import calibrate_churn_model, predict_test_snapshot, train_churn_model
+from .treatment import mask_treated_labels
 
 __all__ = [
     "backtest_candidates",
@@ -45,6 +48,7 @@ __all__ = [
     "define_model_features",
     "describe_churn_model",
     "evaluate_scorers",
+    "mask_treated_labels",
     "measure_lead_time",
     "plot_churn_model_evaluation",
     "plot_feature_importance",

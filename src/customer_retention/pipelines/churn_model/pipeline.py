@@ -10,9 +10,19 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
-                nodes.split_snapshots,
+                nodes.mask_treated_labels,
                 inputs=[
                     "customer_snapshots",
+                    "interventions@pandas",
+                    "params:churn_model.horizon_days",
+                ],
+                outputs=["churn_model_snapshots", "churn_treated_labels"],
+                name="mask_treated_labels",
+            ),
+            node(
+                nodes.split_snapshots,
+                inputs=[
+                    "churn_model_snapshots",
                     "params:churn_model",
                     "params:churn_model.horizon_days",
                 ],
@@ -94,7 +104,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.backtest_candidates,
                 inputs=[
-                    "customer_snapshots",
+                    "churn_model_snapshots",
                     "churn_test_scores",
                     "churn_split_info",
                     "params:churn_model",
@@ -106,7 +116,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.refit_churn_model,
                 inputs=[
-                    "customer_snapshots",
+                    "churn_model_snapshots",
                     "churn_backtest",
                     "params:churn_model",
                     "params:churn_model.horizon_days",
@@ -170,6 +180,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "churn_model_metadata",
                     "churn_backtest",
                     "churn_lead_time",
+                    "churn_treated_labels",
                     "params:churn_model.horizon_days",
                 ],
                 outputs="model_card",

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from customer_retention.core.contract import DTYPES, TableSpec
+from customer_retention.core.contract import DTYPES, LOWERCASE_COLUMNS, TableSpec
 from customer_retention.datasets.clean_table import StagedParquet
 
 from .rules_sql import literal, quote, rule_reasons_sql
@@ -137,7 +137,7 @@ def _parse_sql(column: str, kind: str, raw_type: str | None) -> str:
     text = f"CAST({raw} AS VARCHAR)" if raw_type in _INTEGER_TYPES else _trim_sql(raw)
     if kind == "text":
         text = f"NULLIF({text}, '')"
-    return f"lower({text})" if column == "survey" else text
+    return f"lower({text})" if column in LOWERCASE_COLUMNS else text
 
 
 def _duplicate_key(index: int, column: str, kind: str, raw_type: str | None) -> str:
@@ -214,18 +214,24 @@ def _flag_bad_rows(con, spec: TableSpec, rules: dict[str, Any]) -> None:
         SELECT _row, reason FROM with_repeats WHERE reason IS NOT NULL""",
     )
     if spec.key is not None:
-        key = quote(spec.key)
+        columns = [quote(c) for c in spec.key_columns]
+        keys = ", ".join(f"{c} AS _key{i}" for i, c in enumerate(columns))
+        names = ", ".join(f"_key{i}" for i in range(len(columns)))
+        present = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+        same = " AND ".join(f"v._key{i} = r._key{i}" for i in range(len(columns)))
+        reason = literal(f"duplicate {spec.key_name} with conflicting values")
         _run(
             con,
             f"""CREATE OR REPLACE TEMP TABLE conflicting AS
             WITH valid AS (
-                SELECT _row, {key} AS key FROM typed
-                WHERE {key} IS NOT NULL AND _row NOT IN (SELECT _row FROM flagged)
+                SELECT _row, {keys} FROM typed
+                WHERE {present} AND _row NOT IN (SELECT _row FROM flagged)
             ), repeated AS (
-                SELECT key, min(_row) AS first_row FROM valid GROUP BY key HAVING count(*) > 1
+                SELECT {names}, min(_row) AS first_row FROM valid
+                GROUP BY {names} HAVING count(*) > 1
             )
-            SELECT v._row, {literal(f"duplicate {spec.key} with conflicting values")} AS reason
-            FROM valid v JOIN repeated r ON v.key = r.key WHERE v._row <> r.first_row""",
+            SELECT v._row, {reason} AS reason
+            FROM valid v JOIN repeated r ON {same} WHERE v._row <> r.first_row""",
         )
         _run(con, "INSERT INTO flagged SELECT * FROM conflicting")
 

@@ -26,6 +26,7 @@ from kedro.io import DatasetError
 from customer_retention.core.attributes import profile_attributes
 from customer_retention.core.contract import (
     DTYPES,
+    LOWERCASE_COLUMNS,
     TABLE_SPECS,
     TEXT_DTYPE,
     DataContractError,
@@ -171,8 +172,8 @@ def clean_table(
         _add_reason(reasons, _unparseable(values, typed[column]), f"unparseable {column}")
     for column in extra:  # as text for the duplicate checks; typed below, on the clean rows
         typed[column] = _parse_column(raw[column], "text")
-    if "survey" in typed:
-        typed["survey"] = typed["survey"].str.lower()
+    for column in LOWERCASE_COLUMNS & set(typed.columns):
+        typed[column] = typed[column].str.lower()
 
     parsed_ok = reasons == ""
     reasons[parsed_ok] = rule_reasons(spec.rules(rules), typed[parsed_ok])
@@ -183,10 +184,9 @@ def clean_table(
     _add_reason(reasons, valid & _duplicated_rows(typed), "duplicate row")
     if spec.key is not None:
         valid = reasons == ""
-        conflicting = (
-            valid & _duplicated_rows(typed[[spec.key]].where(valid)) & typed[spec.key].notna()
-        )
-        _add_reason(reasons, conflicting, f"duplicate {spec.key} with conflicting values")
+        keys = typed[spec.key_columns]
+        conflicting = valid & _duplicated_rows(keys.where(valid)) & keys.notna().all(axis=1)
+        _add_reason(reasons, conflicting, f"duplicate {spec.key_name} with conflicting values")
 
     bad = reasons != ""
     clean_rows, attributes = typed[~bad], None

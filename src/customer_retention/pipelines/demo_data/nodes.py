@@ -35,6 +35,7 @@ import pandas as pd
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.simulation import hazard_multiplier
 
+from .campaigns import churn_columns, plant_campaigns
 from .single_snapshot import to_single_snapshot
 
 logger = logging.getLogger(__name__)
@@ -125,15 +126,8 @@ def _simulate_customers(
     lifetime = scale * (rng.exponential(size=n) / customers["true_hazard_multiplier"]) ** (
         1 / shape
     )
-    customers["churn_day"] = customers["signup_day"] + np.maximum(1, np.ceil(lifetime)).astype(
-        np.int64
-    )
-    customers["churned"] = customers["churn_day"] <= window_days - 1
-    # First day on which the customer is no longer active (window_days = still active at the end).
-    customers["active_until_day"] = np.where(
-        customers["churned"], customers["churn_day"], window_days
-    )
-    customers["active_days"] = customers["active_until_day"] - customers["signup_day"]
+    for column, values in churn_columns(customers, lifetime.to_numpy(), window_days).items():
+        customers[column] = values
     return customers
 
 
@@ -513,19 +507,25 @@ def _plant_data_errors(
     ends_early = pick("subscriptions", where="end_date.notna()")
     ends_early["end_date"] = ends_early["start_date"] - pd.Timedelta(days=1)
     append("subscriptions", ends_early, "end_date before start_date")
+    if len(tables.get("interventions", ())):
+        unknown_arm = pick("interventions").assign(arm="holdout")
+        unknown_arm["campaign"] = unknown_arm["campaign"] + "_retry"
+        append("interventions", unknown_arm, "arm not one of treatment, control")
+        again = pick("interventions")
+        again["arm"] = np.where(again["arm"] == "treatment", "control", "treatment")
+        append("interventions", again, "duplicate (customer_id, campaign) with conflicting values")
     return planted
 
 
 def generate_demo_data(
     params: dict[str, Any],
-) -> tuple[
-    pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict
-]:
+) -> tuple[pd.DataFrame | dict, ...]:
     """Generate every table of the data contract plus the ground truth, deterministically.
 
-    Returns customers, subscriptions, transactions, events, support_tickets, feedback and the
-    ground-truth dictionary (planted hazard ratios, baseline hazard, per-customer multipliers
-    and latent traits, planted data errors).
+    Returns customers, subscriptions, transactions, events, support_tickets, feedback,
+    interventions and the ground-truth dictionary (planted hazard ratios, baseline hazard,
+    per-customer multipliers and latent traits, planted campaigns and their effects, planted
+    data errors).
     """
     rng = np.random.default_rng(int(params["seed"]))
     start = pd.Timestamp(params["start_date"])
@@ -536,6 +536,9 @@ def generate_demo_data(
     )
 
     customers = _simulate_customers(params, rng, window_days)
+    customers, interventions, campaign_truth = plant_campaigns(
+        customers, params, start, window_days
+    )
     customers["seats"] = 1 + rng.poisson(
         params["subscriptions"]["mean_extra_seats"], len(customers)
     )
@@ -555,6 +558,7 @@ def generate_demo_data(
         "events": _build_events(customers, params, rng, start),
         "support_tickets": _build_support_tickets(customers, params, rng, start, window_days),
         "feedback": _build_feedback(customers, params, rng, start),
+        "interventions": interventions,
     }
     for name, table in tables.items():
         logger.info("Demo table %-16s %12s rows", name, f"{len(table):,}")
@@ -572,6 +576,7 @@ def generate_demo_data(
         return tuple(tables.values()) + (ground_truth,)
     planted_errors = _plant_data_errors(tables, float(params["dirty_row_share"]), rng)
     ground_truth = _ground_truth(customers, params, start, window_days, planted_errors)
+    ground_truth["campaigns"] = campaign_truth
     logger.info(
         "Demo churn: %.1f%% of customers churned by %s (model expects %.1f%%)",
         100 * ground_truth["summary"]["churned_share"],
@@ -585,6 +590,7 @@ def generate_demo_data(
         tables["events"],
         tables["support_tickets"],
         tables["feedback"],
+        tables["interventions"],
         ground_truth,
     )
 

@@ -97,5 +97,6 @@ def to_single_snapshot(
         "events": pd.DataFrame(),
         "support_tickets": pd.DataFrame(),
         "feedback": pd.DataFrame(),
+        "interventions": pd.DataFrame(),
     }
     return tables, truth
