@@ -159,7 +159,7 @@ def test_retrain_twice_with_the_same_inputs_gives_identical_outputs(project):
     assert second_manifest["run_id"] != first_manifest["run_id"]
     assert second_manifest["parameters_hash"] == first_manifest["parameters_hash"]
     raw = {k for k in first_manifest["inputs"] if k.endswith("_raw")}
-    assert len(raw) == 6 and all(first_manifest["inputs"][k]["rows"] > 0 for k in raw)
+    assert len(raw) == 7 and all(first_manifest["inputs"][k]["rows"] > 0 for k in raw)
     assert {k: second_manifest["inputs"][k] for k in raw} == {
         k: first_manifest["inputs"][k] for k in raw
     }

@@ -34,25 +34,25 @@ POOL = "default_pool"
 # task id (the last node of the group and its size) -> the Kedro nodes it runs, in order, and
 # the tasks it waits for
 TASKS = {
-    "reconcile_data_quality__7_nodes": {
-        "nodes": ["clean_customers", "clean_events", "clean_feedback", "clean_subscriptions", "clean_support_tickets", "clean_transactions", "reconcile_data_quality"],
+    "reconcile_data_quality__8_nodes": {
+        "nodes": ["clean_customers", "clean_events", "clean_feedback", "clean_interventions", "clean_subscriptions", "clean_support_tickets", "clean_transactions", "reconcile_data_quality"],
         "upstream": [],
     },
     "build_customer_timeline": {
         "nodes": ["build_customer_timeline"],
-        "upstream": ["reconcile_data_quality__7_nodes"],
+        "upstream": ["reconcile_data_quality__8_nodes"],
     },
     "count_exit_reasons": {
         "nodes": ["count_exit_reasons"],
-        "upstream": ["reconcile_data_quality__7_nodes"],
+        "upstream": ["reconcile_data_quality__8_nodes"],
     },
     "build_snapshot_spine": {
         "nodes": ["build_snapshot_spine"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline"],
     },
     "build_survival_table": {
         "nodes": ["build_survival_table"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline"],
     },
     "build_feedback_features": {
         "nodes": ["build_feedback_features"],
@@ -76,23 +76,27 @@ TASKS = {
     },
     "plan_run": {
         "nodes": ["plan_run"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "build_snapshot_spine"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline", "build_snapshot_spine"],
     },
     "assemble_customer_snapshots": {
         "nodes": ["assemble_customer_snapshots"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
     },
     "build_cohort_retention": {
         "nodes": ["build_cohort_retention"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "plan_run"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline", "plan_run"],
     },
     "build_monthly_retention": {
         "nodes": ["build_monthly_retention"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline", "plan_run"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline", "plan_run"],
     },
     "fit_weibull_aft": {
         "nodes": ["fit_weibull_aft"],
         "upstream": ["build_survival_table", "plan_run"],
+    },
+    "build_campaign_outcomes": {
+        "nodes": ["build_campaign_outcomes"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline", "assemble_customer_snapshots"],
     },
     "summarise_retention__2_nodes": {
         "nodes": ["build_customer_health", "summarise_retention"],
@@ -106,13 +110,21 @@ TASKS = {
         "nodes": ["estimate_km_curves"],
         "upstream": ["build_survival_table", "plan_run", "assemble_customer_snapshots"],
     },
+    "fit_boosted_survival": {
+        "nodes": ["fit_boosted_survival"],
+        "upstream": ["reconcile_data_quality__8_nodes", "plan_run", "assemble_customer_snapshots"],
+    },
     "summarise_survival__6_nodes": {
         "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "plot_hazard_ratios", "select_survival_curves", "summarise_survival"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft", "fit_boosted_survival"],
     },
-    "write_model_card__15_nodes": {
-        "nodes": ["split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
-        "upstream": ["assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
+    "write_model_card__16_nodes": {
+        "nodes": ["mask_treated_labels", "split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
+        "upstream": ["reconcile_data_quality__8_nodes", "assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
+    },
+    "analyse_campaigns": {
+        "nodes": ["analyse_campaigns"],
+        "upstream": ["build_campaign_outcomes"],
     },
     "plot_kaplan_meier": {
         "nodes": ["plot_kaplan_meier"],
@@ -122,9 +134,13 @@ TASKS = {
         "nodes": ["plot_landmark_check"],
         "upstream": ["summarise_survival__6_nodes"],
     },
-    "render_report__8_nodes": {
-        "nodes": ["build_retention_section", "build_survival_section", "build_value_section", "build_model_section", "build_run_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__7_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "validate_clv_model__2_nodes", "write_model_card__15_nodes"],
+    "render_report__9_nodes": {
+        "nodes": ["build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "validate_clv_model__2_nodes", "write_model_card__16_nodes"],
+    },
+    "plot_campaign_survival": {
+        "nodes": ["plot_campaign_survival"],
+        "upstream": ["build_campaign_outcomes", "analyse_campaigns"],
     },
     "validate_clv_model__2_nodes": {
         "nodes": ["value_customers", "validate_clv_model"],
@@ -160,7 +176,7 @@ TASKS = {
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],
-        "upstream": ["write_model_card__15_nodes"],
+        "upstream": ["write_model_card__16_nodes"],
     },
 }
 

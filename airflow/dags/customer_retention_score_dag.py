@@ -34,17 +34,17 @@ POOL = "default_pool"
 # task id (the last node of the group and its size) -> the Kedro nodes it runs, in order, and
 # the tasks it waits for
 TASKS = {
-    "reconcile_data_quality__7_nodes": {
-        "nodes": ["clean_customers", "clean_events", "clean_feedback", "clean_subscriptions", "clean_support_tickets", "clean_transactions", "reconcile_data_quality"],
+    "reconcile_data_quality__8_nodes": {
+        "nodes": ["clean_customers", "clean_events", "clean_feedback", "clean_interventions", "clean_subscriptions", "clean_support_tickets", "clean_transactions", "reconcile_data_quality"],
         "upstream": [],
     },
     "build_customer_timeline": {
         "nodes": ["build_customer_timeline"],
-        "upstream": ["reconcile_data_quality__7_nodes"],
+        "upstream": ["reconcile_data_quality__8_nodes"],
     },
     "build_snapshot_spine": {
         "nodes": ["build_snapshot_spine"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_customer_timeline"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline"],
     },
     "build_feedback_features": {
         "nodes": ["build_feedback_features"],
@@ -68,7 +68,7 @@ TASKS = {
     },
     "assemble_customer_snapshots": {
         "nodes": ["assemble_customer_snapshots"],
-        "upstream": ["reconcile_data_quality__7_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
     },
     "rank_by_value_at_risk__3_nodes": {
         "nodes": ["select_as_of_snapshot", "score_customers", "rank_by_value_at_risk"],

@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.evaluation import cumulative_gains, reliability_table, thin_curve
+from customer_retention.models.kaplan_meier import kaplan_meier
 
 from .formatting import fmt_number, humanize
 
@@ -177,3 +179,30 @@ def value_bands(values: pd.DataFrame) -> pd.DataFrame:
         else pd.Series("all", index=values.index)
     )
     return pd.DataFrame({"customer_id": values["customer_id"], VALUE_BAND: band.astype(str)})
+
+
+def arm_survival_curves(
+    campaign_outcomes: pd.DataFrame, campaign_effects: dict[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Kaplan-Meier curves of each campaign's arms from the treatment date (months), and the
+    panels' descriptions (log-rank p-value), as ``charts.kaplan_meier_grid`` takes them."""
+    p_values = {
+        c["campaign"]: c.get("logrank_p_value")
+        for c in (campaign_effects or {}).get("campaigns", [])
+    }
+    frames, panels = [], {}
+    for (campaign, arm), rows in campaign_outcomes.groupby(["campaign", "arm"], sort=True):
+        curve = kaplan_meier(rows["days_observed"], rows["churned"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "segment": campaign,
+                    "group": arm,
+                    "months": curve.timeline / DAYS_PER_MONTH,
+                    "survival": curve.survival,
+                }
+            )
+        )
+        panels[campaign] = {"origin": "the treatment date", "p_value": p_values.get(campaign)}
+    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return curves, panels

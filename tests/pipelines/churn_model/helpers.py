@@ -101,7 +101,7 @@ def _demo(n_customers: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     health, _ = build_customer_health(
         snapshots, load_parameters("retention_metrics")["health_score"]
     )
-    return snapshots, health, ground_truth, clean["interventions"]
+    return snapshots, health, ground_truth, clean
 
 
 def demo_data(n_customers: int = N_CUSTOMERS) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -112,7 +112,12 @@ def demo_data(n_customers: int = N_CUSTOMERS) -> tuple[pd.DataFrame, pd.DataFram
 
 def demo_interventions(n_customers: int = N_CUSTOMERS) -> pd.DataFrame:
     """The clean interventions table of the demo data (its planted campaigns)."""
-    return _demo(n_customers)[3].copy()
+    return _demo(n_customers)[3]["interventions"].copy()
+
+
+def demo_clean_tables(n_customers: int = N_CUSTOMERS) -> dict[str, pd.DataFrame]:
+    """Every clean table of the demo data (the cleaning stage's output), fresh copies."""
+    return {name: frame.copy() for name, frame in _demo(n_customers)[3].items()}
 
 
 def churn_params(**overrides: Any) -> dict[str, Any]:

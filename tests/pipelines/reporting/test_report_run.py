@@ -28,7 +28,7 @@ from ...conftest import fresh_project, load_parameters
 pytestmark = pytest.mark.slow
 
 SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
-SECTIONS = ["summary", "retention", "survival", "model", "value", "run"]
+SECTIONS = ["summary", "retention", "survival", "model", "campaigns", "value", "run", "model_card"]
 CHARTS = [
     "monthly_churn",
     "cohort_retention",
@@ -42,6 +42,8 @@ CHARTS = [
     "calibration",
     "gains",
     "drivers",
+    "backtest",
+    "campaign_survival",
     "clv_distribution",
     "value_at_risk",
     "budget_plan",

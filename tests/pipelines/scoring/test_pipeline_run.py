@@ -12,7 +12,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from ...conftest import PROJECT_ROOT
-from ..churn_model.helpers import demo_data
+from ..churn_model.helpers import demo_data, demo_interventions
 
 
 @pytest.fixture
@@ -36,6 +36,9 @@ def project(tmp_path, monkeypatch) -> Path:
     as_of[["customer_id"]].assign(clv=1000.0).to_parquet(
         project / "data/07_model_output/customer_value.parquet"
     )
+    # The cleaning stage's interventions table (the churn model masks treated labels).
+    (project / "data" / "02_intermediate").mkdir(parents=True)
+    demo_interventions().to_parquet(project / "data/02_intermediate/interventions.parquet")
     monkeypatch.chdir(project)
     bootstrap_project(project)
     return project

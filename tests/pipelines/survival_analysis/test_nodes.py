@@ -420,7 +420,9 @@ def test_a_failing_optional_model_costs_its_section_not_the_run(params, monkeypa
     }
     assert ratios.empty and risk["churn_probability"].isna().all() and curves.empty
     assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
-    chosen, source = nodes.select_survival_curves(pd.DataFrame(), curves, table, snapshots, params)
+    chosen, source = nodes.select_survival_curves(
+        pd.DataFrame(), pd.DataFrame(), curves, table, snapshots, {}, {}, params
+    )
     assert source["source"].startswith("Kaplan-Meier") and len(chosen) == len(snapshots)
     monkeypatch.setattr(cox_nodes, "WeibullAFTFitter", out_of_memory)
     assert nodes.fit_weibull_aft(table, plan, params)["status"] == "failed"

@@ -45,6 +45,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_model_section",
             ),
             node(
+                nodes.build_campaign_section,
+                inputs=["campaign_effects", "campaign_outcomes"],
+                outputs=["report_campaign_section", "report_campaign_charts"],
+                name="build_campaign_section",
+            ),
+            node(
                 nodes.build_value_section,
                 inputs=[
                     "customer_value",
@@ -101,6 +107,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "report_model_charts",
                     "report_value_charts",
                     "report_run_charts",
+                    "report_campaign_charts",
                 ],
                 outputs=["report_charts", "report_chart_images"],
                 name="encode_report_charts",
@@ -117,6 +124,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "report_chart_images",
                     HORIZON,
                     "params:reporting",
+                    "report_campaign_section",
                 ],
                 outputs="report_html",
                 name="render_report",

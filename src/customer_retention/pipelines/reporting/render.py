@@ -29,6 +29,7 @@ def encode_report_charts(
     model: dict[str, Figure],
     value: dict[str, Figure],
     run: dict[str, Figure],
+    campaigns: dict[str, Figure] | None = None,
     dpi: int = 100,
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every section's figure drawn once, as PNG bytes: ``{"<name>.png": bytes}`` for the
@@ -36,7 +37,7 @@ def encode_report_charts(
     file to ship); the file and the embedded image are the same bytes."""
     pngs = {
         name: _png(figure, dpi)
-        for section in (retention, survival, model, value, run)
+        for section in (retention, survival, model, value, run, campaigns or {})
         for name, figure in section.items()
     }
     images = {
@@ -71,6 +72,7 @@ def render_report(
     report_chart_images: dict[str, str],
     horizon_days: int,
     params: dict[str, Any],
+    campaign_section: dict[str, Any] | None = None,
 ) -> str:
     """Fill the template: one self-contained HTML file (charts embedded, inline CSS, no links
     to anything outside the file)."""
@@ -87,6 +89,7 @@ def render_report(
             model=model_section,
             value=value_section,
             run=run_section,
+            campaigns=campaign_section or {"charts": [], "table": [], "absent": "not run"},
             images=report_chart_images,
         )
     )

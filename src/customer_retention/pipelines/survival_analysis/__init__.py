@@ -1,4 +1,4 @@
-"""Time to churn: Kaplan-Meier, Cox PH, Weibull AFT and a landmark model (lifelines)."""
+"""Time to churn: Kaplan-Meier, Cox PH, Weibull AFT, a landmark model and a boosted AFT model."""
 
 from .pipeline import create_pipeline
 

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_retention.core import attributes as attribute_kinds
+
 logger = logging.getLogger(__name__)
 DURATION, EVENT = "tenure_days", "churned"
 
@@ -112,3 +114,15 @@ def split_customers(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     test = np.random.default_rng(seed).random(len(table)) < test_share
     return table[~test], table[test]
+
+
+def with_unusable_excluded(params: dict[str, Any], customer_attributes: dict[str, Any]) -> dict:
+    """``params`` with ``landmark_exclude`` extended by the static attributes the survival
+    models cannot use (identifiers, free text, too many levels, constants): the snapshot
+    models' (landmark and boosted) inputs are the snapshot features minus these."""
+    unusable = [
+        c
+        for c in customer_attributes.get("columns", {})
+        if c not in attribute_kinds.covariates(customer_attributes)
+    ]
+    return params | {"landmark_exclude": [*params["landmark_exclude"], *unusable]}

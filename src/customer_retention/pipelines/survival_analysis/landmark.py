@@ -1,33 +1,26 @@
-"""The landmark model: Weibull proportional hazards on snapshot features, each active
-customer's conditional survival curve, and the curves CLV uses."""
+"""The landmark model: Weibull proportional hazards on snapshot features and each active
+customer's conditional survival curve (the curves CLV uses are chosen in ``selection``)."""
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from customer_retention.core import attributes as attribute_kinds
 from customer_retention.core import charts
 from customer_retention.core.features import FEATURES
 from customer_retention.core.optional import run_or_explain
 from customer_retention.core.run_plan import skip_reason
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import kaplan_meier
-from customer_retention.models.survival_metrics import concordance_index, integrated_brier_score
 from customer_retention.models.weibull import WeibullPH
 
 from .cox import curves_frame
-from .design import (
-    DURATION,
-    EVENT,
-    design_matrix,
-    sample_rows,
-)
+from .design import design_matrix, sample_rows, with_unusable_excluded
+from .evaluation import LandmarkSplit, evaluate_on_test_snapshot, outcome_after_snapshot
 
 logger = logging.getLogger(__name__)
 # The landmark model's outcome: days from the snapshot to churn. Named apart from DURATION,
@@ -66,73 +59,34 @@ def _landmark_design(
 
 
 def _prepare_landmark(
-    rows: pd.DataFrame, censor_at: pd.Timestamp | None, params: dict[str, Any]
+    rows: pd.DataFrame, days: np.ndarray, event: np.ndarray, params: dict[str, Any]
 ) -> pd.DataFrame:
-    """Duration from snapshot to churn in days, administratively censored at ``censor_at``."""
-    days = rows["days_observed"].astype(float)
-    event = rows["churn_observed"].astype(bool)
-    if censor_at is not None:
-        limit = (censor_at - rows["snapshot_date"]).dt.days
-        event = event & (days <= limit)
-        days = np.minimum(days, limit)
+    """The model frame: design of ``rows`` plus the outcome (days from snapshot to churn)."""
     design = _landmark_design(rows, None, params)
-    design[LANDMARK_DURATION] = np.maximum(days, 1.0)
-    design[LANDMARK_EVENT] = event.to_numpy()
+    design[LANDMARK_DURATION] = days
+    design[LANDMARK_EVENT] = event
     return design
 
 
 def _evaluate_landmark_model(
     customer_snapshots: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The landmark model's held-out evaluation (see ``fit_landmark_model``): its metrics and
-    the observed-vs-predicted table."""
-    lm = params["landmark"]
-    dates = customer_snapshots["snapshot_date"]
-    is_labelled = customer_snapshots["churned_within_horizon"].notna()
-    test_date = dates[is_labelled].max()
-    train_rows = sample_rows(
-        customer_snapshots,
-        lm["max_training_rows"],
-        params["seed"],
-        "Landmark model evaluation",
-        rows=is_labelled & (dates < test_date),
+    """The landmark model's held-out evaluation (``evaluation.evaluate_on_test_snapshot``, the
+    one the boosted model gets too): its metrics and the observed-vs-predicted table."""
+    penalizer = params["landmark"]["penalizer"]
+
+    def fit_predict(split: LandmarkSplit) -> tuple[np.ndarray, np.ndarray]:
+        train = _prepare_landmark(split.train_rows, split.train_days, split.train_event, params)
+        model = _fit_weibull_ph(train, penalizer)
+        test = _landmark_design(split.test_rows, train, params)
+        return model.predict_survival(test, split.grid), -np.asarray(
+            model.predict_log_partial_hazard(test), dtype=float
+        )
+
+    metrics, split, predicted = evaluate_on_test_snapshot(
+        customer_snapshots, params, "Landmark model", fit_predict
     )
-    test_rows = customer_snapshots[is_labelled & (dates == test_date)]
-    train = _prepare_landmark(train_rows, test_date, params)
-    started = time.perf_counter()
-    model = _fit_weibull_ph(train, lm["penalizer"])
-    fit_seconds = time.perf_counter() - started
-    test = _landmark_design(test_rows, train, params)
-    test_days = np.maximum(test_rows["days_observed"].to_numpy(dtype=float), 1.0)
-    test_event = test_rows["churn_observed"].to_numpy(dtype=bool)
-    horizon_days = test_days.max()
-    grid = np.linspace(DAYS_PER_MONTH, min(horizon_days, 6 * DAYS_PER_MONTH) - 1, 12)
-    predicted = model.predict_survival(test, grid)
-    reference = kaplan_meier(train[LANDMARK_DURATION], train[LANDMARK_EVENT]).at(grid)
-    ibs_model = integrated_brier_score(test_days, test_event, predicted, grid)
-    ibs_reference = integrated_brier_score(
-        test_days, test_event, np.tile(reference, (len(test_days), 1)), grid
-    )
-    c_index = concordance_index(test_days, -model.predict_log_partial_hazard(test), test_event)
-    logger.info(
-        "Landmark model: C-index %.3f, integrated Brier %.4f (Kaplan-Meier reference %.4f), fit %.1f s",
-        c_index,
-        ibs_model,
-        ibs_reference,
-        fit_seconds,
-    )
-    check = _observed_vs_predicted(test_days, test_event, predicted, grid)
-    metrics = {
-        "test_snapshot": str(test_date.date()),
-        "train_snapshots": sorted(str(d.date()) for d in train_rows["snapshot_date"].unique()),
-        "train_rows": len(train),
-        "test_rows": len(test_rows),
-        "c_index_test": float(c_index),
-        "integrated_brier_score_test": ibs_model,
-        "integrated_brier_score_kaplan_meier_reference": ibs_reference,
-        "brier_grid_days": [float(g) for g in grid],
-        "fit_seconds": round(fit_seconds, 2),
-    }
+    check = _observed_vs_predicted(split.test_days, split.test_event, predicted, split.grid)
     return metrics, check
 
 
@@ -169,12 +123,7 @@ def fit_landmark_model(
             pd.DataFrame(columns=CHECK_COLUMNS),
         )
 
-    unusable = [
-        c
-        for c in customer_attributes.get("columns", {})
-        if c not in attribute_kinds.covariates(customer_attributes)
-    ]
-    params = params | {"landmark_exclude": [*params["landmark_exclude"], *unusable]}
+    params = with_unusable_excluded(params, customer_attributes)
 
     def fit() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
         # The evaluation's design matrices are freed before the scoring model's are built.
@@ -187,7 +136,7 @@ def fit_landmark_model(
             "Landmark scoring model",
             rows=~customer_snapshots["is_as_of_snapshot"].astype(bool),
         )
-        final_train = _prepare_landmark(history, None, params)
+        final_train = _prepare_landmark(history, *outcome_after_snapshot(history), params)
         final = _fit_weibull_ph(final_train, lm["penalizer"])
         curves = survival_curves(final, customer_snapshots, final_train, params)
         summary = {
@@ -249,34 +198,6 @@ def survival_curves(
     months = np.arange(1, params["landmark"]["horizon_months"] + 1)
     survival = model.predict_survival(design, months * DAYS_PER_MONTH)
     return curves_frame(as_of_rows, survival)
-
-
-def select_survival_curves(
-    landmark_curves: pd.DataFrame,
-    cox_curves: pd.DataFrame,
-    survival_table: pd.DataFrame,
-    as_of_snapshot: pd.DataFrame,
-    params: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The survival curves CLV uses: the landmark model's, else the Cox model's (one snapshot
-    of data cannot train the landmark model), else the Kaplan-Meier curve of all customers,
-    conditional on each customer's tenure: S(a + k months) / S(a)."""
-    if len(landmark_curves):
-        return landmark_curves, {"source": "landmark model"}
-    if len(cox_curves):
-        logger.info("Survival curves for CLV from the Cox model (no landmark model)")
-        return cox_curves, {"source": "Cox model (static attributes, conditional on tenure)"}
-    logger.warning(
-        "Survival curves for CLV from the Kaplan-Meier curve of all customers (no landmark "
-        "or Cox model): every customer of the same tenure gets the same curve"
-    )
-    km = kaplan_meier(survival_table[DURATION], survival_table[EVENT])
-    tenure = as_of_snapshot["tenure_days"].to_numpy(dtype=float)
-    months = np.arange(1, params["landmark"]["horizon_months"] + 1) * DAYS_PER_MONTH
-    now = np.maximum(km.at(tenure), 1e-12)
-    later = km.at((tenure[:, None] + months[None, :]).ravel()).reshape(len(tenure), -1)
-    curves = curves_frame(as_of_snapshot, later / now[:, None])
-    return curves, {"source": "Kaplan-Meier curve of all customers, conditional on tenure"}
 
 
 def _observed_vs_predicted(

@@ -84,6 +84,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_landmark_model",
             ),
             node(
+                nodes.fit_boosted_survival,
+                inputs=[
+                    "customer_snapshots",
+                    "run_plan",
+                    "customer_attributes",
+                    "params:survival_analysis",
+                ],
+                outputs=["boosted_survival_summary", "boosted_survival_curves"],
+                name="fit_boosted_survival",
+            ),
+            node(
                 nodes.plot_landmark_check,
                 inputs=["landmark_check", "landmark_summary"],
                 outputs="landmark_check_chart",
@@ -93,9 +104,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.select_survival_curves,
                 inputs=[
                     "landmark_survival_curves",
+                    "boosted_survival_curves",
                     "cox_survival_curves",
                     "survival_table",
                     "as_of_snapshot",
+                    "landmark_summary",
+                    "boosted_survival_summary",
                     "params:survival_analysis",
                 ],
                 outputs=["survival_curves", "survival_curves_source"],
@@ -108,6 +122,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "cox_summary",
                     "weibull_aft_summary",
                     "landmark_summary",
+                    "boosted_survival_summary",
                     "survival_curves_source",
                 ],
                 outputs="survival_summary",

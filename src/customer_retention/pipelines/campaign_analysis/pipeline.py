@@ -1,0 +1,35 @@
+"""Campaign analysis: each retention campaign against its control group."""
+
+from kedro.pipeline import Pipeline, node
+
+from . import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                nodes.build_campaign_outcomes,
+                inputs=[
+                    "interventions@pandas",
+                    "customer_timeline",
+                    "customer_snapshots",
+                    "params:campaign_analysis",
+                ],
+                outputs="campaign_outcomes",
+                name="build_campaign_outcomes",
+            ),
+            node(
+                nodes.analyse_campaigns,
+                inputs=["campaign_outcomes", "params:campaign_analysis"],
+                outputs="campaign_effects",
+                name="analyse_campaigns",
+            ),
+            node(
+                nodes.plot_campaign_survival,
+                inputs=["campaign_outcomes", "campaign_effects"],
+                outputs="campaign_survival_chart",
+                name="plot_campaign_survival",
+            ),
+        ]
+    )

@@ -1,0 +1,119 @@
+"""Campaign analysis against the demo data's planted campaigns, and the randomisation checks."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_retention.models import experiments
+from customer_retention.pipelines.campaign_analysis import nodes
+from customer_retention.pipelines.feature_engineering.nodes import build_customer_timeline
+
+from ...conftest import load_parameters
+from ..churn_model.helpers import demo_clean_tables, demo_data
+
+PARAMS = load_parameters("campaign_analysis")
+N_DEFAULT = load_parameters("demo_data")["n_customers"]
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[pd.DataFrame, dict]:
+    """Campaign outcomes of the default demo data (5,000 customers) and its ground truth."""
+    tables = demo_clean_tables(N_DEFAULT)
+    snapshots, _, truth = demo_data(N_DEFAULT)
+    timeline = build_customer_timeline(
+        tables["customers"],
+        ibis.memtable(tables["subscriptions"]),
+        ibis.memtable(tables["transactions"]),
+        load_parameters("feature_engineering"),
+    )
+    outcomes = nodes.build_campaign_outcomes(tables["interventions"], timeline, snapshots, PARAMS)
+    return outcomes, truth
+
+
+def test_each_campaigns_interval_covers_its_planted_average_effect(demo):
+    outcomes, truth = demo
+    effects = nodes.analyse_campaigns(outcomes, PARAMS)
+    planted = truth["campaigns"]["campaigns"]
+    assert [c["campaign"] for c in effects["campaigns"]] == sorted(planted)
+    for campaign in effects["campaigns"]:
+        true_effect = planted[campaign["campaign"]]["average_effect"]
+        assert campaign["ci_low"] <= true_effect <= campaign["ci_high"], campaign
+        assert campaign["status"] == "ok"  # randomised: no sample-ratio mismatch, balanced
+        assert (
+            campaign["n_treatment"] + campaign["n_control"]
+            <= planted[campaign["campaign"]]["enrolled"]
+        )
+        assert (
+            campaign["cox"]["ci_low"] < campaign["cox"]["hazard_ratio"] < campaign["cox"]["ci_high"]
+        )
+        assert campaign["power"]["minimum_detectable_reduction"] > 0
+
+
+def test_outcomes_use_features_from_before_the_treatment(demo):
+    outcomes, _ = demo
+    assert outcomes["churned_within_horizon"].notna().all()  # both horizons are over
+    assert (outcomes["days_observed"] >= 1).all()
+    # Features come from the last snapshot on or before the treatment date.
+    discount = outcomes[outcomes["campaign"] == "retention_discount"]
+    assert discount["tenure_days"].notna().mean() > 0.95
+
+
+def test_a_mis_split_campaign_is_flagged_by_the_sample_ratio_test(demo):
+    outcomes, _ = demo
+    rows = outcomes[outcomes["campaign"] == "retention_discount"]
+    # Half of the control group lost (e.g. a logging bug): 70/30 instead of 50/50.
+    control = rows.index[rows["arm"] == "control"]
+    broken = rows.drop(control[: len(control) // 2])
+    effects = nodes.analyse_campaigns(broken, PARAMS)
+    (campaign,) = effects["campaigns"]
+    assert campaign["sample_ratio_mismatch"]["p_value"] < 1e-6
+    assert campaign["status"] == "flagged: sample ratio mismatch"
+
+
+def test_an_unbalanced_campaign_is_flagged_beyond_chance(demo):
+    """Treatment given to the monthly-contract customers only: the groups differ on the
+    contract and on everything that goes with it, far more than random assignment allows."""
+    outcomes, _ = demo
+    rows = outcomes[outcomes["campaign"] == "retention_discount"].copy()
+    monthly = rows["contract_type"].astype(str) == "monthly"
+    rows["arm"] = np.where(monthly, "treatment", "control")
+    effects = nodes.analyse_campaigns(rows, PARAMS | {"intended_treatment_share": monthly.mean()})
+    (campaign,) = effects["campaigns"]
+    assert campaign["balance"]["flagged"]
+    assert "contract_type=monthly" in campaign["balance"]["imbalanced"]
+    assert campaign["status"] == "flagged: covariates imbalanced beyond chance"
+
+
+def test_no_interventions_skip_with_a_reason():
+    outcomes = nodes.build_campaign_outcomes(None, pd.DataFrame(), pd.DataFrame(), PARAMS)
+    assert outcomes.empty
+    effects = nodes.analyse_campaigns(outcomes, PARAMS)
+    assert effects["status"] == "skipped" and effects["campaigns"] == []
+    figure = nodes.plot_campaign_survival(outcomes, effects)
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts] + [
+        t.get_text() for t in figure.texts
+    ]
+    assert any("No campaign data" in text for text in texts)
+
+
+def test_experiment_statistics_match_hand_computations():
+    effect = experiments.proportion_effect(20, 400, 40, 400)
+    assert effect["effect"] == pytest.approx(-0.05)
+    assert effect["ci_low"] < -0.05 < effect["ci_high"] < 0  # significant reduction
+    assert effect["ratio"] == pytest.approx(0.5)
+    assert effect["p_value"] < 0.01
+    srm = experiments.sample_ratio_mismatch(500, 500, 0.5)
+    assert srm["chi_square"] == 0 and srm["p_value"] == 1
+    # Two-proportion power: ~3,200 per arm to find 10% -> 8% (classic table: 3,213 with h).
+    assert experiments.required_group_size(0.10, 0.02) == pytest.approx(3213, abs=15)
+    mde = experiments.minimum_detectable_effect(3213, 3213, 0.10)
+    assert mde == pytest.approx(0.02, abs=0.001)
+    smd = experiments.standardized_mean_differences(
+        pd.DataFrame({"x": [0.0, 1.0, 0.0, 1.0], "g": ["a", "a", "b", "b"]}),
+        np.array([True, True, False, False]),
+    )
+    assert smd.set_index("covariate").loc["x", "smd"] == 0
+    assert abs(smd.set_index("covariate").loc["g=a", "smd"]) > 1
