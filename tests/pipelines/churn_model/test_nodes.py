@@ -382,19 +382,24 @@ def test_retraining_on_the_same_data_keeps_the_identical_champion(tmp_path, trai
     assert (store / "current.json").read_text() == promoted_before  # nothing rewritten
 
 
-def test_equal_but_different_challenger_is_promoted(trained):
-    champion = PromotedModelDataset(path=str(trained["store"])).load()
-    draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
-    draft |= {"model_id": "challenger", "booster_sha256": "another booster"}
-    _, _, result = nodes.promote_churn_model(
+def _promote(trained: dict, draft: dict, champion: dict, params: dict) -> dict:
+    """The promotion decision of the trained model with metadata ``draft`` against ``champion``."""
+    return nodes.promote_churn_model(
         trained["churn_model_file"],
         trained["churn_model_calibrator"],
         draft,
         trained["churn_model_metrics"],
         champion,
         trained["churn_model_input"],
-        churn_params(),
-    )
+        params,
+    )[2]
+
+
+def test_equal_but_different_challenger_is_promoted(trained):
+    champion = PromotedModelDataset(path=str(trained["store"])).load()
+    draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
+    draft |= {"model_id": "challenger", "booster_sha256": "another booster"}
+    result = _promote(trained, draft, champion, churn_params())
     assert result["promotion"]["decision"] == "promoted"
     assert result["promotion"]["promoted_model_id"] == "challenger"
 
@@ -408,15 +413,7 @@ def test_promotion_metric_where_lower_is_better(trained):
     for metrics in draft["backtest"]["by_cutoff"].values():
         metrics["ece"] += 0.01  # a worse calibration at every cutoff
     draft["backtest"]["summary"]["ece"]["mean"] += 0.01
-    _, _, result = nodes.promote_churn_model(
-        trained["churn_model_file"],
-        trained["churn_model_calibrator"],
-        draft,
-        trained["churn_model_metrics"],
-        champion,
-        trained["churn_model_input"],
-        params,
-    )
+    result = _promote(trained, draft, champion, params)
     assert result["promotion"]["decision"] == "kept_champion"
     assert result["promotion"]["higher_is_better"] is False
     assert result["promotion"]["challenger_score"] == pytest.approx(
@@ -429,15 +426,7 @@ def test_a_champion_without_shared_backtest_cutoffs_gives_way_to_the_newer_model
     champion["metadata"]["backtest"]["by_cutoff"] = {"2024-01-01": {"roc_auc": 0.99}}
     draft = {k: v for k, v in trained["churn_model_metadata"].items() if k != "promotion"}
     draft |= {"model_id": "challenger", "booster_sha256": "another model"}
-    _, _, result = nodes.promote_churn_model(
-        trained["churn_model_file"],
-        trained["churn_model_calibrator"],
-        draft,
-        trained["churn_model_metrics"],
-        champion,
-        trained["churn_model_input"],
-        churn_params(),
-    )
+    result = _promote(trained, draft, champion, churn_params())
     assert result["promotion"]["decision"] == "promoted"
     assert "shares no cutoff" in result["promotion"]["reason"]
 
