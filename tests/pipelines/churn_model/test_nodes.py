@@ -213,7 +213,7 @@ def test_on_the_default_demo_both_candidates_near_the_oracle_and_are_calibrated(
 def test_xgboost_beats_baseline_and_health_score_and_is_calibrated(trained):
     scorers = trained["churn_model_metrics"]["scorers"]
     xgb_auc = scorers["xgboost_calibrated"]["roc_auc"]
-    assert scorers["xgboost_calibrated"]["rows"] > 3000  # treated customers' labels masked
+    assert scorers["xgboost_calibrated"]["rows"] > 2500  # treated customers' labels masked
     assert xgb_auc >= scorers["logistic_baseline"]["roc_auc"] - 0.02
     assert xgb_auc >= scorers["oracle"]["roc_auc"] - 0.03
     assert scorers["xgboost_calibrated"]["ece"] <= 0.03

@@ -12,6 +12,7 @@ from .model import (
     driver_bars,
     gains_chart,
     precision_recall_curves,
+    qini_curves,
     roc_curves,
 )
 from .monitoring import drift_bars
@@ -57,6 +58,7 @@ __all__ = [
     "nps_trend",
     "precision_recall_curves",
     "purchase_tracking",
+    "qini_curves",
     "roc_curves",
     "sbg_fit",
     "support_bands",

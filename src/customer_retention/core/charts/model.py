@@ -156,3 +156,25 @@ def backtest_lines(table: pd.DataFrame, metric_label: str, chosen: str) -> Figur
     )
     ax.legend(loc="best", fontsize=10)
     return figure
+
+
+@_styled
+def qini_curves(curves: dict[str, pd.DataFrame]) -> Figure:
+    """Qini curve of each campaign's uplift model (share targeted, incremental customers kept
+    per customer) with the straight line of random targeting."""
+    figure = _figure(4.4, width=7.5)
+    ax = figure.subplots()
+    for label, curve in curves.items():
+        x = curve["share_targeted"] * 100
+        line = ax.plot(x, curve["incremental_kept"] * 100, lw=2, label=label)[0]
+        end = float(curve["incremental_kept"].iloc[-1]) * 100
+        ax.plot([0, 100], [0, end], color=line.get_color(), ls=":", lw=1.2)
+    ax.axhline(0, color=GREY, lw=1)
+    ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set(
+        xlabel="customers contacted, by expected uplift",
+        ylabel="incremental customers kept (per 100)",
+        title="Qini curves on held-out campaign customers (dotted: random targeting)",
+    )
+    ax.legend(loc="best", fontsize=10)
+    return figure

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from . import nodes
+from . import nodes, uplift
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -24,6 +24,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["campaign_outcomes", "params:campaign_analysis"],
                 outputs="campaign_effects",
                 name="analyse_campaigns",
+            ),
+            node(
+                uplift.fit_uplift_models,
+                inputs=[
+                    "campaign_outcomes",
+                    "campaign_customer_value",
+                    "campaign_ground_truth",
+                    "params:campaign_analysis",
+                ],
+                outputs=["uplift_models", "uplift_metrics"],
+                name="fit_uplift_models",
             ),
             node(
                 nodes.plot_campaign_survival,

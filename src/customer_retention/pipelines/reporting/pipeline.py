@@ -46,7 +46,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_campaign_section,
-                inputs=["campaign_effects", "campaign_outcomes"],
+                inputs=[
+                    "campaign_effects",
+                    "campaign_outcomes",
+                    "uplift_metrics",
+                    "params:reporting.currency",
+                ],
                 outputs=["report_campaign_section", "report_campaign_charts"],
                 name="build_campaign_section",
             ),

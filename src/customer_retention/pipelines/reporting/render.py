@@ -89,7 +89,8 @@ def render_report(
             model=model_section,
             value=value_section,
             run=run_section,
-            campaigns=campaign_section or {"charts": [], "table": [], "absent": "not run"},
+            campaigns=campaign_section
+            or {"charts": [], "table": [], "uplift_table": [], "absent": "not run"},
             images=report_chart_images,
         )
     )

@@ -9,7 +9,13 @@ from matplotlib.figure import Figure
 
 from customer_retention.core import charts
 from customer_retention.core.chart_data import arm_survival_curves
-from customer_retention.core.formatting import fmt_int, fmt_number, fmt_p_value, fmt_share
+from customer_retention.core.formatting import (
+    fmt_int,
+    fmt_money,
+    fmt_number,
+    fmt_p_value,
+    fmt_share,
+)
 
 from .blocks import _chart, _collect, _frame
 
@@ -87,12 +93,75 @@ def _takeaway(campaigns: list[dict[str, Any]]) -> str | None:
     return " ".join(sentences) or None
 
 
+def _qini_curves(metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    return {
+        name: pd.DataFrame(result["qini_curve"])
+        for name, result in (metrics.get("campaigns") or {}).items()
+        if result.get("status") == "fitted"
+    }
+
+
+def _uplift_rows(metrics: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+    rows = []
+    for name, result in (metrics.get("campaigns") or {}).items():
+        if result.get("status") != "fitted":
+            continue
+        plans = result["plans"]
+        rows.append(
+            {
+                "campaign": name,
+                "held_out": fmt_int(result["held_out_customers"]),
+                "qini": fmt_number(result["qini_coefficient"], 4),
+                "qini_risk": fmt_number(result["qini_coefficient_of_risk_ranking"], 4),
+                "by_uplift": fmt_money(
+                    plans["by_uplift_x_value"].get("incremental_value"), currency
+                ),
+                "by_risk": fmt_money(plans["by_risk_x_value"].get("incremental_value"), currency),
+                "share": fmt_share(plans["target_share"], 0),
+                "spearman": fmt_number(result.get("spearman_with_planted_effect"), 2)
+                if result.get("spearman_with_planted_effect") is not None
+                else "",
+            }
+        )
+    return rows
+
+
+def _uplift_takeaway(metrics: dict[str, Any], currency: str) -> str | None:
+    sentences = []
+    for name, result in (metrics.get("campaigns") or {}).items():
+        if result.get("status") != "fitted":
+            continue
+        plans = result["plans"]
+        uplift_value = plans["by_uplift_x_value"].get("incremental_value")
+        risk_value = plans["by_risk_x_value"].get("incremental_value")
+        if uplift_value is None or risk_value is None:
+            continue
+        better = "more" if uplift_value > risk_value else "less"
+        sentences.append(
+            f"{name}: on {fmt_int(result['held_out_customers'])} held-out customers, contacting "
+            f"the top {fmt_share(plans['target_share'], 0)} by expected uplift x value kept "
+            f"{fmt_money(uplift_value, currency)} of value, {better} than the same number by "
+            f"risk x value ({fmt_money(risk_value, currency)})"
+        )
+    return (
+        ("; ".join(sentences) + ". Held-out estimates from a few hundred customers are noisy.")
+        if sentences
+        else None
+    )
+
+
 def build_campaign_section(
-    campaign_effects: dict[str, Any] | None, campaign_outcomes: pd.DataFrame | None
+    campaign_effects: dict[str, Any] | None,
+    campaign_outcomes: pd.DataFrame | None,
+    uplift_metrics: dict[str, Any] | None = None,
+    currency: str = "",
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """Effect of each campaign with its interval, the randomisation checks, power, and the
-    Kaplan-Meier curves by arm; a message when there are no campaigns."""
+    """Effect of each campaign with its interval, the randomisation checks, power, the
+    Kaplan-Meier curves by arm, and the uplift models' held-out Qini curves and plan
+    comparison; a message when there are no campaigns."""
     effects = campaign_effects or {}
+    metrics = uplift_metrics or {}
+    curves = _qini_curves(metrics)
     campaigns = effects.get("campaigns") or []
     outcomes = _frame(campaign_outcomes)
     absent = (
@@ -115,10 +184,22 @@ def build_campaign_section(
             if absent is None
             else None,
         ),
+        (
+            _chart(
+                "qini",
+                "Whom does each action keep? (uplift, held-out customers)",
+                _uplift_takeaway(metrics, currency),
+                None if curves else absent or metrics.get("reason") or "No uplift model.",
+                "Incremental customers kept when contacting customers by expected uplift, "
+                "highest first, against random targeting (the straight line).",
+            ),
+            charts.qini_curves(curves) if curves else None,
+        ),
     )
     return {
         "charts": blocks,
         "table": [_row(c) for c in campaigns if c.get("n_treatment") is not None],
+        "uplift_table": _uplift_rows(metrics, currency),
         "definitions": effects.get("definitions") or {},
         "absent": absent,
     }, figures

@@ -436,12 +436,28 @@ def budget_plan(summary: dict[str, Any] | None, currency: str) -> str | None:
         f"is expected to save {fmt_money(plan['expected_saved_value'], currency)} of customer "
         f"value, a net return of {fmt_money(plan['expected_net_return'], currency)}"
     )
-    if is_missing(naive.get("expected_net_return")):
-        return sentence + "."
-    return (
-        f"{sentence}, against {fmt_money(naive['expected_net_return'], currency)} when contacting "
-        f"the {fmt_int(naive['contacts'])} customers most likely to churn."
-    )
+    if not is_missing(naive.get("expected_net_return")):
+        sentence += (
+            f", against {fmt_money(naive['expected_net_return'], currency)} when contacting "
+            f"the {fmt_int(naive['contacts'])} customers most likely to churn"
+        )
+    basis = str(summary.get("basis", ""))
+    if basis.startswith("measured"):
+        sentence += " (expected uplift measured on randomised campaigns)"
+    elif summary.get("plan_range"):
+        low, high = summary["plan_range"]["low"], summary["plan_range"]["high"]
+        sentence += (
+            f". The save rates are assumptions: at half or 1.5 times them the net return is "
+            f"{fmt_money(low['expected_net_return'], currency)} to "
+            f"{fmt_money(high['expected_net_return'], currency)}"
+        )
+    control = summary.get("control_group") or {}
+    if control.get("control"):
+        sentence += (
+            f". {fmt_int(control['control'])} of the chosen customers are held back as a control "
+            "group so the next run measures what the contacts did"
+        )
+    return sentence + "."
 
 
 def top_at_risk(top: pd.DataFrame, total_value_at_risk: float, currency: str) -> str | None:

@@ -24,6 +24,7 @@ from customer_retention.core.model_frame import feature_array
 from customer_retention.core.reasons import explain
 from customer_retention.models.churn_classifier import contributions, model_kind, predict_raw
 from customer_retention.models.clv import plan_retention_budget
+from customer_retention.models.uplift import TwoModelUplift
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +112,54 @@ def score_customers(
     return scored
 
 
-def rank_by_value_at_risk(churn_scores: pd.DataFrame, customer_value: pd.DataFrame) -> pd.DataFrame:
+def estimate_uplift(
+    scoring_input: pd.DataFrame, uplift_models: dict[str, Any] | None
+) -> pd.DataFrame:
+    """Each active customer's ``expected_uplift`` -- P(churn | no action) - P(churn | action)
+    within the horizon -- under the best of the campaigns' uplift models (campaign_analysis),
+    with that campaign and its cost per contact. Empty without uplift models."""
+    columns = ["customer_id", "expected_uplift", "uplift_campaign", "uplift_cost_per_contact"]
+    campaigns = (uplift_models or {}).get("campaigns") or {}
+    if not campaigns:
+        logger.info(
+            "No uplift model (no randomised campaign data): the plan uses assumed save rates"
+        )
+        return pd.DataFrame(columns=columns)
+    estimates = pd.DataFrame(
+        {
+            name: TwoModelUplift.from_json(entry["model"]).predict(scoring_input)
+            for name, entry in campaigns.items()
+        }
+    )
+    best = estimates.idxmax(axis=1)
+    costs = {name: entry.get("cost_per_contact") for name, entry in campaigns.items()}
+    result = pd.DataFrame(
+        {
+            "customer_id": scoring_input["customer_id"].astype(str).to_numpy(),
+            "expected_uplift": estimates.max(axis=1).to_numpy(),
+            "uplift_campaign": best.to_numpy(),
+            "uplift_cost_per_contact": best.map(costs).to_numpy(dtype=float),
+        }
+    )
+    logger.info(
+        "Expected uplift of %s customers from %s campaign model(s): %s would be kept more "
+        "likely by an action, %s less (do not contact)",
+        f"{len(result):,}",
+        len(campaigns),
+        f"{int((result['expected_uplift'] > 0).sum()):,}",
+        f"{int((result['expected_uplift'] < 0).sum()):,}",
+    )
+    return result[columns]
+
+
+def rank_by_value_at_risk(
+    churn_scores: pd.DataFrame,
+    customer_value: pd.DataFrame,
+    customer_uplift: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The at-risk list: scores plus CLV and value_at_risk = churn_probability x CLV, sorted by
-    value at risk (highest first). A scored customer without a value keeps NaN (logged)."""
+    value at risk (highest first), and the expected uplift when campaign models exist. A scored
+    customer without a value keeps NaN (logged)."""
     if customer_value is None:
         raise FileNotFoundError(
             "customer_value (data/07_model_output/customer_value.parquet) is absent: the CLV "
@@ -125,6 +171,8 @@ def rank_by_value_at_risk(churn_scores: pd.DataFrame, customer_value: pd.DataFra
     if missing:
         logger.warning("%s scored customers have no CLV (not in customer_value)", f"{missing:,}")
     ranked["value_at_risk"] = ranked["churn_probability"] * ranked["clv"]
+    if customer_uplift is not None and len(customer_uplift):
+        ranked = ranked.merge(customer_uplift, on="customer_id", how="left")
     return ranked.sort_values(
         ["value_at_risk", "churn_probability"],
         ascending=False,
@@ -133,14 +181,32 @@ def rank_by_value_at_risk(churn_scores: pd.DataFrame, customer_value: pd.DataFra
     )
 
 
+def _assign_control(contact: pd.Series, share: float, seed: int) -> pd.Series:
+    """``treatment`` for the customers to contact, ``control`` for a seeded random ``share`` of
+    them held back (the closed loop: every action is measured), ``none`` for the rest."""
+    arm = pd.Series("none", index=contact.index, dtype=object)
+    chosen = np.flatnonzero(contact.to_numpy())
+    held = np.random.default_rng(seed).random(len(chosen)) < share
+    arm.iloc[chosen] = np.where(held, "control", "treatment")
+    return arm
+
+
 def build_retention_plan(
     at_risk_customers: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Whom to contact under the budget (max expected saved value - cost), and its expected
-    return against contacting the same number of customers ranked by churn probability.
+    """Whom to contact under the budget, and its expected return against contacting the same
+    number of customers ranked by churn probability.
 
-    The save rate of a contact depends on the action, i.e. on the driver group of the
-    customer's top reason (``save_rate_by_driver_group``, else ``default_save_rate``).
+    With an uplift model (``expected_uplift`` from randomised campaigns): the expected saved
+    value of a contact is expected_uplift x CLV (measured; at most the churn probability), the
+    cost the campaign's; customers whom the action would push away (negative uplift) are never
+    contacted. Without one: save
+    rate x value at risk, the save rate by the driver group of the customer's top reason
+    (``save_rate_by_driver_group``, else ``default_save_rate``) -- an assumption, shown with
+    the return under ``save_rate_range`` times those rates.
+
+    A seeded ``control_share`` of the chosen customers is held back as a control group
+    (``arm``), so that the next retraining measures what the contacts did.
     """
     cost = float(params["cost_per_contact"])
     plan = at_risk_customers[
@@ -151,24 +217,44 @@ def build_retention_plan(
             "value_at_risk",
             "top_driver",
             "recommended_action",
+            *[c for c in ("expected_uplift", "uplift_campaign") if c in at_risk_customers],
         ]
     ].copy()
     plan["value_at_risk"] = plan["value_at_risk"].fillna(0.0)
-    group = plan["top_driver"].map(DRIVER_GROUPS)
-    plan["save_rate"] = group.map(params["save_rate_by_driver_group"]).fillna(
-        params["default_save_rate"]
-    )
-    plan["expected_saved_value"] = plan["save_rate"] * plan["value_at_risk"]
+    measured = "expected_uplift" in plan and plan["expected_uplift"].notna().any()
+    if measured:
+        uplift_cost = at_risk_customers.get("uplift_cost_per_contact")
+        if uplift_cost is not None and uplift_cost.notna().any():
+            cost = float(uplift_cost.median())
+        # An action cannot keep more than the customer's whole churn risk: the per-customer
+        # estimates of a few hundred campaign customers are noisy, and the top of a ranked list
+        # of noisy estimates overstates (the winner's curse).
+        plan["save_rate"] = (
+            plan["expected_uplift"]
+            .fillna(0.0)
+            .clip(lower=0.0)
+            .clip(upper=plan["churn_probability"])
+        )
+        plan["expected_saved_value"] = plan["save_rate"] * plan["clv"].fillna(0.0)
+        value_basis = plan["clv"].fillna(0.0)
+    else:
+        group = plan["top_driver"].map(DRIVER_GROUPS)
+        plan["save_rate"] = group.map(params["save_rate_by_driver_group"]).fillna(
+            params["default_save_rate"]
+        )
+        plan["expected_saved_value"] = plan["save_rate"] * plan["value_at_risk"]
+        value_basis = plan["value_at_risk"]
     plan["net_value"] = plan["expected_saved_value"] - cost
-    plan["contact"] = plan_retention_budget(
-        plan["value_at_risk"], plan["save_rate"], cost, params["budget"]
+    plan["contact"] = plan_retention_budget(value_basis, plan["save_rate"], cost, params["budget"])
+    plan["arm"] = _assign_control(
+        plan["contact"], float(params["control_share"]), int(params["control_seed"])
     )
     contacts = int(plan["contact"].sum()) or int(params["budget"] // cost)
     by_churn = plan.nlargest(contacts, "churn_probability")
 
-    def outcome(chosen: pd.DataFrame) -> dict[str, Any]:
+    def outcome(chosen: pd.DataFrame, scale: float = 1.0) -> dict[str, Any]:
         spent = cost * len(chosen)
-        saved = float(chosen["expected_saved_value"].sum())
+        saved = float(chosen["expected_saved_value"].sum()) * scale
         return {
             "contacts": len(chosen),
             "cost": spent,
@@ -177,21 +263,46 @@ def build_retention_plan(
             "return_on_spend": (saved - spent) / spent if spent else None,
         }
 
+    chosen = plan[plan["contact"]]
+    low, high = (float(x) for x in params["save_rate_range"])
     summary = {
         "budget": params["budget"],
         "cost_per_contact": cost,
+        "basis": (
+            "measured: expected uplift from the randomised campaigns' uplift models "
+            "(campaign_analysis), held-out checks in uplift_metrics.json"
+            if measured
+            else "assumed: save rates by driver group from parameters (no randomised "
+            "campaign data); the range shows the return at "
+            f"{low:g}x to {high:g}x those rates"
+        ),
         "default_save_rate": params["default_save_rate"],
         "save_rate_by_driver_group": params["save_rate_by_driver_group"],
-        "plan": outcome(plan[plan["contact"]]),
+        "plan": outcome(chosen),
+        "plan_range": None
+        if measured
+        else {
+            "low": outcome(chosen, low),
+            "high": outcome(chosen, high),
+        },
         "top_n_by_churn_probability": outcome(by_churn),
-        "contacts_by_action": plan.loc[plan["contact"], "recommended_action"]
-        .value_counts()
-        .to_dict(),
+        "contacts_by_action": chosen["recommended_action"].value_counts().to_dict(),
+        "control_group": {
+            "share": float(params["control_share"]),
+            "seed": int(params["control_seed"]),
+            "treatment": int((plan["arm"] == "treatment").sum()),
+            "control": int((plan["arm"] == "control").sum()),
+            "note": "contact only arm = treatment; arm = control customers are held back and "
+            "measured: add both to the interventions table with the date of the campaign",
+        },
         "note": "Both use the same number of contacts; the plan ranks by expected saved value net of cost.",
     }
     logger.info(
-        "Retention plan: %s contacts, expected net return %s (same number by churn probability: %s)",
+        "Retention plan (%s): %s contacts (%s held back as control), expected net return %s "
+        "(same number by churn probability: %s)",
+        "measured uplift" if measured else "assumed save rates",
         summary["plan"]["contacts"],
+        summary["control_group"]["control"],
         f"{summary['plan']['expected_net_return']:,.0f}",
         f"{summary['top_n_by_churn_probability']['expected_net_return']:,.0f}",
     )

@@ -22,8 +22,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="score_customers",
             ),
             node(
+                nodes.estimate_uplift,
+                inputs=["scoring_input", "uplift_models"],
+                outputs="customer_uplift",
+                name="estimate_uplift",
+            ),
+            node(
                 nodes.rank_by_value_at_risk,
-                inputs=["churn_scores", "customer_value"],
+                inputs=["churn_scores", "customer_value", "customer_uplift"],
                 outputs="at_risk_customers",
                 name="rank_by_value_at_risk",
             ),
