@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 EPSILON = 1e-15
@@ -222,3 +223,20 @@ def classification_metrics(
     metrics["rows"] = len(np.asarray(y_true))
     metrics["positives"] = int(np.asarray(y_true, dtype=float).sum())
     return metrics
+
+
+def expected_total(probability, value=None, level: float = 0.9) -> dict[str, float]:
+    """Expected number of churners (or value lost, with ``value``) among customers who churn
+    independently with ``probability``, and a central ``level`` interval.
+
+    The total is a sum of independent Bernoulli(p_i) x v_i: mean sum p_i v_i, variance
+    sum p_i (1 - p_i) v_i^2 (Poisson-binomial); the interval is the normal approximation,
+    clipped at 0. It is the spread of what happens given the probabilities, not the
+    uncertainty of the probabilities themselves.
+    """
+    p = np.clip(np.asarray(probability, dtype=float), 0.0, 1.0)
+    v = np.ones_like(p) if value is None else np.nan_to_num(np.asarray(value, dtype=float))
+    mean = float((p * v).sum())
+    sd = float(np.sqrt((p * (1 - p) * v**2).sum()))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    return {"expected": mean, "low": max(0.0, mean - z * sd), "high": mean + z * sd, "level": level}

@@ -239,6 +239,12 @@ def test_metrics_json_reports_every_scorer_and_the_split(trained):
         assert result["status"] == "ok"
         assert {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece"} <= set(result)
         assert {"top_decile_lift", "top_decile_capture_rate"} <= set(result)
+        for metric in ("roc_auc", "pr_auc", "top_decile_lift"):  # bootstrap 95% intervals
+            assert result[f"{metric}_ci_low"] <= result[metric] <= result[f"{metric}_ci_high"]
+    difference = metrics["comparisons"]["differences"]["xgboost_calibrated - logistic_baseline"]
+    auc = difference["roc_auc"]
+    assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"]
+    assert auc["significant"] == (not auc["ci_low"] <= 0 <= auc["ci_high"])
     assert metrics["scorers"]["cox_risk"]["status"].startswith("not available")
     assert metrics["promotion"]["decision"] == "promoted"
 

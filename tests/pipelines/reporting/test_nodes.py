@@ -371,3 +371,33 @@ def test_model_section_shows_the_backtest_and_the_model_card_of_the_deployed_mod
     _, summary = nodes.summarise_report_headlines(retention, section, value, run, None, 90, PARAMS)
     html = nodes.render_report(summary, retention, survival, section, value, run, {}, 90, PARAMS)
     assert "Appendix: model card" in html and card["model_id"] in html
+
+
+def test_the_summary_opens_with_the_decision():
+    from customer_retention.pipelines.reporting.section_summary import _decision
+
+    value = {
+        "expected_churners": {"expected": 240.4, "low": 215.0, "high": 266.0},
+        "expected_value_lost": {"expected": 1.2e6, "low": 1.0e6, "high": 1.4e6},
+        "top_value_segments": [
+            {"segment": "contract_type", "level": "monthly", "value_at_risk": 9e5}
+        ],
+        "value_at_risk": 1.2e6,
+        "plan": {
+            "basis": "assumed: ...",
+            "plan": {"contacts": 500, "cost": 25000.0, "expected_saved_value": 80000.0},
+            "plan_range": {
+                "low": {"expected_saved_value": 40000.0},
+                "high": {"expected_saved_value": 120000.0},
+            },
+            "control_group": {"control": 50},
+        },
+    }
+    model = {"drivers": [{"feature": "active days", "direction": "lower raises risk"}]}
+    lines = _decision(value, model, 90, "$", 3000)
+    assert lines[0].startswith("Over the next 90 days we expect 240 of the 3,000 active")
+    assert "(90% interval 215–266)" in lines[0]
+    assert "contract_type = monthly" in lines[1] and "75% of the value at risk" in lines[1]
+    assert lines[2] == "What drives the risk: lower active days."
+    assert "contact 500 customers" in lines[3] and "assumed save rates" in lines[3]
+    assert "50 of them held back" in lines[3]

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from customer_retention.core.calibration import apply_calibrator
+from customer_retention.models.bootstrap import scaled_intervals
 from customer_retention.models.churn_classifier import predict_raw
 from customer_retention.models.evaluation import (
     probability_metrics,
@@ -154,6 +155,64 @@ def _scorer_columns(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return columns
 
 
+COMPARED = [("xgboost_calibrated", "logistic_baseline")]
+"""Pairs whose difference gets an interval: the churn model minus the logistic baseline."""
+
+
+def _add_intervals(
+    scores: pd.DataFrame, results: dict[str, Any], evaluation: dict[str, Any]
+) -> dict[str, Any]:
+    """Bootstrap 95% intervals (customers resampled, ``evaluation.bootstrap``) beside ROC-AUC,
+    PR-AUC and lift of every evaluated scorer (``<metric>_ci_low`` / ``_ci_high``), and of the
+    differences in ``COMPARED``; returns the differences."""
+    settings = evaluation.get("bootstrap") or {}
+    replicates = int(settings.get("replicates", 200))
+    names = [n for n, r in results.items() if r.get("status") == "ok"]
+    if replicates <= 0 or not names:
+        return {}
+    columns = {n: ("health_risk" if n == "health_score" else n) for n in names}
+    intervals = scaled_intervals(
+        scores[LABEL].to_numpy(),
+        {n: scores[c].to_numpy(dtype=float) for n, c in columns.items()},
+        scores["customer_id"].astype(str).to_numpy(),
+        max_customers=settings.get("max_customers"),
+        seed=int(settings.get("seed", 0)),
+        differences=COMPARED,
+        replicates=replicates,
+        fraction=float(evaluation["top_fraction"]),
+        level=float(settings.get("level", 0.95)),
+    )
+    for name in names:
+        for metric, (low, high) in intervals.get(name, {}).items():
+            results[name][f"{metric}_ci_low"], results[name][f"{metric}_ci_high"] = low, high
+    comparisons = {}
+    for a, b in COMPARED:
+        key = f"{a} - {b}"
+        if key not in intervals["differences"]:
+            continue
+        comparisons[key] = {
+            metric: {
+                "difference": results[a][metric] - results[b][metric],
+                "ci_low": low,
+                "ci_high": high,
+                "significant": not (low <= 0 <= high),
+            }
+            for metric, (low, high) in intervals["differences"][key].items()
+        }
+    logger.info(
+        "Bootstrap intervals: %s replicates over %s customers%s",
+        replicates,
+        f"{scores['customer_id'].nunique():,}",
+        "" if not intervals.get("subsample") else f" (subsample {intervals['subsample']})",
+    )
+    return {
+        "method": f"Poisson bootstrap over customers, {replicates} replicates, percentile "
+        f"{float(settings.get('level', 0.95)):.0%} intervals",
+        "subsample": intervals.get("subsample"),
+        "differences": comparisons,
+    }
+
+
 def evaluate_scorers(
     churn_test_scores: pd.DataFrame,
     split_info: dict[str, Any],
@@ -194,6 +253,7 @@ def evaluate_scorers(
         results[name] = {"status": "ok", **metrics, "description": spec["description"]}
     if "cox_risk" in results and results["cox_risk"]["status"] != "ok":
         results["cox_risk"]["status"] = "not available (survival stage output absent)"
+    comparisons = _add_intervals(churn_test_scores, results, evaluation)
     for name in ("xgboost_calibrated", "logistic_baseline", "health_score", "oracle"):
         if results.get(name, {}).get("status") == "ok":
             logger.info(
@@ -228,4 +288,5 @@ def evaluate_scorers(
             for key in ("trees", "rounds_run", "scale_pos_weight", "training_seconds")
         },
         "scorers": results,
+        "comparisons": comparisons,
     }

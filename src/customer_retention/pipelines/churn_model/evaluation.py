@@ -67,9 +67,36 @@ def compute_feature_importance(
             "mean_abs_shap": np.abs(shares).mean(axis=0),
             "mean_shap": shares.mean(axis=0),
             "total_gain": [float(gain.get(f, 0.0)) if gain else np.nan for f in spec["features"]],
+            "direction": [
+                _direction(test[f], shares[:, i], spec["dtypes"][f] == "category")
+                for i, f in enumerate(spec["features"])
+            ],
         }
     )
     return importance.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
+def _direction(values: pd.Series, contribution: np.ndarray, categorical: bool) -> str:
+    """How a feature pushes the risk, in words: ``higher raises risk`` / ``lower raises risk``
+    (the sign of the rank correlation of the value with its SHAP contribution), or for a
+    categorical ``<level> raises risk`` (the level with the highest mean contribution)."""
+    if categorical:
+        by_level = (
+            pd.Series(contribution, index=values.index)
+            .groupby(values.astype("string").fillna("(blank)"), observed=True)
+            .mean()
+        )
+        return f"{by_level.idxmax()} raises risk" if len(by_level) > 1 else ""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    known = numbers.notna().to_numpy()
+    if known.sum() < 3 or numbers[known].nunique() < 2 or np.std(contribution[known]) == 0:
+        return ""
+    rho = pd.Series(numbers[known].to_numpy()).corr(
+        pd.Series(contribution[known]), method="spearman"
+    )
+    if not np.isfinite(rho) or abs(rho) < 0.1:
+        return "mixed"
+    return "higher raises risk" if rho > 0 else "lower raises risk"
 
 
 def plot_feature_importance(feature_importance: pd.DataFrame, top: int = 20) -> Figure:

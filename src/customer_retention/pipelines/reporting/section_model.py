@@ -35,7 +35,13 @@ def _metric_row(name: str, result: dict[str, Any], deployed: str) -> dict[str, A
     ok = result.get("status") == "ok"
 
     def show(key: str, decimals: int) -> str:
-        return fmt_number(result.get(key), decimals) if ok and key in result else ""
+        if not ok or key not in result:
+            return ""
+        text = fmt_number(result.get(key), decimals)
+        low, high = result.get(f"{key}_ci_low"), result.get(f"{key}_ci_high")
+        if low is None or high is None:
+            return text
+        return f"{text} ({fmt_number(low, decimals)}–{fmt_number(high, decimals)})"
 
     return {
         "name": SCORER_NAMES.get(name, humanize(name)),
@@ -174,7 +180,7 @@ def build_model_section(
             _chart(
                 "roc",
                 "How well the model ranks customers (ROC)",
-                takeaways.model_ranking(scorers, deployed),
+                takeaways.model_ranking(scorers, deployed, metrics.get("comparisons")),
                 missing or (None if roc else "No scorer to evaluate."),
                 "Higher and further left is better; the dotted diagonal is a random guess.",
             ),
@@ -238,5 +244,16 @@ def build_model_section(
         "test_window": ", ".join((metrics.get("windows") or {}).get("test", [])),
         "test_rows": fmt_int((metrics.get("rows") or {}).get("test")),
         "test_churn_rate": fmt_share(metrics.get("test_churn_rate")),
-        "headline": {"roc_auc": model.get("roc_auc")},
+        "headline": {
+            "roc_auc": model.get("roc_auc"),
+            "drivers": [
+                {
+                    "feature": FEATURE_LABELS.get(row["feature"], humanize(row["feature"])),
+                    "direction": row.get("direction", ""),
+                }
+                for row in importance.head(3).to_dict("records")
+            ]
+            if len(importance)
+            else [],
+        },
     }, figures

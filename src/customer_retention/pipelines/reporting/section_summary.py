@@ -120,6 +120,72 @@ def _cards(
     }
 
 
+def _driver_words(driver: dict[str, str]) -> str:
+    label, direction = driver["feature"], driver.get("direction") or ""
+    if direction == "higher raises risk":
+        return f"higher {label}"
+    if direction == "lower raises risk":
+        return f"lower {label}"
+    if direction.endswith(" raises risk"):
+        return f"{label}: {direction.removesuffix(' raises risk')}"
+    return label
+
+
+def _decision(
+    value: dict[str, Any], model: dict[str, Any], horizon_days: int, currency: str, active: Any
+) -> list[str]:
+    """The first screen: who will leave, what it costs, where, why, and what to do."""
+    lines = []
+    churners, lost = value.get("expected_churners"), value.get("expected_value_lost")
+    if churners:
+        line = (
+            f"Over the next {horizon_days} days we expect {fmt_int(churners['expected'])} of the "
+            f"{fmt_int(active)} active customers to churn (90% interval "
+            f"{fmt_int(churners['low'])}–{fmt_int(churners['high'])})"
+        )
+        if lost:
+            line += (
+                f", taking {fmt_money(lost['expected'], currency)} of lifetime value with them "
+                f"({fmt_money(lost['low'], currency)}–{fmt_money(lost['high'], currency)})"
+            )
+        lines.append(line + ".")
+    segments = value.get("top_value_segments") or []
+    total = value.get("value_at_risk")
+    if segments and total:
+        parts = [
+            f"{s['segment']} = {s['level']} ({fmt_money(s['value_at_risk'], currency)}, "
+            f"{fmt_share(s['value_at_risk'] / total, 0)} of the value at risk)"
+            for s in segments
+        ]
+        lines.append("Most value at risk: " + "; ".join(parts) + ".")
+    drivers = model.get("drivers") or []
+    if drivers:
+        lines.append("What drives the risk: " + ", ".join(_driver_words(d) for d in drivers) + ".")
+    plan = value.get("plan") or {}
+    chosen = plan.get("plan") or {}
+    if chosen.get("contacts"):
+        basis = str(plan.get("basis", ""))
+        control = (plan.get("control_group") or {}).get("control", 0)
+        line = (
+            f"What to do: contact {fmt_int(chosen['contacts'])} customers for "
+            f"{fmt_money(chosen['cost'], currency)}, expected to save "
+            f"{fmt_money(chosen['expected_saved_value'], currency)} of value"
+        )
+        if basis.startswith("measured"):
+            line += " (uplift measured on randomised campaigns)"
+        elif plan.get("plan_range"):
+            low = plan["plan_range"]["low"]["expected_saved_value"]
+            high = plan["plan_range"]["high"]["expected_saved_value"]
+            line += (
+                f" (assumed save rates: {fmt_money(low, currency)}–{fmt_money(high, currency)} "
+                "at half to 1.5 times them)"
+            )
+        if control:
+            line += f"; {fmt_int(control)} of them held back as a control group"
+        lines.append(line + ".")
+    return lines
+
+
 def summarise_report_headlines(
     retention_section: dict[str, Any],
     model_section: dict[str, Any],
@@ -156,6 +222,13 @@ def summarise_report_headlines(
     previous = previous_report_summary or None
     cards = _cards(retention, value, run, value_section["scoring_absent"], horizon_days, params)
     section = {
+        "decision": _decision(
+            value,
+            model_section["headline"],
+            horizon_days,
+            params["currency"],
+            run["active_customers"],
+        ),
         "cards": cards,
         "changes": _changes(numbers, previous, params["currency"]),
         "previous": None

@@ -17,6 +17,7 @@ from customer_retention.core.formatting import (
     fmt_share,
     is_missing,
 )
+from customer_retention.models.evaluation import expected_total
 
 from . import takeaways
 from .blocks import (
@@ -200,6 +201,18 @@ def build_value_section(
         _budget_block(summary, scoring_absent, currency),
     )
     total = float(risk["value_at_risk"].sum()) if len(risk) else None
+    scored_rows = risk if scored and "churn_probability" in risk else risk.head(0)
+    churners = expected_total(scored_rows["churn_probability"]) if len(scored_rows) else None
+    value_lost = (
+        expected_total(scored_rows["churn_probability"], scored_rows["clv"])
+        if len(scored_rows) and "clv" in scored_rows
+        else None
+    )
+    top_segments = (
+        by_segment.sort_values("value_at_risk", ascending=False).head(2).to_dict("records")
+        if len(by_segment)
+        else []
+    )
     top = risk.nlargest(int(params["top_customers"]), "value_at_risk") if scored else risk.head(0)
     count, threshold = (
         high_risk(risk, float(params["high_risk_multiple"])) if scored else (None, None)
@@ -215,6 +228,14 @@ def build_value_section(
         "top_customers": _top_customer_rows(top, retention_plan, currency),
         "top_takeaway": takeaways.top_at_risk(top, total, currency),
         "headline": {
+            "expected_churners": churners,
+            "expected_value_lost": value_lost,
+            "top_value_segments": top_segments,
+            "total_value_at_risk_by_segment": float(by_segment["value_at_risk"].sum())
+            / max(1, by_segment["segment"].nunique())
+            if len(by_segment)
+            else None,
+            "plan": summary,
             "high_risk_customers": count,
             "high_risk_threshold": threshold,
             "value_at_risk": total,

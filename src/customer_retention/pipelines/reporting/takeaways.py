@@ -316,9 +316,12 @@ def hazard_ratios(
 
 
 def model_ranking(
-    scorers: dict[str, dict[str, Any]], deployed: str = "xgboost_calibrated"
+    scorers: dict[str, dict[str, Any]],
+    deployed: str = "xgboost_calibrated",
+    comparisons: dict[str, Any] | None = None,
 ) -> str | None:
-    """ROC-AUC of the deployed churn model against the other scorers that were evaluated."""
+    """ROC-AUC of the deployed churn model against the other scorers that were evaluated,
+    and whether XGBoost and the logistic regression differ beyond the bootstrap interval."""
     model = scorers.get(deployed, {})
     if is_missing(model.get("roc_auc")):
         return None
@@ -337,7 +340,20 @@ def model_ranking(
         f"Given one customer who churned and one who stayed, the churn model ranks the churner "
         f"as riskier {fmt_share(auc, 0)} of the time (ROC-AUC {fmt_number(auc, 3)})"
     )
-    return f"{sentence}, against {_join(others)}." if others else sentence + "."
+    sentence = f"{sentence}, against {_join(others)}." if others else sentence + "."
+    difference = (
+        ((comparisons or {}).get("differences") or {})
+        .get("xgboost_calibrated - logistic_baseline", {})
+        .get("roc_auc")
+    )
+    if difference:
+        verdict = "a real difference" if difference["significant"] else "not significant"
+        sentence += (
+            f" XGBoost minus the logistic regression: {fmt_number(difference['difference'], 3)} "
+            f"ROC-AUC (95% CI {fmt_number(difference['ci_low'], 3)} to "
+            f"{fmt_number(difference['ci_high'], 3)}), {verdict}."
+        )
+    return sentence
 
 
 def calibration(scorer: dict[str, Any], horizon_days: int) -> str | None:
