@@ -92,3 +92,16 @@ def test_concordance_index_continuous_times_and_errors():
         concordance_index([1, 2], [1, 2], [0, 0])
     with pytest.raises(ValueError):
         concordance_index([1, 2], [1, np.nan], [1, 0])
+
+
+def test_confidence_interval_is_lifelines_log_log_greenwood_interval():
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(11)
+    durations = rng.exponential(10, 400).round()
+    events = rng.random(400) < 0.7
+    lower, upper = kaplan_meier(durations, events).confidence_interval()
+    reference = KaplanMeierFitter().fit(durations, events).confidence_interval_
+    np.testing.assert_allclose(lower, reference.iloc[:, 0].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(upper, reference.iloc[:, 1].to_numpy(), atol=1e-12)
+    assert (lower <= upper).all() and lower.min() >= 0 and upper.max() <= 1

@@ -193,6 +193,7 @@ def arm_survival_curves(
     frames, panels = [], {}
     for (campaign, arm), rows in campaign_outcomes.groupby(["campaign", "arm"], sort=True):
         curve = kaplan_meier(rows["days_observed"], rows["churned"])
+        lower, upper = curve.confidence_interval()
         frames.append(
             pd.DataFrame(
                 {
@@ -200,6 +201,9 @@ def arm_survival_curves(
                     "group": arm,
                     "months": curve.timeline / DAYS_PER_MONTH,
                     "survival": curve.survival,
+                    "ci_lower": lower,
+                    "ci_upper": upper,
+                    "at_risk": curve.at_risk.astype(int),
                 }
             )
         )

@@ -39,6 +39,30 @@ class KaplanMeierCurve:
         position = np.searchsorted(self.timeline, np.asarray(times, dtype=float), side="right")
         return self.survival[np.maximum(position - 1, 0)]
 
+    def confidence_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise (lower, upper) bounds of S on the timeline: Greenwood's variance on the
+        log(-log S) scale (Kalbfleisch & Prentice 2002), lifelines' default, so the bounds stay
+        inside [0, 1]:
+
+            var(log S) = sum_{t_j <= t} d_j / (n_j (n_j - d_j)),
+            S^exp(+-z sqrt(var(log S)) / log S).
+
+        Where S is 1 (no event yet) or 0 the bounds equal S."""
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        n, d = self.at_risk, self.observed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(n > d, d / (n * (n - d)), 0.0)
+            variance = np.cumsum(terms)
+            log_s = np.log(self.survival)
+            spread = z * np.sqrt(variance) / log_s
+            lower = np.power(self.survival, np.exp(-spread))
+            upper = np.power(self.survival, np.exp(spread))
+        defined = (self.survival > 0) & (self.survival < 1) & np.isfinite(spread)
+        return (
+            np.where(defined, np.minimum(lower, upper), self.survival),
+            np.where(defined, np.maximum(lower, upper), self.survival),
+        )
+
     @property
     def median(self) -> float:
         """First time with S(t) <= 0.5; infinity when the curve never gets there."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from ..formatting import fmt_p_value, humanize
 from .style import (
@@ -22,18 +22,73 @@ from .style import (
 )
 
 
+def _at_risk_table(
+    ax, data: pd.DataFrame, colours: list[str], ticks: np.ndarray, origin: str
+) -> None:
+    """Customers still at risk of each group at the x ticks, printed under the panel below
+    the axis title (months after ``origin``)."""
+    groups = list(dict.fromkeys(data["group"]))
+    for row, (group, colour) in enumerate(zip(groups, colours, strict=False)):
+        line = data[data["group"] == group]
+        counts = []
+        for tick in ticks:
+            before = line[line["months"] <= tick]
+            counts.append(
+                ""
+                if before.empty or tick > line["months"].max()
+                else f"{int(before['at_risk'].iat[-1]):,}"
+            )
+        for tick, text in zip(ticks, counts, strict=True):
+            ax.annotate(
+                text,
+                xy=(tick, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -38 - 13 * row),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=9,
+                color=colour,
+                annotation_clip=False,
+            )
+    ax.annotate(
+        f"months after {origin}; still at risk:",
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(0, -22),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=8.5,
+        color=GREY,
+        annotation_clip=False,
+    )
+
+
 @_styled
 def kaplan_meier_grid(curves: pd.DataFrame, segments: dict[str, dict[str, Any]]) -> Figure:
     """Share still active against months, one panel per segment, one line per group (in the
-    order of ``curves``). ``segments``: segment -> {"origin": text, "p_value": p or None}."""
+    order of ``curves``), with 95% bands (``ci_lower`` / ``ci_upper``) and the numbers at risk
+    under each panel (``at_risk``) when the table has them. All panels share one y-axis range,
+    so panels can be compared. ``segments``: segment -> {"origin": text, "p_value": p}."""
     names = list(segments)
     columns = 3 if len(names) > 4 else 2 if len(names) > 1 else 1
     rows = int(np.ceil(len(names) / columns))
-    figure = _figure(3.9 * rows + 0.3)
+    groups_per_panel = max(
+        (curves.loc[curves["segment"] == s, "group"].nunique() for s in names), default=1
+    )
+    table = "at_risk" in curves
+    figure = _figure((3.9 + (0.22 * groups_per_panel + 0.5 if table else 0)) * rows + 0.3)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+    shown = curves[curves["segment"].isin(names)]
+    low_col = "ci_lower" if "ci_lower" in shown else "survival"
+    lowest = float(shown[low_col].min()) * 100 if len(shown) else 0.0
+    bottom = max(0.0, np.floor((lowest - 5) / 10) * 10)
     for ax, segment in zip(axes, names, strict=False):
         data = curves[curves["segment"] == segment]
+        colours = []
         for colour, (group, line) in zip(PALETTE, data.groupby("group", sort=False), strict=False):
+            colours.append(colour)
             ax.step(
                 line["months"],
                 line["survival"] * 100,
@@ -42,15 +97,30 @@ def kaplan_meier_grid(curves: pd.DataFrame, segments: dict[str, dict[str, Any]])
                 lw=2,
                 label=_wrap(group, 16),
             )
+            if "ci_lower" in line:
+                ax.fill_between(
+                    line["months"],
+                    line["ci_lower"] * 100,
+                    line["ci_upper"] * 100,
+                    step="post",
+                    color=colour,
+                    alpha=0.15,
+                    lw=0,
+                )
         info = segments[segment]
         p = info.get("p_value")
         ax.set_title(humanize(segment) + (f"\nlog-rank {fmt_p_value(p)}" if p is not None else ""))
-        ax.set_xlabel(f"months after {info['origin']}")
-        lowest = float(data["survival"].min()) * 100 if len(data) else 0.0
-        ax.set_ylim(max(0.0, np.floor((lowest - 5) / 10) * 10), 101)
+        if not table:
+            ax.set_xlabel(f"months after {info['origin']}")
+        ax.set_ylim(bottom, 101)
         ax.set_xlim(left=0)
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
         ax.legend(loc="lower left", fontsize=10)
+        if table and len(data):
+            ticks = MaxNLocator(nbins=5, integer=True).tick_values(0, float(data["months"].max()))
+            ticks = ticks[(ticks >= 0) & (ticks <= data["months"].max())]
+            ax.set_xticks(ticks)
+            _at_risk_table(ax, data, colours, ticks, info["origin"])
     for ax in axes[::columns]:
         ax.set_ylabel("still active")
     for ax in axes[len(names) :]:

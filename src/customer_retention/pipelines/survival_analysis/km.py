@@ -170,8 +170,8 @@ def estimate_km_curves(
     params: dict[str, Any],
     min_at_risk: int,
 ) -> pd.DataFrame:
-    """Kaplan-Meier curves (share still active by month) of every segment comparison, as the
-    report draws them: static segments from signup, changing ones (NPS class, support speed)
+    """Kaplan-Meier curves (share still active by month, with 95% pointwise bounds and the
+    customers still at risk) of every segment comparison, as the report draws them: static segments from signup, changing ones (NPS class, support speed)
     from the landmark snapshot, as :func:`fit_kaplan_meier_by_segment` compares them. Each curve stops
     where fewer than ``min_at_risk`` customers remain under observation (the noisy tail).
     Groups keep their natural order (categories in order, else alphabetical). Without any
@@ -195,6 +195,7 @@ def estimate_km_curves(
             )
             enough = min(min_at_risk, max(1, len(part) // 2))  # small groups: until half remain
             shown = km.at_risk >= enough
+            lower, upper = km.confidence_interval()
             rows.append(
                 pd.DataFrame(
                     {
@@ -203,10 +204,22 @@ def estimate_km_curves(
                         "origin": start,
                         "months": km.timeline[shown],
                         "survival": km.survival[shown],
+                        "ci_lower": lower[shown],
+                        "ci_upper": upper[shown],
+                        "at_risk": km.at_risk[shown].astype(int),
                     }
                 )
             )
-    columns = ["segment", "group", "origin", "months", "survival"]
+    columns = [
+        "segment",
+        "group",
+        "origin",
+        "months",
+        "survival",
+        "ci_lower",
+        "ci_upper",
+        "at_risk",
+    ]
     curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
     logger.info("Kaplan-Meier curves for the report: %s segments", curves["segment"].nunique())
     return curves
