@@ -67,3 +67,7 @@ viz: $(STAMP) ## build the kedro-viz pipeline map as a static site in build/ (of
 	$(BIN)/kedro viz build
 	@test -s build/api/main || { echo "kedro viz build failed (it exits 0 on errors)"; exit 1; }
 	@echo "Serve it with: $(BIN)/python -m http.server -d build 8000, then open http://localhost:8000"
+
+.PHONY: report-screenshot
+report-screenshot: $(STAMP) ## full-page PNGs of data/08_reporting/report.html, 1400 and 390 px wide, into data/08_reporting/screenshots (needs Chromium or Chrome; CUSTOMER_RETENTION_CHROMIUM=/path/to/chrome picks one)
+	$(BIN)/python -m customer_retention.report_screenshot

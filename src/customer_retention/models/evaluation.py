@@ -51,7 +51,8 @@ def _bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
 def reliability_table(
     y_true, probability, n_bins: int = 10, strategy: str = "quantile"
 ) -> pd.DataFrame:
-    """Per bin of predicted probability: rows, mean predicted probability, observed rate.
+    """Per bin of predicted probability: rows, mean predicted probability, observed rate and
+    its 95% Wilson interval.
 
     ``strategy="quantile"``: bins with (about) equal numbers of rows, edges at the quantiles of
     the predictions; ``"uniform"``: equal-width bins on [0, 1]. Empty bins are left out.
@@ -68,7 +69,19 @@ def reliability_table(
     )
     table["bin_lower"] = edges[table["bin"]]
     table["bin_upper"] = edges[table["bin"] + 1]
-    return table[["bin_lower", "bin_upper", "rows", "mean_predicted", "observed_rate"]]
+    low, high = proportion_interval(table["observed_rate"] * table["rows"], table["rows"])
+    table["observed_ci_low"], table["observed_ci_high"] = low, high
+    return table[
+        [
+            "bin_lower",
+            "bin_upper",
+            "rows",
+            "mean_predicted",
+            "observed_rate",
+            "observed_ci_low",
+            "observed_ci_high",
+        ]
+    ]
 
 
 def expected_calibration_error(
@@ -223,6 +236,35 @@ def classification_metrics(
     metrics["rows"] = len(np.asarray(y_true))
     metrics["positives"] = int(np.asarray(y_true, dtype=float).sum())
     return metrics
+
+
+def proportion_interval(count, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion count / n (Wilson 1927; Brown, Cai & DasGupta
+    2001 recommend it over the Wald interval for small n or rates near 0): elementwise
+    (low, high); NaN where n is 0."""
+    count = np.asarray(count, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = count / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
+
+
+def nps_interval(
+    promoters_share, detractors_share, n, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normal interval of NPS = 100 (P - D) from n answers: the answer is +1, 0 or -1, so
+    var(NPS) = 100^2 (P + D - (P - D)^2) / n."""
+    p = np.asarray(promoters_share, dtype=float)
+    d = np.asarray(detractors_share, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = 100 * z * np.sqrt(np.maximum(p + d - (p - d) ** 2, 0.0) / n)
+    centre = 100 * (p - d)
+    return centre - half, centre + half
 
 
 def expected_total(probability, value=None, level: float = 0.9) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -12,6 +13,7 @@ from .style import (
     BLACK,
     BLUE,
     GREY,
+    THOUSANDS,
     _bar_labels,
     _figure,
     _styled,
@@ -47,19 +49,43 @@ def roc_curves(curves: dict[str, pd.DataFrame]) -> Figure:
 @_styled
 def calibration_curves(tables: dict[str, pd.DataFrame]) -> Figure:
     """Observed churn against predicted probability per bin: {label: reliability table}."""
-    figure = _figure(5.2, width=6.6)
-    ax = figure.subplots()
+    figure = _figure(6.2, width=6.6)
+    ax, counts = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     top = 0.0
     for label, table in tables.items():
-        ax.plot(
+        line = ax.plot(
             table["mean_predicted"] * 100,
             table["observed_rate"] * 100,
             "o-",
             lw=2,
             ms=5,
             label=label,
-        )
+        )[0]
+        if "observed_ci_low" in table:
+            ax.errorbar(
+                table["mean_predicted"] * 100,
+                table["observed_rate"] * 100,
+                yerr=[
+                    (table["observed_rate"] - table["observed_ci_low"]) * 100,
+                    (table["observed_ci_high"] - table["observed_rate"]) * 100,
+                ],
+                fmt="none",
+                ecolor=line.get_color(),
+                elinewidth=1,
+                capsize=2,
+                alpha=0.7,
+            )
+            top = max(top, table["observed_ci_high"].max())
         top = max(top, table["mean_predicted"].max(), table["observed_rate"].max())
+        if "bin_lower" in table:
+            # Customers per percentage point of predicted probability: a histogram of the
+            # predictions (equal-count bins are narrow where predictions crowd).
+            widths = (table["bin_upper"] - table["bin_lower"]).clip(lower=1e-4) * 100
+            density = table["rows"] / widths
+            edges = np.r_[table["bin_lower"].to_numpy(), table["bin_upper"].iat[-1]] * 100
+            counts.stairs(density, edges, color=line.get_color(), lw=1.5)
+    counts.set(ylabel="customers\nper point", xlabel="predicted churn probability (bin average)")
+    counts.yaxis.set_major_formatter(THOUSANDS)
     top = min(100.0, top * 110 + 1)
     ax.plot([0, top], [0, top], color=GREY, ls=":", lw=1.5, label="perfect calibration")
     ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
@@ -67,9 +93,8 @@ def calibration_curves(tables: dict[str, pd.DataFrame]) -> Figure:
     ax.set(
         xlim=(0, top),
         ylim=(0, top),
-        xlabel="predicted churn probability (bin average)",
         ylabel="share that actually churned",
-        title="Calibration: predicted vs actual churn",
+        title="Calibration: predicted vs actual churn (95% intervals)",
     )
     ax.legend(loc="upper left", fontsize=10)
     return figure

@@ -134,6 +134,16 @@ def nps_trend(months: pd.DataFrame) -> Figure:
     figure = _figure(4.2)
     left, right = figure.subplots(1, 2)
     left.plot(dates, months["nps"], color=BLUE, lw=2.5, marker="o", ms=4)
+    if "nps_ci_low" in months:
+        left.fill_between(
+            dates,
+            months["nps_ci_low"],
+            months["nps_ci_high"],
+            color=BLUE,
+            alpha=0.15,
+            lw=0,
+            label="95% interval",
+        )
     left.axhline(0, color=BLACK, lw=1, ls=":")
     left.set(title="Net Promoter Score", ylabel="NPS (−100 to +100)")
     _month_axis(left, dates, 6)
@@ -148,13 +158,31 @@ def nps_trend(months: pd.DataFrame) -> Figure:
 
 
 @_styled
-def support_bands(bands: pd.DataFrame, horizon_days: int) -> Figure:
-    """Churn within the horizon by band of median first-response time."""
+def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 0) -> Figure:
+    """Churn within the horizon by band of median first-response time, with 95% intervals
+    when the table has them; bands with fewer than ``min_customers`` rows drawn pale."""
     figure = _figure(4.0, width=8.0)
     ax = figure.subplots()
+    small = (bands["customers"] < min_customers).to_numpy()
     colours = [GREY if b == "no tickets" else BLUE for b in bands["support_response_band"]]
     positions = np.arange(len(bands))
     bars = ax.bar(positions, bands["churn_rate_pct"], color=colours, width=0.6)
+    for bar, pale in zip(bars, small, strict=True):
+        if pale:
+            bar.set_alpha(0.3)
+    if "churn_rate_ci_low_pct" in bands:
+        ax.errorbar(
+            positions,
+            bands["churn_rate_pct"],
+            yerr=[
+                bands["churn_rate_pct"] - bands["churn_rate_ci_low_pct"],
+                bands["churn_rate_ci_high_pct"] - bands["churn_rate_pct"],
+            ],
+            fmt="none",
+            ecolor=BLACK,
+            elinewidth=1.2,
+            capsize=4,
+        )
     _bar_labels(
         ax,
         bars,
@@ -162,12 +190,15 @@ def support_bands(bands: pd.DataFrame, horizon_days: int) -> Figure:
             f"{r:.1f}%\n({n:,.0f})"
             for r, n in zip(bands["churn_rate_pct"], bands["customers"], strict=True)
         ],
+        ends=bands.get("churn_rate_ci_high_pct"),
     )
     ax.set_xticks(positions, [humanize(b) for b in bands["support_response_band"]])
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    ax.set_ylim(0, float(bands["churn_rate_pct"].max()) * 1.3)
+    top = bands.get("churn_rate_ci_high_pct", bands["churn_rate_pct"]).max()
+    ax.set_ylim(0, float(top) * 1.3)
     ax.set(
-        xlabel="median time to first support response",
+        xlabel="median time to first support response"
+        + (f" (pale: fewer than {min_customers:,} observed)" if small.any() else ""),
         ylabel=f"churned within {horizon_days} days",
         title="Churn by support response speed",
     )

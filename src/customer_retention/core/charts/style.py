@@ -86,9 +86,13 @@ def _month_axis(ax: Any, months: pd.Series, max_ticks: int = 12) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
 
 
-def _bar_labels(ax: Any, bars: Any, texts: list[str], horizontal: bool = False) -> None:
-    """Value labels just outside the end of each bar."""
-    for bar, text in zip(bars, texts, strict=True):
+def _bar_labels(
+    ax: Any, bars: Any, texts: list[str], horizontal: bool = False, ends: Any = None
+) -> None:
+    """Value labels just outside the end of each bar (or of ``ends``, e.g. the tops of error
+    bars, when given)."""
+    ends = [None] * len(texts) if ends is None else list(ends)
+    for bar, text, end in zip(bars, texts, ends, strict=True):
         if horizontal:
             ax.annotate(
                 text,
@@ -101,7 +105,7 @@ def _bar_labels(ax: Any, bars: Any, texts: list[str], horizontal: bool = False) 
         else:
             ax.annotate(
                 text,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() if end is None else end),
                 xytext=(0, 3),
                 textcoords="offset points",
                 ha="center",

@@ -106,9 +106,9 @@ def _support_block(bands: pd.DataFrame, horizon_days: int, min_customers: int) -
         takeaways.support_bands(bands, horizon_days, min_customers),
         None if len(bands) else "No support tickets in the data: support speed not measured.",
         "In brackets: customer-months observed (customers × monthly snapshots with a known "
-        "outcome).",
+        "outcome); whiskers: 95% intervals; pale bars: too few to compare.",
     )
-    return block, charts.support_bands(bands, horizon_days) if len(bands) else None
+    return block, charts.support_bands(bands, horizon_days, min_customers) if len(bands) else None
 
 
 def _health_block(

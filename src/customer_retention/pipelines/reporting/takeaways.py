@@ -23,6 +23,7 @@ from customer_retention.core.formatting import (
     humanize,
     is_missing,
 )
+from customer_retention.models.experiments import proportion_effect
 
 
 def _direction(now: float, before: float, decimals: int = 1) -> str:
@@ -200,10 +201,21 @@ def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 1
     fast, slow = answered.iloc[0], answered.iloc[-1]
     ratio = slow["churn_rate_pct"] / fast["churn_rate_pct"] if fast["churn_rate_pct"] else None
     times = f" ({fmt_number(ratio)} times as often)" if ratio else ""
+    test = proportion_effect(
+        round(slow["churn_rate_pct"] / 100 * slow["customers"]),
+        int(slow["customers"]),
+        round(fast["churn_rate_pct"] / 100 * fast["customers"]),
+        int(fast["customers"]),
+    )
+    verdict = (
+        ""
+        if test["ci_low"] > 0 or test["ci_high"] < 0
+        else "; the difference is not significant (its 95% interval includes none)"
+    )
     return (
         f"Customers whose median first support response took {slow['support_response_band']} "
         f"churned within {horizon_days} days at {fmt_pct(slow['churn_rate_pct'])}, against "
-        f"{fmt_pct(fast['churn_rate_pct'])} for {fast['support_response_band']}{times}."
+        f"{fmt_pct(fast['churn_rate_pct'])} for {fast['support_response_band']}{times}{verdict}."
     )
 
 

@@ -29,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 
 from customer_retention.core.run_plan import skip_reason
 from customer_retention.core.segments import nps_class, support_speed_band
+from customer_retention.models.evaluation import nps_interval, proportion_interval
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,15 @@ def mrr_movements(subscriptions: ir.Table, months: pd.DatetimeIndex) -> pd.DataF
 def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
     """Promoters, passives, detractors and NPS per month of answer."""
     nps = feedback[feedback["survey"] == "nps"].dropna(subset=["score"])
-    columns = ["month", "nps_responses", "promoters_pct", "detractors_pct", "nps"]
+    columns = [
+        "month",
+        "nps_responses",
+        "promoters_pct",
+        "detractors_pct",
+        "nps",
+        "nps_ci_low",
+        "nps_ci_high",
+    ]
     if nps.empty:
         return pd.DataFrame(columns=columns)
     nps_classes = nps_class(nps["score"])
@@ -156,6 +165,9 @@ def monthly_nps(feedback: pd.DataFrame) -> pd.DataFrame:
         promoters_pct=("promoter", "mean"),
         detractors_pct=("detractor", "mean"),
     ).reset_index()
+    result["nps_ci_low"], result["nps_ci_high"] = nps_interval(
+        result["promoters_pct"], result["detractors_pct"], result["nps_responses"]
+    )
     result[["promoters_pct", "detractors_pct"]] *= 100
     result["nps"] = result["promoters_pct"] - result["detractors_pct"]
     return result[columns]
@@ -250,14 +262,28 @@ def count_exit_reasons(feedback: pd.DataFrame) -> pd.DataFrame:
 def compute_churn_by_support_band(
     customer_snapshots: pd.DataFrame, params: dict[str, Any]
 ) -> pd.DataFrame:
-    """Churn rate within the horizon by band of median first-response time (labelled rows)."""
+    """Churn rate within the horizon by band of median first-response time (labelled rows),
+    with its 95% Wilson interval (rows of one customer at several snapshots are counted as
+    independent: the interval is somewhat narrow)."""
     labelled = customer_snapshots.dropna(subset=["churned_within_horizon"])
     if "median_first_response_hours" not in labelled:
-        return pd.DataFrame(columns=["support_response_band", "customers", "churn_rate_pct"])
+        return pd.DataFrame(
+            columns=[
+                "support_response_band",
+                "customers",
+                "churn_rate_pct",
+                "churn_rate_ci_low_pct",
+                "churn_rate_ci_high_pct",
+            ]
+        )
     band = support_speed_band(labelled["median_first_response_hours"], params["support_band_hours"])
     result = labelled.groupby(band, observed=False)["churned_within_horizon"].agg(["size", "mean"])
     result = result.rename(columns={"size": "customers", "mean": "churn_rate_pct"})
+    low, high = proportion_interval(
+        result["churn_rate_pct"] * result["customers"], result["customers"]
+    )
     result["churn_rate_pct"] *= 100
+    result["churn_rate_ci_low_pct"], result["churn_rate_ci_high_pct"] = low * 100, high * 100
     return result.rename_axis("support_response_band").reset_index()
 
 
