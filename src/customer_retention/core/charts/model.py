@@ -65,10 +65,14 @@ def calibration_curves(tables: dict[str, pd.DataFrame]) -> Figure:
             ax.errorbar(
                 table["mean_predicted"] * 100,
                 table["observed_rate"] * 100,
-                yerr=[
-                    (table["observed_rate"] - table["observed_ci_low"]) * 100,
-                    (table["observed_ci_high"] - table["observed_rate"]) * 100,
-                ],
+                yerr=np.clip(
+                    [
+                        (table["observed_rate"] - table["observed_ci_low"]) * 100,
+                        (table["observed_ci_high"] - table["observed_rate"]) * 100,
+                    ],
+                    0,
+                    None,
+                ),
                 fmt="none",
                 ecolor=line.get_color(),
                 elinewidth=1,

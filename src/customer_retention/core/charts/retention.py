@@ -174,10 +174,14 @@ def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 0
         ax.errorbar(
             positions,
             bands["churn_rate_pct"],
-            yerr=[
-                bands["churn_rate_pct"] - bands["churn_rate_ci_low_pct"],
-                bands["churn_rate_ci_high_pct"] - bands["churn_rate_pct"],
-            ],
+            yerr=np.clip(
+                [
+                    bands["churn_rate_pct"] - bands["churn_rate_ci_low_pct"],
+                    bands["churn_rate_ci_high_pct"] - bands["churn_rate_pct"],
+                ],
+                0,
+                None,
+            ),
             fmt="none",
             ecolor=BLACK,
             elinewidth=1.2,
