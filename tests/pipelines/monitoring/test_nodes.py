@@ -22,6 +22,8 @@ REPORT_KEYS = {
     "features",
     "score_shift",
     "model_age_days",
+    "training_data_end",
+    "data_age_days",
     "retraining_recommended",
     "reasons",
 }
@@ -89,6 +91,15 @@ def test_unchanged_data_raise_no_alarm(samples, promoted, params, at_risk):
     assert not any(r["drifted"] for r in report["features"])
     assert report["score_shift"]["psi"] < 0.05
     assert report["model_age_days"] == 0
+    # The refitted model's newest training snapshot is one horizon and a bit before the scored one.
+    assert report["training_data_end"] == promoted["metadata"]["training_window"]["train"][-1]
+    assert (
+        report["data_age_days"]
+        == (
+            pd.Timestamp(report["scoring_snapshot"]) - pd.Timestamp(report["training_data_end"])
+        ).days
+        > 0
+    )
     assert report["retraining_recommended"] is False and report["reasons"] == []
 
 

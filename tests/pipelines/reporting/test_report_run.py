@@ -28,7 +28,7 @@ from ...conftest import fresh_project, load_parameters
 pytestmark = pytest.mark.slow
 
 SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
-SECTIONS = ["summary", "retention", "survival", "model", "campaigns", "value", "run", "model_card"]
+SECTIONS = ["summary", "value", "campaigns", "model", "survival", "retention", "run", "model_card"]
 CHARTS = [
     "monthly_churn",
     "cohort_retention",
@@ -39,6 +39,7 @@ CHARTS = [
     "kaplan_meier",
     "hazard_ratios",
     "roc",
+    "precision_recall",
     "calibration",
     "gains",
     "drivers",

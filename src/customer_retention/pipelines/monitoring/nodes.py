@@ -234,7 +234,9 @@ def recommend_retraining(
 
     Schema (relied on by the report): ``reference_window {start, end}``, ``scoring_snapshot``,
     ``features [{feature, psi, ks_statistic, ks_pvalue, drifted}]``, ``score_shift {psi,
-    ks_statistic, mean_reference, mean_scoring}``, ``model_age_days``,
+    ks_statistic, mean_reference, mean_scoring}``, ``model_age_days`` (since training),
+    ``training_data_end`` and ``data_age_days`` (from its newest training snapshot to the
+    scoring snapshot),
     ``retraining_recommended``, ``reasons``.
     """
     reasons = []
@@ -265,12 +267,23 @@ def recommend_retraining(
         )
     if drift_samples["fallback"]:
         reasons.append(drift_samples["fallback"])
+    window = metadata.get("training_window") or {}
+    newest = window.get("latest_training_snapshot") or max(window.get("train") or [None], key=str)
+    data_age = (
+        int((pd.Timestamp(drift_samples["scoring_snapshot"]) - pd.Timestamp(newest)).days)
+        if newest and drift_samples.get("scoring_snapshot")
+        else None
+    )
     report = {
         "reference_window": drift_samples["reference_window"],
         "scoring_snapshot": drift_samples["scoring_snapshot"],
         "features": feature_drift,
         "score_shift": score_shift,
         "model_age_days": age,
+        # How old the newest data the model learned from is at the snapshot it scores (its
+        # labels end one horizon later): what ages a model, more than its file's date.
+        "training_data_end": newest,
+        "data_age_days": data_age,
         "retraining_recommended": bool(reasons),
         "reasons": reasons,
     }

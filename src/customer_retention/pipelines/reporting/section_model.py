@@ -170,7 +170,7 @@ def build_model_section(
     top_fraction = float(evaluation["top_fraction"])
     scores = _frame(churn_test_scores)
     usable = bool(len(scores)) and LABEL in scores and scores[LABEL].nunique() == 2
-    roc, _, calibration, gains = (
+    roc, precision_recall, calibration, gains = (
         evaluation_curves(scores, scorers, evaluation) if usable else ({}, {}, {}, {})
     )
     missing = None if usable else "No test snapshot with both churners and stayers to evaluate on."
@@ -185,6 +185,19 @@ def build_model_section(
                 "Higher and further left is better; the dotted diagonal is a random guess.",
             ),
             charts.roc_curves(roc) if roc else None,
+        ),
+        (
+            _chart(
+                "precision_recall",
+                "How many flagged customers really leave? (precision-recall)",
+                takeaways.precision_at_top(model, top_fraction),
+                missing or (None if precision_recall else "No scorer to evaluate."),
+                "Share of the flagged customers who churned (precision) against the share of all "
+                "churners found (recall); the dotted line is the churn rate, a random pick.",
+            ),
+            charts.precision_recall_curves(precision_recall, float(scores[LABEL].mean()))
+            if precision_recall
+            else None,
         ),
         (
             _chart(

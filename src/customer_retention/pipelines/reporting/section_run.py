@@ -145,6 +145,10 @@ def _drift_context(drift_report: dict[str, Any]) -> tuple[dict[str, Any], Figure
         "reference": f"{reference.get('start', 'n/a')} to {reference.get('end', 'n/a')}",
         "scoring_snapshot": drift_report.get("scoring_snapshot", "n/a"),
         "model_age_days": fmt_int(drift_report.get("model_age_days")),
+        "data_age_days": fmt_int(drift_report.get("data_age_days"))
+        if drift_report.get("data_age_days") is not None
+        else None,
+        "training_data_end": drift_report.get("training_data_end"),
         "score_mean": (
             f"{fmt_share(shift.get('mean_reference'))} → {fmt_share(shift.get('mean_scoring'))}"
         ),

@@ -151,6 +151,31 @@ def _purchase_model_block(
     return block, charts.purchase_tracking(clv_tracking) if drawable else None
 
 
+def _lists_relation(
+    risk: pd.DataFrame,
+    threshold: float | None,
+    retention_plan: pd.DataFrame | None,
+    top: pd.DataFrame,
+    multiple: float,
+) -> str | None:
+    """One sentence on how the high-risk count, the contact plan and the top-customers table
+    relate: each is chosen by a different rule, so they overlap only in part."""
+    plan = _frame(retention_plan)
+    if threshold is None or "contact" not in plan or not len(risk):
+        return None
+    high = set(risk.loc[risk["churn_probability"] >= threshold, "customer_id"].astype(str))
+    contacted = set(plan.loc[plan["contact"].astype(bool), "customer_id"].astype(str))
+    listed = set(top["customer_id"].astype(str))
+    return (
+        f"Three lists, three rules: the {fmt_int(len(high))} high-risk customers have a churn "
+        f"probability of at least {multiple:g}× the average; the plan contacts "
+        f"{fmt_int(len(contacted))} customers chosen by expected saved value net of cost within "
+        f"the budget ({fmt_int(len(contacted & high))} of them high-risk); the table lists the "
+        f"{fmt_int(len(listed))} customers with the most value at risk "
+        f"({fmt_int(len(listed & contacted))} of them in the plan)."
+    )
+
+
 def build_value_section(
     customer_value: pd.DataFrame,
     at_risk_customers: pd.DataFrame | None,
@@ -227,6 +252,11 @@ def build_value_section(
         ],
         "top_customers": _top_customer_rows(top, retention_plan, currency),
         "top_takeaway": takeaways.top_at_risk(top, total, currency),
+        "lists_relation": _lists_relation(
+            risk, threshold, retention_plan, top, float(params["high_risk_multiple"])
+        )
+        if scored
+        else None,
         "headline": {
             "expected_churners": churners,
             "expected_value_lost": value_lost,

@@ -557,3 +557,15 @@ def lead_time(result: dict[str, Any]) -> str | None:
         f"({', '.join(result.get('signals') or [])}); without those customers its ROC-AUC is "
         f"{fmt_number(without, 3)} (all customers: {fmt_number(overall, 3)})."
     )
+
+
+def precision_at_top(scorer: dict[str, Any], top_fraction: float) -> str | None:
+    """Churn rate among the top-ranked customers (lift x the churn rate) against the rate."""
+    lift, rate = scorer.get("top_decile_lift"), scorer.get("observed_rate")
+    if is_missing(lift) or is_missing(rate):
+        return None
+    return (
+        f"Of the customers the model ranks in its top {fmt_share(top_fraction, 0)}, "
+        f"{fmt_share(float(lift) * float(rate))} churned, against {fmt_share(rate)} of all "
+        f"customers: {fmt_number(lift, 1)} times the churn rate."
+    )
