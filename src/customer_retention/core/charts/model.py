@@ -17,6 +17,7 @@ from .style import (
     _bar_labels,
     _figure,
     _styled,
+    _wrap,
 )
 
 
@@ -127,9 +128,16 @@ def gains_chart(tables: dict[str, pd.DataFrame], top_fraction: float) -> Figure:
 def driver_bars(importance: pd.DataFrame, labels: dict[str, str], top: int = 12) -> Figure:
     """Mean |SHAP| contribution of the strongest features."""
     data = importance.sort_values("mean_abs_shap", ascending=False).head(top).iloc[::-1]
-    figure = _figure(0.42 * len(data) + 1.4, width=8.5)
+    figure = _figure(0.5 * len(data) + 1.4, width=8.5)
     ax = figure.subplots()
     names = [labels.get(f, humanize(f)) for f in data["feature"]]
+    if (
+        "direction" in data
+    ):  # which way each driver pushes: "lower raises risk", "monthly raises risk"
+        names = [
+            _wrap(f"{name} ({direction})", 30) if isinstance(direction, str) and direction else name
+            for name, direction in zip(names, data["direction"], strict=True)
+        ]
     bars = ax.barh(names, data["mean_abs_shap"], color=BLUE, height=0.65)
     _bar_labels(ax, bars, [f"{v:.3f}" for v in data["mean_abs_shap"]], horizontal=True)
     ax.set_xlim(0, float(data["mean_abs_shap"].max()) * 1.15)
