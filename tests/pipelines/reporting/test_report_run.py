@@ -38,6 +38,7 @@ CHARTS = [
     "health_scores",
     "kaplan_meier",
     "hazard_ratios",
+    "landmark_check",
     "roc",
     "precision_recall",
     "calibration",

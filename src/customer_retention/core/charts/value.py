@@ -48,8 +48,10 @@ def clv_histogram(clv: pd.Series, currency: str) -> Figure:
 
 @_styled
 def value_at_risk_bars(by_segment: pd.DataFrame, currency: str) -> Figure:
-    """Value at risk per level, one panel per segment."""
+    """Value at risk per level, one panel per segment. Every panel splits the same total, so
+    they share one x scale (a short bar means a small share in every panel)."""
     segments = list(dict.fromkeys(by_segment["segment"]))
+    shared = float(by_segment["value_at_risk"].max()) * 1.35 or 1
     figure = _figure(0.35 * by_segment.groupby("segment").size().max() + 2.2)
     axes = figure.subplots(1, len(segments), squeeze=False)[0]
     formatter = money_formatter(currency)
@@ -62,7 +64,7 @@ def value_at_risk_bars(by_segment: pd.DataFrame, currency: str) -> Figure:
             height=0.6,
         )
         _bar_labels(ax, bars, [formatter(v, None) for v in data["value_at_risk"]], horizontal=True)
-        ax.set_xlim(0, float(data["value_at_risk"].max()) * 1.35 or 1)
+        ax.set_xlim(0, shared)
         ax.xaxis.set_major_formatter(formatter)
         ax.xaxis.set_major_locator(MaxNLocator(3))
         ax.grid(axis="y", visible=False)

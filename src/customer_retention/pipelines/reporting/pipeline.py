@@ -27,7 +27,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.build_survival_section,
-                inputs=["survival_summary", "hazard_ratios", "logrank_tests", "km_curves"],
+                inputs=[
+                    "survival_summary",
+                    "hazard_ratios",
+                    "logrank_tests",
+                    "km_curves",
+                    "landmark_check",
+                ],
                 outputs=["report_survival_section", "report_survival_charts"],
                 name="build_survival_section",
             ),

@@ -111,13 +111,46 @@ def _median_table(
     return table
 
 
+def _landmark_takeaway(check: pd.DataFrame) -> str | None:
+    """Observed against predicted share still active at the last month both have."""
+    if check.empty or set(check["kind"]) != {"observed", "predicted"}:
+        return None
+    predicted = check[check["kind"] == "predicted"].sort_values("months")
+    observed = check[check["kind"] == "observed"].sort_values("months")
+    month = float(predicted["months"].iat[-1])
+    seen = observed[observed["months"] <= month]
+    if seen.empty:
+        return None
+    return (
+        f"{fmt_number(month, 0)} months after the test snapshot the model predicted "
+        f"{fmt_share(predicted['survival'].iat[-1])} of its customers still active; "
+        f"{fmt_share(seen['survival'].iat[-1])} were (Kaplan-Meier)."
+    )
+
+
+def _landmark_block(check: pd.DataFrame, summary: dict[str, Any]) -> Block:
+    landmark = summary.get("landmark") or {}
+    block = _chart(
+        "landmark_check",
+        "Are the survival curves CLV uses right? (landmark model check)",
+        _landmark_takeaway(check),
+        None if len(check) else f"No landmark model: {landmark.get('reason', 'not fitted')}.",
+        "Observed share still active after the last labelled snapshot (step line) against "
+        "the model's mean prediction for the same customers (points).",
+    )
+    title = f"Landmark model: customers active on {landmark.get('test_snapshot', '?')}"
+    return block, charts.landmark_check(check, title) if len(check) else None
+
+
 def build_survival_section(
     survival_summary: dict[str, Any],
     hazard_ratios: pd.DataFrame,
     logrank_tests: pd.DataFrame,
     km_curves: pd.DataFrame,
+    landmark_check: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
-    """Kaplan-Meier curves with log-rank tests, the hazard-ratio forest plot, median survival."""
+    """Kaplan-Meier curves with log-rank tests, the hazard-ratio forest plot, median survival,
+    and the landmark model's check (observed against predicted survival)."""
     summary = survival_summary or {}
     km = summary.get("kaplan_meier") or {}
     logrank = _frame(logrank_tests)
@@ -133,6 +166,7 @@ def build_survival_section(
     blocks, figures = _collect(
         _km_block(curves, logrank, km.get("segments") or {}),
         _hazard_block(ratios, references, summary.get("cox") or {}),
+        _landmark_block(_frame(landmark_check), summary),
     )
     comparison = (summary.get("model_comparison") or {}).get("c_index_test") or {}
     return {
