@@ -231,3 +231,32 @@ def model_from_json(text: str | bytes, kind: str = "xgboost") -> ChurnClassifier
     if kind == "logistic":
         return LogisticChurnClassifier.from_json(text)
     return booster_from_json(text)
+
+
+def training_churn_rate(metadata: dict[str, Any]) -> float | None:
+    """The churn rate within the horizon of the rows the model was trained on (its data
+    fingerprint), else of its calibration rows; None when the metadata hold neither."""
+    rate = ((metadata.get("data_fingerprint") or {}).get("label_rate") or {}).get("train")
+    if rate is not None:
+        return float(rate)
+    calibration = metadata.get("calibration") or {}
+    if calibration.get("rows"):
+        return float(calibration.get("positives", 0)) / float(calibration["rows"])
+    return None
+
+
+def mean_probability_check(
+    probability: np.ndarray, metadata: dict[str, Any], max_ratio: float | None
+) -> dict[str, Any]:
+    """The mean predicted churn probability against the training churn rate: ``ok`` unless
+    their ratio leaves [1 / max_ratio, max_ratio] -- a sign that the scored customers are not
+    those the model knows (another business, a broken feature, a unit change) or that the
+    churn rate moved far since training. ``max_ratio`` None: no check."""
+    mean = float(np.mean(probability)) if len(probability) else float("nan")
+    rate = training_churn_rate(metadata)
+    result = {"mean_probability": mean, "training_churn_rate": rate, "max_ratio": max_ratio}
+    if max_ratio is None or rate is None or not rate > 0 or not np.isfinite(mean):
+        return result | {"status": "not checked", "ratio": None}
+    ratio = mean / rate
+    ok = 1 / float(max_ratio) <= ratio <= float(max_ratio)
+    return result | {"status": "ok" if ok else "implausible", "ratio": ratio}

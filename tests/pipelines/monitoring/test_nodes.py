@@ -22,6 +22,7 @@ REPORT_KEYS = {
     "features",
     "score_shift",
     "model_age_days",
+    "score_sanity",
     "training_data_end",
     "data_age_days",
     "retraining_recommended",
@@ -174,6 +175,15 @@ def test_thresholds_decide_the_recommendation(samples, promoted, params, at_risk
     report = nodes.recommend_retraining(description, drift, shift, promoted, old)
     assert report["model_age_days"] == 46
     assert len(report["reasons"]) == 1 and "46 days old" in report["reasons"][0]
+
+    # Scores far above the churn rate the model learned: an alert with the numbers.
+    assert report["score_sanity"]["status"] == "ok"
+    rate = promoted["metadata"]["data_fingerprint"]["label_rate"]["train"]
+    inflated = shift | {"mean_scoring": 2.5 * rate}
+    report = nodes.recommend_retraining(description, drift, inflated, promoted, params)
+    assert report["score_sanity"]["status"] == "implausible"
+    assert report["score_sanity"]["ratio"] == pytest.approx(2.5)
+    assert any("times the churn rate of the model's training data" in r for r in report["reasons"])
 
 
 def test_model_age_counts_whole_days_in_utc():

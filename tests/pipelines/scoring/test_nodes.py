@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 
@@ -148,3 +149,18 @@ def test_either_candidate_scores_from_the_store_with_its_own_reasons(kind, tmp_p
     top = np.where(shares.max(axis=1) > 0, np.array(spec["features"])[shares.argmax(axis=1)], None)
     assert (by_id["top_driver"].to_numpy() == top).mean() > 0.99
     assert scored["model_id"].unique().tolist() == [f"m-{kind}"]
+
+
+def test_implausible_scores_stop_scoring_with_the_numbers(as_of_rows, promoted):
+    """A model whose training churn rate is far below what it now predicts (another business,
+    a broken feature) must not write a believable at-risk list."""
+    params = load_parameters("scoring")
+    wrong = {**promoted, "metadata": json.loads(json.dumps(promoted["metadata"]))}
+    wrong["metadata"]["data_fingerprint"]["label_rate"]["train"] = 0.005
+    with pytest.raises(ValueError, match=r"times the churn rate of its training data"):
+        nodes.score_customers(as_of_rows, wrong, params)
+    unchecked = params | {"sanity": {"max_mean_ratio": None}}
+    assert len(nodes.score_customers(as_of_rows, wrong, unchecked)) == len(as_of_rows)
+    ok = nodes.score_customers(as_of_rows, promoted, params)  # the real rate: no stop
+    rate = promoted["metadata"]["data_fingerprint"]["label_rate"]["train"]
+    assert 1 / 3 < ok["churn_probability"].mean() / rate < 3

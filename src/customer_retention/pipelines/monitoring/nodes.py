@@ -15,7 +15,9 @@ Retraining is recommended when (thresholds in ``parameters_monitoring.yml``):
 * the score PSI exceeds ``score_psi_threshold``;
 * the model is older than ``max_model_age_days`` (from its ``created_at`` to the evaluation
   date, today in UTC unless ``evaluation_date`` is set);
-* none of the model's training snapshots is left in the snapshot history.
+* none of the model's training snapshots is left in the snapshot history;
+* the mean churn probability of the scored customers is more than ``score_mean_alert_ratio``
+  times the churn rate of the model's training data, or less than its inverse.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
-from customer_retention.models.churn_classifier import predict_raw
+from customer_retention.models.churn_classifier import mean_probability_check, predict_raw
 from customer_retention.models.drift import categorical_psi, ks_two_sample, psi
 
 logger = logging.getLogger(__name__)
@@ -259,6 +261,20 @@ def recommend_retraining(
             f"training window vs {score_shift['mean_scoring']:.3f} now)"
         )
     metadata = promoted_churn_model["metadata"]
+    sanity = mean_probability_check(
+        np.array([score_shift["mean_scoring"]])
+        if score_shift.get("mean_scoring") is not None
+        else np.array([]),
+        metadata,
+        params.get("score_mean_alert_ratio"),
+    )
+    if sanity["status"] == "implausible":
+        reasons.append(
+            f"the mean churn probability of the scored customers, "
+            f"{sanity['mean_probability']:.1%}, is {sanity['ratio']:.2f} times the churn rate "
+            f"of the model's training data ({sanity['training_churn_rate']:.1%}; alert beyond "
+            f"{sanity['max_ratio']:g}x either way)"
+        )
     age = model_age_days(metadata["created_at"], params.get("evaluation_date"))
     if age > int(params["max_model_age_days"]):
         reasons.append(
@@ -279,6 +295,7 @@ def recommend_retraining(
         "scoring_snapshot": drift_samples["scoring_snapshot"],
         "features": feature_drift,
         "score_shift": score_shift,
+        "score_sanity": sanity,
         "model_age_days": age,
         # How old the newest data the model learned from is at the snapshot it scores (its
         # labels end one horizon later): what ages a model, more than its file's date.

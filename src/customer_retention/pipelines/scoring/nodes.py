@@ -22,7 +22,12 @@ from customer_retention.core.calibration import apply_calibrator
 from customer_retention.core.features import DRIVER_GROUPS
 from customer_retention.core.model_frame import feature_array
 from customer_retention.core.reasons import explain
-from customer_retention.models.churn_classifier import contributions, model_kind, predict_raw
+from customer_retention.models.churn_classifier import (
+    contributions,
+    mean_probability_check,
+    model_kind,
+    predict_raw,
+)
 from customer_retention.models.clv import plan_retention_budget
 from customer_retention.models.uplift import TwoModelUplift
 
@@ -63,6 +68,28 @@ def _use_approximate_shap(params: dict[str, Any], rows: int) -> bool:
     return bool(setting)
 
 
+def _stop_on_implausible_scores(
+    probability: np.ndarray, metadata: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """Stop rather than write a believable wrong at-risk list: the mean churn probability of
+    the scored customers must lie within ``sanity.max_mean_ratio`` times the churn rate the
+    model was trained on (either way)."""
+    check = mean_probability_check(
+        probability, metadata, (params.get("sanity") or {}).get("max_mean_ratio")
+    )
+    if check["status"] == "implausible":
+        raise ValueError(
+            f"The promoted model {metadata.get('model_id')} gives the {len(probability):,} "
+            f"scored customers a mean churn probability of {check['mean_probability']:.1%}, "
+            f"{check['ratio']:.1f} times the churn rate of its training data "
+            f"({check['training_churn_rate']:.1%}); more than scoring.sanity.max_mean_ratio "
+            f"({check['max_ratio']:g}) allows. The scored data are probably not what the model "
+            "was trained on (another business, a feature computed differently, a changed "
+            "unit): retrain (kedro run --pipelines retrain), or raise or null the limit if the "
+            "churn rate really moved that far."
+        )
+
+
 def score_customers(
     scoring_input: pd.DataFrame, promoted_churn_model: dict[str, Any], params: dict[str, Any]
 ) -> pd.DataFrame:
@@ -84,6 +111,7 @@ def score_customers(
     probability = apply_calibrator(
         promoted_churn_model["calibrator"], predict_raw(model, features, spec)
     )
+    _stop_on_implausible_scores(probability, metadata, params)
     shares = contributions(model, features, spec, approximate)
     k = int(params["top_reasons"])
     reasons = explain(scoring_input, shares, spec["features"], params["actions"], k)
