@@ -193,20 +193,7 @@ def arm_survival_curves(
     frames, panels = [], {}
     for (campaign, arm), rows in campaign_outcomes.groupby(["campaign", "arm"], sort=True):
         curve = kaplan_meier(rows["days_observed"], rows["churned"])
-        lower, upper = curve.confidence_interval()
-        frames.append(
-            pd.DataFrame(
-                {
-                    "segment": campaign,
-                    "group": arm,
-                    "months": curve.timeline / DAYS_PER_MONTH,
-                    "survival": curve.survival,
-                    "ci_lower": lower,
-                    "ci_upper": upper,
-                    "at_risk": curve.at_risk.astype(int),
-                }
-            )
-        )
+        frames.append(curve.frame(DAYS_PER_MONTH).assign(segment=campaign, group=arm))
         panels[campaign] = {"origin": "the treatment date", "p_value": p_values.get(campaign)}
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return curves, panels

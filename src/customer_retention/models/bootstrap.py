@@ -91,17 +91,13 @@ def bootstrap_intervals(
         if len(np.unique(y[present[name]])) == 2
     }
     pairs = [(a, b) for a, b in differences if a in ranked and b in ranked]
+    both = {pair: present[pair[0]] & present[pair[1]] for pair in pairs}
     paired = {
-        (a, b): _RankedScore(
-            y[present[a] & present[b]], np.asarray(scores[b], dtype=float)[present[a] & present[b]]
+        pair: tuple(
+            _RankedScore(y[both[pair]], np.asarray(scores[name], dtype=float)[both[pair]])
+            for name in pair
         )
-        for a, b in pairs
-    }
-    paired_a = {
-        (a, b): _RankedScore(
-            y[present[a] & present[b]], np.asarray(scores[a], dtype=float)[present[a] & present[b]]
-        )
-        for a, b in pairs
+        for pair in pairs
     }
     rng = np.random.default_rng(seed)
     draws = {name: np.empty((replicates, 3)) for name in ranked}
@@ -110,11 +106,9 @@ def bootstrap_intervals(
         weights = rng.poisson(1.0, n_customers).astype(float)[codes]
         for name, score in ranked.items():
             draws[name][r] = score.metrics(weights[present[name]], fraction)
-        for (a, b), score_b in paired.items():
-            both = present[a] & present[b]
-            diffs[(a, b)][r] = paired_a[(a, b)].metrics(weights[both], fraction) - score_b.metrics(
-                weights[both], fraction
-            )
+        for pair, (score_a, score_b) in paired.items():
+            shared = weights[both[pair]]
+            diffs[pair][r] = score_a.metrics(shared, fraction) - score_b.metrics(shared, fraction)
     tail = (1 - level) / 2 * 100
 
     def interval(values: np.ndarray) -> dict[str, tuple[float, float]]:

@@ -60,15 +60,22 @@ class LogisticChurnClassifier:
         self.max_iter = int(max_iter)
 
     # ------------------------------------------------------------------ design matrix
-    def _numeric_block(self, matrix: pd.DataFrame) -> np.ndarray:
-        values = matrix[self.numeric_].to_numpy(dtype=float) if self.numeric_ else None
-        if values is None:
+    def _imputed(self, matrix: pd.DataFrame) -> np.ndarray:
+        """The numeric columns imputed with the training medians, then the missing
+        indicators: the numeric block before standardisation."""
+        if not self.numeric_:
             return np.empty((len(matrix), 0))
+        values = matrix[self.numeric_].to_numpy(dtype=float)
         missing = np.isnan(values)
         imputed = np.where(missing, np.asarray(self.medians_)[None, :], values)
         position = {c: i for i, c in enumerate(self.numeric_)}
         flags = [missing[:, position[c]].astype(float) for c in self.indicators_]
-        block = np.column_stack([imputed, *flags]) if flags else imputed
+        return np.column_stack([imputed, *flags]) if flags else imputed
+
+    def _numeric_block(self, matrix: pd.DataFrame) -> np.ndarray:
+        block = self._imputed(matrix)
+        if not block.shape[1]:
+            return block
         return (block - np.asarray(self.mean_)[None, :]) / np.asarray(self.scale_)[None, :]
 
     def _one_hot(self, matrix: pd.DataFrame) -> list[np.ndarray]:
@@ -116,15 +123,9 @@ class LogisticChurnClassifier:
             )
             for c in categorical
         }
-        self.mean_, self.scale_ = [], []
-        if self.numeric_:
-            raw = np.column_stack([values[c] for c in self.numeric_])
-            imputed = np.where(np.isnan(raw), np.asarray(self.medians_)[None, :], raw)
-            flags = [np.isnan(values[c]).astype(float) for c in self.indicators_]
-            block = np.column_stack([imputed, *flags]) if flags else imputed
-            scale = block.std(axis=0)
-            self.mean_ = [float(v) for v in block.mean(axis=0)]
-            self.scale_ = [float(v) if v > 0 else 1.0 for v in scale]
+        block = self._imputed(matrix)
+        self.mean_ = [float(v) for v in block.mean(axis=0)]
+        self.scale_ = [float(v) if v > 0 else 1.0 for v in block.std(axis=0)]
         design = np.column_stack([self._numeric_block(matrix), *self._one_hot(matrix)])
         model = LogisticRegression(C=self.C, max_iter=self.max_iter)
         model.fit(design, np.asarray(y, dtype=int))
@@ -246,13 +247,13 @@ def training_churn_rate(metadata: dict[str, Any]) -> float | None:
 
 
 def mean_probability_check(
-    probability: np.ndarray, metadata: dict[str, Any], max_ratio: float | None
+    mean: float | None, metadata: dict[str, Any], max_ratio: float | None
 ) -> dict[str, Any]:
-    """The mean predicted churn probability against the training churn rate: ``ok`` unless
+    """The mean predicted churn probability ``mean`` against the training churn rate: ``ok`` unless
     their ratio leaves [1 / max_ratio, max_ratio] -- a sign that the scored customers are not
     those the model knows (another business, a broken feature, a unit change) or that the
     churn rate moved far since training. ``max_ratio`` None: no check."""
-    mean = float(np.mean(probability)) if len(probability) else float("nan")
+    mean = float("nan") if mean is None else float(mean)
     rate = training_churn_rate(metadata)
     result = {"mean_probability": mean, "training_churn_rate": rate, "max_ratio": max_ratio}
     if max_ratio is None or rate is None or not rate > 0 or not np.isfinite(mean):

@@ -63,6 +63,20 @@ class KaplanMeierCurve:
             np.where(defined, np.maximum(lower, upper), self.survival),
         )
 
+    def frame(self, time_unit: float = 1.0) -> pd.DataFrame:
+        """The curve as a table: months (timeline / ``time_unit``), survival, its 95% bounds
+        (``confidence_interval``) and the customers at risk."""
+        lower, upper = self.confidence_interval()
+        return pd.DataFrame(
+            {
+                "months": self.timeline / time_unit,
+                "survival": self.survival,
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "at_risk": self.at_risk.astype(int),
+            }
+        )
+
     @property
     def median(self) -> float:
         """First time with S(t) <= 0.5; infinity when the curve never gets there."""

@@ -72,6 +72,7 @@ class TwoModelUplift:
     ``spec_``."""
 
     learner = "t"
+    MODELS = ("control_model_", "treated_model_")
 
     def __init__(self, rounds: int = 150, seed: int = 0, booster: dict | None = None) -> None:
         self.rounds = int(rounds)
@@ -101,9 +102,6 @@ class TwoModelUplift:
         data = _matrix(frame, self.spec_)
         return self.control_model_.predict(data) - self.treated_model_.predict(data)
 
-    def _models(self) -> dict[str, xgb.Booster]:
-        return {"control_model_": self.control_model_, "treated_model_": self.treated_model_}
-
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -112,7 +110,7 @@ class TwoModelUplift:
                 "seed": self.seed,
                 "booster": self.booster,
                 "spec": self.spec_,
-                **{name: booster_to_json(model) for name, model in self._models().items()},
+                **{name: booster_to_json(getattr(self, name)) for name in self.MODELS},
                 **self._extra_state(),
             }
         )
@@ -125,13 +123,10 @@ class TwoModelUplift:
         state = json.loads(text)
         model = LEARNERS[state["learner"]](state["rounds"], state["seed"], state["booster"])
         model.spec_ = state["spec"]
-        for name in model._model_names():
+        for name in model.MODELS:
             setattr(model, name, booster_from_json(state[name]))
         model._restore(state)
         return model
-
-    def _model_names(self) -> tuple[str, ...]:
-        return ("control_model_", "treated_model_")
 
     def _restore(self, state: dict[str, Any]) -> None:
         return None
@@ -144,6 +139,7 @@ class XLearnerUplift(TwoModelUplift):
     ``treatment_share_``."""
 
     learner = "x"
+    MODELS = (*TwoModelUplift.MODELS, "tau_treated_", "tau_control_")
 
     def fit(
         self, frame: pd.DataFrame, treated: np.ndarray, churned: np.ndarray, spec: dict[str, Any]
@@ -165,15 +161,6 @@ class XLearnerUplift(TwoModelUplift):
         data = _matrix(frame, self.spec_)
         g = self.treatment_share_
         return g * self.tau_control_.predict(data) + (1 - g) * self.tau_treated_.predict(data)
-
-    def _models(self) -> dict[str, xgb.Booster]:
-        return super()._models() | {
-            "tau_treated_": self.tau_treated_,
-            "tau_control_": self.tau_control_,
-        }
-
-    def _model_names(self) -> tuple[str, ...]:
-        return (*super()._model_names(), "tau_treated_", "tau_control_")
 
     def _extra_state(self) -> dict[str, Any]:
         return {"treatment_share_": self.treatment_share_}

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from customer_retention.core import charts
 from customer_retention.core.chart_data import arm_survival_curves
+from customer_retention.core.formatting import fmt_p_value
 from customer_retention.core.serialization import jsonable
 from customer_retention.models import experiments
 from customer_retention.models.kaplan_meier import logrank_tests
@@ -249,14 +250,14 @@ def analyse_campaigns(campaign_outcomes: pd.DataFrame, params: dict[str, Any]) -
         result = _analyse(str(name), rows, params)
         results.append(result)
         logger.info(
-            "Campaign %s: %s treated / %s control, churn effect %s (95%% CI %s to %s), SRM p %s",
+            "Campaign %s: %s treated / %s control, churn effect %s (95%% CI %s to %s), sample ratio %s",
             name,
             result["n_treatment"],
             result["n_control"],
             _points(result.get("effect")),
             _points(result.get("ci_low")),
             _points(result.get("ci_high")),
-            _p(result.get("sample_ratio_mismatch", {}).get("p_value")),
+            fmt_p_value(result.get("sample_ratio_mismatch", {}).get("p_value")),
         )
         if result["status"].startswith("flagged"):
             logger.warning(
@@ -293,7 +294,3 @@ def plot_campaign_survival(
 
 def _points(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f} pts"
-
-
-def _p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from customer_retention.core.formatting import fmt_money
 from customer_retention.core.model_frame import build_feature_spec
 from customer_retention.core.serialization import jsonable
 from customer_retention.models import uplift
@@ -171,8 +172,8 @@ def fit_uplift_models(
             evaluation["qini_coefficient"],
             evaluation["qini_coefficient_of_risk_ranking"],
             100 * plans["target_share"],
-            _money(plans["by_uplift_x_value"].get("incremental_value")),
-            _money(plans["by_risk_x_value"].get("incremental_value")),
+            fmt_money(plans["by_uplift_x_value"].get("incremental_value")),
+            fmt_money(plans["by_risk_x_value"].get("incremental_value")),
         )
     status = "fitted" if models else "skipped"
     return {"campaigns": models}, jsonable(
@@ -189,7 +190,3 @@ def fit_uplift_models(
             "campaigns": metrics,
         }
     )
-
-
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.formatting import fmt_number
 from customer_retention.core.serialization import jsonable
 from customer_retention.models.churn_classifier import predict_raw
 
@@ -168,8 +169,8 @@ def backtest_candidates(
             number,
             len(cutoffs),
             name,
-            _format(result["xgboost"].get("roc_auc")),
-            _format(result[SIMPLER].get("roc_auc")),
+            fmt_number(result["xgboost"].get("roc_auc"), 3),
+            fmt_number(result[SIMPLER].get("roc_auc"), 3),
         )
     metric = settings.get("selection_metric", "roc_auc")
     if metric not in PROMOTION_DIRECTIONS:
@@ -200,7 +201,3 @@ def backtest_candidates(
             "selection": selection,
         }
     )
-
-
-def _format(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"

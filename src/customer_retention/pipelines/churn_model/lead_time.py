@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_retention.core.formatting import fmt_number, fmt_share
 from customer_retention.core.serialization import jsonable
 
 from .common import LABEL, _rows, metrics_of
@@ -86,17 +87,9 @@ def measure_lead_time(
     logger.info(
         "Lead time: %s of the flagged churners already carried a leaving signal (%s); ROC-AUC "
         "%s overall, %s without them",
-        _share(result["share_of_flagged_churners_with_signal"]),
+        fmt_share(result["share_of_flagged_churners_with_signal"], 0),
         ", ".join(present),
-        _number(result["all_customers"].get("roc_auc")),
-        _number(result["without_signal"].get("roc_auc")),
+        fmt_number(result["all_customers"].get("roc_auc"), 3),
+        fmt_number(result["without_signal"].get("roc_auc"), 3),
     )
     return jsonable(result)
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"

@@ -262,11 +262,7 @@ def recommend_retraining(
         )
     metadata = promoted_churn_model["metadata"]
     sanity = mean_probability_check(
-        np.array([score_shift["mean_scoring"]])
-        if score_shift.get("mean_scoring") is not None
-        else np.array([]),
-        metadata,
-        params.get("score_mean_alert_ratio"),
+        score_shift.get("mean_scoring"), metadata, params.get("score_mean_alert_ratio")
     )
     if sanity["status"] == "implausible":
         reasons.append(

@@ -261,10 +261,6 @@ def build_value_section(
             "expected_churners": churners,
             "expected_value_lost": value_lost,
             "top_value_segments": top_segments,
-            "total_value_at_risk_by_segment": float(by_segment["value_at_risk"].sum())
-            / max(1, by_segment["segment"].nunique())
-            if len(by_segment)
-            else None,
             "plan": summary,
             "high_risk_customers": count,
             "high_risk_threshold": threshold,

@@ -75,7 +75,7 @@ def _stop_on_implausible_scores(
     the scored customers must lie within ``sanity.max_mean_ratio`` times the churn rate the
     model was trained on (either way)."""
     check = mean_probability_check(
-        probability, metadata, (params.get("sanity") or {}).get("max_mean_ratio")
+        float(np.mean(probability)), metadata, (params.get("sanity") or {}).get("max_mean_ratio")
     )
     if check["status"] == "implausible":
         raise ValueError(

@@ -195,21 +195,7 @@ def estimate_km_curves(
             )
             enough = min(min_at_risk, max(1, len(part) // 2))  # small groups: until half remain
             shown = km.at_risk >= enough
-            lower, upper = km.confidence_interval()
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "segment": segment,
-                        "group": str(group),
-                        "origin": start,
-                        "months": km.timeline[shown],
-                        "survival": km.survival[shown],
-                        "ci_lower": lower[shown],
-                        "ci_upper": upper[shown],
-                        "at_risk": km.at_risk[shown].astype(int),
-                    }
-                )
-            )
+            rows.append(km.frame()[shown].assign(segment=segment, group=str(group), origin=start))
     columns = [
         "segment",
         "group",
@@ -220,6 +206,6 @@ def estimate_km_curves(
         "ci_upper",
         "at_risk",
     ]
-    curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    curves = pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
     logger.info("Kaplan-Meier curves for the report: %s segments", curves["segment"].nunique())
     return curves
