@@ -44,6 +44,9 @@ def _check_single_snapshot_run(data: Path) -> dict:
     assert not plan["stages"]["retention_kpis"]["run"]
     report = (data / "08_reporting" / "report.html").read_text()
     assert "one snapshot with a churn flag" in report and "Not enough history" in report
+    # The summary's forecast is of the export's churn flag, not of churn within horizon_days.
+    assert "As the export&#39;s churn flag defines churn" in report
+    assert "Over the next 90 days we expect" not in report
     assert pd.read_csv(data / "08_reporting" / "monthly_retention.csv").empty
     retention = _json(data, "08_reporting/retention_summary.json")
     assert retention["history_kpis"] != "computed" and retention["months"] == 0

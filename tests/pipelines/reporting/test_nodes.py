@@ -401,3 +401,6 @@ def test_the_summary_opens_with_the_decision():
     assert lines[2] == "What drives the risk: lower active days."
     assert "contact 500 customers" in lines[3] and "assumed save rates" in lines[3]
     assert "50 of them held back" in lines[3]
+    one_snapshot = _decision(value, model, 90, "$", 3000, single_snapshot=True)
+    assert one_snapshot[0].startswith("As the export's churn flag defines churn")
+    assert "90 days" not in one_snapshot[0]

@@ -175,6 +175,8 @@ def _plan_facts(run_plan: dict[str, Any] | None, data_quality: dict[str, Any]) -
     stages = plan.get("stages") or {}
     return {
         "mode": HISTORY_TEXT.get(plan.get("history"), "n/a (no run plan)"),
+        # One snapshot: the label is the export's churn flag, not churn within horizon_days.
+        "single_snapshot": plan.get("history") == "single_snapshot",
         "skipped": [humanize(name) for name, d in stages.items() if not d["run"]],
         "stages": [
             {"stage": humanize(name), "runs": "yes" if d["run"] else "skipped", "why": d["why"]}

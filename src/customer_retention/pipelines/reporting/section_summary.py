@@ -132,14 +132,26 @@ def _driver_words(driver: dict[str, str]) -> str:
 
 
 def _decision(
-    value: dict[str, Any], model: dict[str, Any], horizon_days: int, currency: str, active: Any
+    value: dict[str, Any],
+    model: dict[str, Any],
+    horizon_days: int,
+    currency: str,
+    active: Any,
+    single_snapshot: bool = False,
 ) -> list[str]:
-    """The first screen: who will leave, what it costs, where, why, and what to do."""
+    """The first screen: who will leave, what it costs, where, why, and what to do. With one
+    snapshot of data the model predicts the export's churn flag, not churn within the
+    horizon, and the sentence says so."""
     lines = []
     churners, lost = value.get("expected_churners"), value.get("expected_value_lost")
     if churners:
+        period = (
+            "As the export's churn flag defines churn (one snapshot: no horizon of its own)"
+            if single_snapshot
+            else f"Over the next {horizon_days} days"
+        )
         line = (
-            f"Over the next {horizon_days} days we expect {fmt_int(churners['expected'])} of the "
+            f"{period} we expect {fmt_int(churners['expected'])} of the "
             f"{fmt_int(active)} active customers to churn (90% interval "
             f"{fmt_int(churners['low'])}–{fmt_int(churners['high'])})"
         )
@@ -228,6 +240,7 @@ def summarise_report_headlines(
             horizon_days,
             params["currency"],
             run["active_customers"],
+            bool((run_section.get("plan") or {}).get("single_snapshot")),
         ),
         "cards": cards,
         "changes": _changes(numbers, previous, params["currency"]),
