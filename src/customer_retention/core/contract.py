@@ -308,3 +308,51 @@ def check_required_tables(present: dict[str, bool]) -> None:
             "Neither 'subscriptions' nor 'transactions' is present in data/01_raw: at least one "
             "is required (subscriptions for a contractual business, transactions otherwise)."
         )
+
+
+CONTRACT_CHOICES = ("auto", "contractual", "non_contractual")
+"""Values of the ``contract`` parameter (globals.yml): the business model."""
+
+
+def business_model(
+    choice: str, subscription_rows: int, transaction_rows: int, raw_subscription_rows: int = 0
+) -> tuple[str, str]:
+    """The business model a run analyses, ``contractual`` or ``non-contractual``, and why.
+
+    ``choice`` is the ``contract`` parameter. ``auto`` picks contractual when the clean
+    subscriptions table has rows; it refuses to decide when the raw table had rows and none
+    survived cleaning, since quarantine must not turn a subscription business into a purchase
+    business. An explicit choice needs the table it rests on.
+
+    Raises:
+        DataContractError: the choice is unknown, or the data cannot support it.
+    """
+    if choice not in CONTRACT_CHOICES:
+        raise DataContractError(
+            f"contract = {choice!r} is not one of {', '.join(CONTRACT_CHOICES)} (globals.yml)."
+        )
+    if choice == "contractual":
+        if not subscription_rows:
+            raise DataContractError(
+                "contract is 'contractual' but table 'subscriptions' has no clean rows: add the "
+                "subscriptions export, or set contract: non_contractual (conf/local/globals.yml)."
+            )
+        return "contractual", "set by the contract parameter"
+    if choice == "non_contractual":
+        if not transaction_rows:
+            raise DataContractError(
+                "contract is 'non_contractual' but table 'transactions' has no clean rows: add "
+                "the purchase log, or set contract: contractual (conf/local/globals.yml)."
+            )
+        ignored = f" ({subscription_rows:,} subscription rows not used)" if subscription_rows else ""
+        return "non-contractual", f"set by the contract parameter{ignored}"
+    if subscription_rows:
+        return "contractual", f"auto: the subscriptions table has {subscription_rows:,} clean rows"
+    if raw_subscription_rows:
+        raise DataContractError(
+            f"Table 'subscriptions' has {raw_subscription_rows:,} rows but none is clean, so "
+            "contract: auto cannot tell the business model. Fix the export (see data/02_"
+            "intermediate/quarantine/subscriptions.parquet), or set contract: non_contractual "
+            "in conf/local/globals.yml to analyse purchases only."
+        )
+    return "non-contractual", "auto: there is no subscriptions table, only purchases"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from customer_retention.core.contract import RAW_TABLES
+from customer_retention.core.contract import RAW_TABLES, business_model
 from customer_retention.datasets import RawTableDataset
 from customer_retention.pipelines.data_cleaning.nodes import (
     DataContractError,
@@ -373,4 +373,22 @@ def test_a_table_mostly_quarantined_stops_the_run_with_what_to_do(cleaning_param
         "data_cleaning.max_quarantine_share",
     ):
         assert expected in message, expected
-    assert reconcile_data_quality(1.0, **reports)["tables"]["subscriptions"]["rows_clean"] == 0
+    # Raising the share does not let auto switch the business model either.
+    with pytest.raises(DataContractError, match="contract: auto cannot tell"):
+        reconcile_data_quality(1.0, **reports)
+
+
+def test_business_model_is_chosen_by_the_contract_parameter_and_says_why():
+    assert business_model("auto", 10, 0) == (
+        "contractual",
+        "auto: the subscriptions table has 10 clean rows",
+    )
+    assert business_model("auto", 0, 5)[0] == "non-contractual"
+    model, why = business_model("non_contractual", 10, 5)
+    assert model == "non-contractual" and "10 subscription rows not used" in why
+    with pytest.raises(DataContractError, match="'subscriptions' has no clean rows"):
+        business_model("contractual", 0, 5)
+    with pytest.raises(DataContractError, match="'transactions' has no clean rows"):
+        business_model("non_contractual", 10, 0)
+    with pytest.raises(DataContractError, match="is not one of"):
+        business_model("subscription", 10, 0)

@@ -104,6 +104,15 @@ def test_non_contractual_timeline_uses_inactivity(feature_params):
     assert timeline.loc["A", "episode_end"] == T("2024-04-30")  # last purchase + 60 days
     assert timeline.loc["B", "episode_end"] == T("2024-03-05")
     assert (timeline["contract"] == "non-contractual").all()
+    # contract: non_contractual analyses the purchases even when subscriptions are there.
+    chosen = nodes.build_customer_timeline(
+        tables["customers"],
+        ibis.memtable(tables["subscriptions"]),
+        ibis.memtable(tx),
+        params | {"contract": "non_contractual"},
+    ).set_index("customer_id")
+    assert chosen.loc["A", "episode_end"] == T("2024-04-30")
+    assert chosen["contract_reason"].iat[0].startswith("set by the contract parameter")
 
 
 def _perturb_from(tables: dict[str, pd.DataFrame], t: pd.Timestamp, rng) -> dict[str, pd.DataFrame]:

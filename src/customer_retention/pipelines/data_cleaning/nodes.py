@@ -31,6 +31,7 @@ from customer_retention.core.contract import (
     TEXT_DTYPE,
     DataContractError,
     TableSpec,
+    business_model,
     check_required_tables,
 )
 from customer_retention.core.rules_pandas import rule_reasons
@@ -363,9 +364,10 @@ def _check_quarantine_share(table: str, report: dict[str, Any], limit: float) ->
 
 
 def reconcile_data_quality(
-    max_quarantine_share: float | None = None, **reports: dict[str, Any]
+    max_quarantine_share: float | None = None, contract: str = "auto", **reports: dict[str, Any]
 ) -> dict[str, Any]:
-    """Per-table reconciliation: rows in = clean + quarantined, quarantined by reason.
+    """Per-table reconciliation: rows in = clean + quarantined, quarantined by reason, and the
+    business model the run analyses (``core.contract.business_model``) with why.
 
     Raises:
         DataContractError: the required tables are not present, or a table lost more than
@@ -383,10 +385,12 @@ def reconcile_data_quality(
         key: sum(report[key] for report in reports.values())
         for key in ("rows_in", "rows_clean", "rows_quarantined")
     }
-    return {
-        "tables": reports,
-        "totals": totals,
-        "contract": "contractual"
-        if reports["subscriptions"]["status"] == "present"
-        else "non-contractual",
-    }
+    subscriptions, transactions = reports["subscriptions"], reports["transactions"]
+    model, why = business_model(
+        contract,
+        subscriptions["rows_clean"],
+        transactions["rows_clean"],
+        raw_subscription_rows=subscriptions["rows_in"],
+    )
+    logger.info("Business model: %s (%s)", model, why)
+    return {"tables": reports, "totals": totals, "contract": model, "contract_reason": why}

@@ -40,6 +40,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 reconcile_data_quality,
                 inputs={
                     "max_quarantine_share": "params:data_cleaning.max_quarantine_share",
+                    "contract": "params:data_cleaning.contract",
                     **{table: f"{table}_cleaning_report" for table in TABLE_SPECS},
                 },
                 outputs="data_quality",

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core.contract import business_model
 from customer_retention.core.features import FEATURES, Feature
 from customer_retention.core.segments import nps_class
 
@@ -61,13 +62,19 @@ def build_customer_timeline(
 ) -> pd.DataFrame:
     """Activity episodes per customer: [episode_start, episode_end), end NaT = still active.
 
-    Contractual (subscriptions present): consecutive subscriptions with gaps of at most
+    The business model comes from ``params["contract"]`` (``core.contract.business_model``).
+    Contractual: consecutive subscriptions with gaps of at most
     ``grace_days`` form one episode, which ends when the last of them ends. Non-contractual:
     transactions with gaps of at most ``inactivity_days`` form one episode, which ends
     ``inactivity_days`` after its last transaction.
     """
     as_of = resolve_as_of_date(customers, subscriptions, transactions, params)
-    contractual = subscriptions.count().execute() > 0
+    contract, why = business_model(
+        params.get("contract", "auto"),
+        int(subscriptions.count().execute()),
+        int(transactions.count().execute()),
+    )
+    contractual = contract == "contractual"
     if contractual:
         spans = subscriptions.select("customer_id", start="start_date", end="end_date")
         gap = params["grace_days"]
@@ -97,7 +104,8 @@ def build_customer_timeline(
     # An end at or after the as-of date has not happened yet: still active.
     timeline["episode_end"] = timeline["episode_end"].where(timeline["episode_end"] < as_of)
     timeline["as_of_date"] = as_of
-    timeline["contract"] = "contractual" if contractual else "non-contractual"
+    timeline["contract"] = contract
+    timeline["contract_reason"] = why
     timeline["history"] = history_shape(timeline, params)
     logger.info(
         "Customer timeline: %s episodes of %s customers, as-of date %s (%s)",

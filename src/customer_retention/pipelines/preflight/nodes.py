@@ -199,6 +199,7 @@ def plan_run(
         "as_of_date": str(as_of.date()),
         "history": history,
         "contract": contract,
+        "contract_reason": str(customer_timeline["contract_reason"].iat[0]),
         "horizon_days": int(params["horizon_days"]),
         "snapshots": snapshots,
         "labelled_snapshots": sum(1 for s in snapshots if s["labelled"]),
@@ -225,10 +226,11 @@ def plan_run(
 
 def _log_plan(plan: dict[str, Any]) -> None:
     logger.info(
-        "Run plan: as-of date %s, %s history (%s), horizon %s days",
+        "Run plan: as-of date %s, %s history (%s: %s), horizon %s days",
         plan["as_of_date"],
         plan["history"].replace("_", " "),
         plan["contract"],
+        plan["contract_reason"],
         plan["horizon_days"],
     )
     logger.info(
