@@ -22,13 +22,13 @@ from kedro.pipeline import Pipeline, node
 
 from customer_retention.datasets import RawTableDataset
 from customer_retention.datasets.model_store import PromotedModelDataset
+from customer_retention.hooks.fingerprints import table_fingerprint
+from customer_retention.hooks.inputs_check import InputsCheckHook
 from customer_retention.hooks.run_manifest import (
-    PromotedModelCheckHook,
     RunManifestHook,
     git_state,
     parameters_hash,
     promoted_model_summary,
-    table_fingerprint,
     write_json_atomic,
 )
 
@@ -226,7 +226,7 @@ def test_a_failing_pre_flight_hook_fails_the_manifest(tmp_path):
     running = json.loads((tmp_path / "data/08_reporting/run_manifest.json").read_text())
     assert running["status"] == "running" and running["finished_at"] is None
     with pytest.raises(Exception, match="kedro run --pipeline retrain") as raised:
-        PromotedModelCheckHook().before_pipeline_run(pipeline=pipeline, catalog=catalog)
+        InputsCheckHook().before_pipeline_run(pipeline=pipeline, catalog=catalog)
     with pytest.raises(type(raised.value)):
         wrapper.throw(raised.value)
     manifest = json.loads((tmp_path / "data/08_reporting/run_manifest.json").read_text())
@@ -235,7 +235,7 @@ def test_a_failing_pre_flight_hook_fails_the_manifest(tmp_path):
         and "No promoted churn model" in (manifest["error"]["message"])
     )
     _promote(store, "m1")
-    PromotedModelCheckHook().before_pipeline_run(pipeline=pipeline, catalog=catalog)  # passes
+    InputsCheckHook().before_pipeline_run(pipeline=pipeline, catalog=catalog)  # passes
 
 
 @pytest.fixture
@@ -355,3 +355,47 @@ def test_a_signal_records_an_interrupted_run(tmp_path, signum, returncode):
     assert manifest["error"] == {"type": name, "message": f"run stopped by {name}", "node": "block"}
     assert manifest["finished_at"] >= manifest["started_at"]
     assert manifest["pipeline"]["nodes_completed"] == 0
+
+
+def test_the_last_success_manifest_survives_a_failed_run_and_dead_runs_become_abandoned(
+    tmp_path,
+):
+    reporting = tmp_path / "data/08_reporting"
+    pipeline, catalog, run_params = _project(tmp_path, _double)
+    _run_with_hook(RunManifestHook(), pipeline, catalog, run_params)
+    good = json.loads((reporting / "last_success.json").read_text())
+    assert good["status"] == "success" and good["run_id"] == run_params["run_id"]
+    # A run killed outright (SIGKILL) leaves its manifest 'running'.
+    killed = RunManifestHook()
+    wrapper = killed.before_pipeline_run(
+        run_params={**run_params, "run_id": "killed"}, pipeline=pipeline, catalog=catalog
+    )
+    next(wrapper)
+    killed._lock.release()  # what the operating system does when the process dies
+    # The next run fails; the last success is still the first run.
+    failing, catalog, failing_params = _project(tmp_path, _fail)
+    with pytest.raises(ValueError, match="broken node"):
+        _run_with_hook(RunManifestHook(), failing, catalog, {**failing_params, "run_id": "next"})
+    assert json.loads((reporting / "last_success.json").read_text()) == good
+    assert json.loads((reporting / "run_manifest.json").read_text())["status"] == "failed"
+    abandoned = json.loads((reporting / "run_history/killed.json").read_text())
+    assert abandoned["status"] == "abandoned"
+    assert "found by run next" in abandoned["error"]["message"]
+
+
+def test_a_run_refused_by_the_lock_leaves_the_running_manifest_alone(tmp_path):
+    pipeline, catalog, run_params = _project(tmp_path, _double)
+    catalog["parameters"] = MemoryDataset({"run_lock": {"when_busy": "stop"}})
+    running = RunManifestHook()
+    wrapper = running.before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+    next(wrapper)
+    manifest = (tmp_path / "data/08_reporting/run_manifest.json").read_text()
+    second = RunManifestHook()
+    with pytest.raises(Exception, match="Another run of this project is going"):
+        next(
+            second.before_pipeline_run(
+                run_params={**run_params, "run_id": "second"}, pipeline=pipeline, catalog=catalog
+            )
+        )
+    assert (tmp_path / "data/08_reporting/run_manifest.json").read_text() == manifest
+    running._lock.release()

@@ -2,8 +2,9 @@
 
 from customer_retention.hooks import (
     DemoDataHook,
+    InputsCheckHook,
     NodeTimingHook,
-    PromotedModelCheckHook,
+    ParameterCheckHook,
     ReleaseMemoryHook,
     RunManifestHook,
     RunSummaryHook,
@@ -18,8 +19,9 @@ HOOKS = (
     DemoDataHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
-    PromotedModelCheckHook(),
+    InputsCheckHook(),
     RunManifestHook(),
+    ParameterCheckHook(),  # after_context_created: the parameters, before anything runs
 )
 
 # conf/local (and --env) override conf/base key by key: a parameters file in conf/local that

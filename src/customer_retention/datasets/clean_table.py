@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from kedro.io.core import get_filepath_str
 
+from .atomic import replace_atomic
 from .parquet_frame import ParquetFrameDataset
 
 
@@ -39,8 +40,9 @@ class CleanTableDataset(ParquetFrameDataset):
         if self._protocol != "file":
             raise NotImplementedError(f"{type(self).__name__} saves staged files locally only")
         destination = Path(get_filepath_str(self._get_save_path(), self._protocol))
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(data.path, destination)
+        # Moved beside the destination first (a copy when staged on another file system),
+        # then renamed over it: readers see the old table or the new one.
+        replace_atomic(destination, lambda tmp: shutil.move(data.path, tmp))
         if not any(Path(data.path).parent.iterdir()):  # the staging folder, once emptied
             Path(data.path).parent.rmdir()
         self._invalidate_cache()

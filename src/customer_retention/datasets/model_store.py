@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ import xgboost as xgb
 from kedro.io import AbstractDataset, DatasetError
 
 from customer_retention.models.churn_classifier import model_from_json, model_to_json
+
+from .atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +49,6 @@ MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a folder name, never a
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None]):
@@ -221,7 +208,7 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-        _write_atomic(self._path / POINTER, json.dumps({"model_id": model_id}) + "\n")
+        write_text_atomic(self._path / POINTER, json.dumps({"model_id": model_id}) + "\n")
         logger.info("Promoted churn model %s at %s", model_id, target)
         self._prune(keep_id=model_id)
 

@@ -6,9 +6,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from kedro_datasets.pandas import ParquetDataset
 
+from .atomic import AtomicSaveMixin
 
-class ParquetFrameDataset(ParquetDataset):
-    """``pandas.ParquetDataset`` whose local loads free each Arrow column as it is converted.
+
+class ParquetFrameDataset(AtomicSaveMixin, ParquetDataset):
+    """``pandas.ParquetDataset`` whose local loads free each Arrow column as it is converted
+    (and whose local writes are atomic: ``datasets.atomic``).
 
     ``pd.read_parquet`` holds the whole Arrow table until the DataFrame is complete, so a load
     peaks at about twice the frame (3.8 GB for the 1.7 GB snapshot table at 1M customers).

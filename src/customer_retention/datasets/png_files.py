@@ -23,11 +23,13 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
+from .atomic import AtomicSaveMixin
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 Images = bytes | dict[str, bytes]
 
 
-class PNGFilesDataset(AbstractVersionedDataset[Images, Images]):
+class PNGFilesDataset(AtomicSaveMixin, AbstractVersionedDataset[Images, Images]):
     """Save / load PNG bytes: one image, or a folder of named images (a dict).
 
     Example (catalog)::

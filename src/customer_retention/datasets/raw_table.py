@@ -9,6 +9,8 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from .atomic import replace_atomic
+
 logger = logging.getLogger(__name__)
 FORMATS = ("parquet", "csv")
 
@@ -121,9 +123,9 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
             if other != file and other.exists():
                 other.unlink()
         if self._save_format == "csv":
-            data.to_csv(file, index=False)
+            replace_atomic(file, lambda tmp: data.to_csv(tmp, index=False))
         else:
-            data.to_parquet(file, index=False)
+            replace_atomic(file, lambda tmp: data.to_parquet(tmp, index=False))
 
     def _exists(self) -> bool:
         return self._existing_file() is not None

@@ -3,20 +3,25 @@
 - :mod:`.demo_data`: generate the demo data when data/01_raw is empty; require the contract's tables;
 - :mod:`.memory`: hand freed memory back to the operating system after loads and nodes;
 - :mod:`.timing`: node and dataset timings for the benchmarks (off unless asked for);
-- :mod:`.run_manifest`: the record of every run, and the promoted-model check before scoring;
+- :mod:`.run_manifest`: the record of every run (and the run lock, ``core.run_lock``);
+- :mod:`.inputs_check`: before any node, the inputs other stages write (and the promoted model);
+- :mod:`.parameter_check`: the parameters against their typed schema, before anything runs;
 - :mod:`.summary`: quiet dataset lines and the closing block (report path, scored, quarantined).
 """
 
 from .demo_data import DemoDataHook
+from .inputs_check import InputsCheckHook
 from .memory import ReleaseMemoryHook
-from .run_manifest import PromotedModelCheckHook, RunManifestHook
+from .parameter_check import ParameterCheckHook
+from .run_manifest import RunManifestHook
 from .summary import RunSummaryHook
 from .timing import NodeTimingHook
 
 __all__ = [
     "DemoDataHook",
+    "InputsCheckHook",
     "NodeTimingHook",
-    "PromotedModelCheckHook",
+    "ParameterCheckHook",
     "ReleaseMemoryHook",
     "RunManifestHook",
     "RunSummaryHook",

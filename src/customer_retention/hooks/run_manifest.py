@@ -30,9 +30,11 @@ single stage, or one Airflow task):
 Files are written atomically (temporary file + ``os.replace``): the latest run at
 ``run_manifest.json``, every run at ``run_history/<run_id>.json``.
 
-:class:`PromotedModelCheckHook` stops a run that needs the promoted churn model (``score``,
-``scoring``, ``monitoring``) before any node runs when there is none, with the message of
-:class:`~customer_retention.datasets.model_store.PromotedModelDataset` (run ``retrain``).
+The run lock (``core.run_lock``) is taken before the first write: a second run waits or stops
+(``run_lock`` parameters) and never touches the running run's manifest. A manifest found still
+``running`` by the next run is recorded as ``abandoned`` in its history file (its process is
+gone: the lock is free). On success the manifest is also copied to ``last_success.json``, which
+a failed or interrupted run leaves as it was.
 
 Interruptions: Kedro 1.7 calls neither ``on_pipeline_error`` nor ``after_pipeline_run`` for a
 ``BaseException`` (``KeyboardInterrupt`` passes through the runner and ``KedroSession.run``), and
@@ -56,27 +58,33 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from kedro import __version__ as kedro_version
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, CatalogProtocol, DatasetError, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 import customer_retention
-from customer_retention.core.contract import TABLE_SPECS
-from customer_retention.datasets.model_store import PromotedModelDataset, _write_atomic
+from customer_retention.core.run_lock import LOCK_FILE, RunLock, process_alive
+from customer_retention.datasets.atomic import write_text_atomic
+from customer_retention.datasets.model_store import PromotedModelDataset
 from customer_retention.datasets.raw_table import RawTableDataset
 from customer_retention.provenance import git_state
+
+from .fingerprints import file_fingerprint, main_date_column, table_fingerprint
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "run_manifest.json"
+LAST_SUCCESS = (
+    "last_success.json"  # the manifest of the last successful run, kept until the next one
+)
 HISTORY_DIR = "run_history"
 PROMOTED_MODEL = "promoted_churn_model"
 MODELS_LAYER = "06_models"
@@ -110,114 +118,13 @@ def utc_now() -> str:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to a temporary file beside ``path``, then ``os.replace`` it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def parameters_hash(parameters: Any) -> str:
     """SHA-256 of the parameters as canonical JSON (sorted keys, no whitespace)."""
     text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _main_date_column(table: str) -> str | None:
-    spec = TABLE_SPECS.get(table)
-    if spec is None:
-        return None
-    return next((column for column, kind in spec.columns.items() if kind == "date"), None)
-
-
-def _parquet_range(file: Path, column: str) -> tuple[Any, Any] | None:
-    """Min and max of ``column`` from the row-group statistics; None when a row group with
-    values has no statistics (the caller then scans the column)."""
-    metadata = pq.ParquetFile(file).metadata
-    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
-    if column not in names:
-        return None
-    index = names.index(column)
-    lows, highs = [], []
-    for group in range(metadata.num_row_groups):
-        chunk = metadata.row_group(group).column(index)
-        statistics = chunk.statistics
-        if statistics is not None and statistics.has_min_max:
-            lows.append(statistics.min)
-            highs.append(statistics.max)
-        elif statistics is None or statistics.null_count != chunk.num_values:
-            return None  # values without statistics
-    return (min(lows), max(highs)) if lows else (None, None)
-
-
-def _duckdb_profile(file: Path, column: str | None) -> dict[str, Any]:
-    """Row count and min / max of one column (parsed as timestamp) with DuckDB."""
-    import duckdb
-
-    reader = (
-        f"read_csv('{file.as_posix()}', all_varchar = true)"
-        if file.suffix == ".csv"
-        else f"read_parquet('{file.as_posix()}')"
-    )
-    with duckdb.connect(":memory:") as connection:
-        if column is None:
-            (rows,) = connection.execute(f"SELECT count(*) FROM {reader}").fetchone()
-            return {"rows": int(rows)}
-        quoted = '"' + column.replace('"', '""') + '"'
-        rows, low, high = connection.execute(
-            f"SELECT count(*), min(TRY_CAST({quoted} AS TIMESTAMP)), "
-            f"max(TRY_CAST({quoted} AS TIMESTAMP)) FROM {reader}"
-        ).fetchone()
-    return {"rows": int(rows), "date_min": low, "date_max": high}
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def table_fingerprint(file: Path, date_column: str | None) -> dict[str, Any]:
-    """File, size, modification time, row count and the date range of ``date_column``.
-
-    Parquet: the footer's row count and row-group min / max statistics (no data read; DuckDB
-    scans the one column when statistics are missing). CSV: one DuckDB pass.
-    """
-    stat = file.stat()
-    out: dict[str, Any] = {
-        "file": file.as_posix(),
-        "bytes": stat.st_size,
-        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
-        "date_column": date_column,
-    }
-    try:
-        if file.suffix == ".parquet":
-            out["rows"] = pq.ParquetFile(file).metadata.num_rows
-            bounds = _parquet_range(file, date_column) if date_column else (None, None)
-            if bounds is None:
-                profile = _duckdb_profile(file, date_column)
-                bounds = (profile["date_min"], profile["date_max"])
-        else:
-            profile = _duckdb_profile(file, date_column)
-            out["rows"] = profile["rows"]
-            bounds = (profile.get("date_min"), profile.get("date_max"))
-        out["date_min"], out["date_max"] = _iso(bounds[0]), _iso(bounds[1])
-    except Exception as error:  # a fingerprint must never fail the run
-        out["error"] = f"{type(error).__name__}: {error}"
-    return out
-
-
-def _file_fingerprint(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"file": path.as_posix(), "exists": False}
-    stat = path.stat()
-    out: dict[str, Any] = {
-        "file": path.as_posix(),
-        "bytes": stat.st_size,
-        "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
-    }
-    if path.is_file() and path.suffix == ".parquet":
-        try:
-            out["rows"] = pq.ParquetFile(path).metadata.num_rows
-        except Exception as error:
-            out["error"] = f"{type(error).__name__}: {error}"
-    return out
 
 
 def promoted_model_summary(promoted_dir: Path) -> dict[str, Any] | None:
@@ -303,6 +210,7 @@ class RunManifestHook:
         self._project_path = Path.cwd()
         self._previous_handlers: dict[int, Any] = {}
         self._pid = os.getpid()
+        self._lock: RunLock | None = None
 
     # --- paths -------------------------------------------------------------------------------
 
@@ -373,18 +281,24 @@ class RunManifestHook:
             parameters = catalog.load("parameters")
         except Exception:  # no parameters dataset in a hand-built catalog
             parameters = {}
+        run_id = str(run_params.get("run_id"))
+        names = run_params.get("pipeline_names") or ["__default__"]
+        self._take_lock(parameters.get("run_lock") or {}, run_id, names)
+        self._mark_abandoned(run_id)
         scheduler = {key: os.environ.get(var) for key, var in AIRFLOW_CONTEXT.items()}
         promoted_dir = self._promoted_dir()
         before = promoted_model_summary(promoted_dir) if promoted_dir else None
         self._manifest = {
-            "run_id": str(run_params.get("run_id")),
+            "run_id": run_id,
             "status": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
             "started_at": utc_now(),
             "finished_at": None,
             "duration_seconds": None,
             "error": None,
             "pipeline": {
-                "names": run_params.get("pipeline_names") or ["__default__"],
+                "names": names,
                 "node_filter": {
                     key: run_params.get(key)
                     for key in ("node_names", "from_nodes", "to_nodes", "tags", "namespaces")
@@ -413,6 +327,47 @@ class RunManifestHook:
         }
         self._write()
         self._install_signal_handlers()
+
+    def _take_lock(self, settings: dict[str, Any], run_id: str, names: list[str]) -> None:
+        """Wait for (or stop at) another run of this project (``core.run_lock``); before
+        anything is written, so a refused run leaves the running run's manifest alone."""
+        if self._lock is None or not self._lock.held:
+            self._lock = RunLock(
+                self._project_path / LOCK_FILE,
+                settings.get("when_busy", "wait"),
+                settings.get("max_wait_minutes", 120),
+            )
+        self._lock.acquire(run_id, names)
+
+    def _mark_abandoned(self, run_id: str) -> None:
+        """A manifest still ``running`` when this run holds the lock belongs to a run whose
+        process is gone (killed outright, out of memory): it becomes ``abandoned`` in its
+        history file. Without a lock (Windows) only a process that no longer exists counts."""
+        try:
+            previous = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return
+        if previous.get("status") != "running" or previous.get("run_id") == run_id:
+            return
+        locked = self._lock is not None and self._lock.held
+        same_host = previous.get("host") == socket.gethostname()
+        if not locked and same_host and process_alive(previous.get("pid")):
+            return  # no lock on this platform and the process lives: it may still be running
+        previous["status"] = "abandoned"
+        previous["error"] = previous.get("error") or {
+            "type": "abandoned",
+            "message": "the run's process ended without finishing it (killed outright or out "
+            f"of memory); found by run {run_id}",
+            "node": None,
+        }
+        logger.warning(
+            "Run %s never finished (its process is gone): recorded as abandoned",
+            previous.get("run_id"),
+        )
+        try:
+            write_json_atomic(self._history_path(str(previous.get("run_id"))), previous)
+        except OSError as error:
+            logger.error("Could not record the abandoned run: %s", error)
 
     # --- signals -----------------------------------------------------------------------------
 
@@ -474,7 +429,7 @@ class RunManifestHook:
                 file = dataset._existing_file()
                 table = dataset._describe()["table"]
                 inputs[name] = (
-                    table_fingerprint(self._absolute(file), _main_date_column(table))
+                    table_fingerprint(self._absolute(file), main_date_column(table))
                     if file is not None
                     else {"file": None, "exists": False}
                 )
@@ -483,7 +438,7 @@ class RunManifestHook:
             elif dataset is not None and not isinstance(dataset, MemoryDataset):
                 filepath = _dataset_path(dataset)
                 if filepath:
-                    inputs[name] = _file_fingerprint(self._absolute(Path(str(filepath))))
+                    inputs[name] = file_fingerprint(self._absolute(Path(str(filepath))))
         for fingerprint in inputs.values():  # project-relative paths: comparable across copies
             if fingerprint.get("file"):
                 fingerprint["file"] = self._relative(fingerprint["file"])
@@ -588,20 +543,13 @@ class RunManifestHook:
                 manifest["models"]["promoted_model"] = promoted_model_summary(promoted_dir)
             manifest["outputs_written"] = sorted(set(manifest["outputs_written"]))
             self._write()
+            if status == "success":
+                write_json_atomic(self.manifest_path.with_name(LAST_SUCCESS), manifest)
             (logger.info if status == "success" else logger.error)(
                 "Run %s %s; manifest: %s", manifest["run_id"], status, self.manifest_path
             )
             self._manifest = None
         finally:
             self._restore_signal_handlers()
-
-
-class PromotedModelCheckHook:
-    """Before a run whose pipeline reads the promoted churn model without producing it
-    (``score``, ``scoring``, ``monitoring``): stop at once when none is promoted, with the
-    dataset's own message (run ``retrain`` first), instead of after cleaning and features."""
-
-    @hook_impl
-    def before_pipeline_run(self, pipeline: Pipeline, catalog: CatalogProtocol) -> None:
-        if PROMOTED_MODEL in pipeline.inputs() and not catalog.exists(PROMOTED_MODEL):
-            catalog.load(PROMOTED_MODEL)  # raises DatasetError: how to create one
+            if self._lock is not None:
+                self._lock.release()
