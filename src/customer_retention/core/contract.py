@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from customer_retention.core.errors import ActionableError
+
 # Column kinds and the dtype each is parsed to. Text is Arrow-backed: string operations run in
 # Arrow's compute kernels, not one Python call per value (10x faster on millions of events).
 TEXT_DTYPE = "string[pyarrow]"
@@ -295,7 +297,7 @@ RAW_TABLES = tuple(TABLE_SPECS)
 """Every input table of the contract, in contract order (customers first)."""
 
 
-class DataContractError(ValueError):
+class DataContractError(ActionableError, ValueError):
     """The input does not follow the data contract (missing table or column)."""
 
 
@@ -344,7 +346,9 @@ def business_model(
                 "contract is 'non_contractual' but table 'transactions' has no clean rows: add "
                 "the purchase log, or set contract: contractual (conf/local/globals.yml)."
             )
-        ignored = f" ({subscription_rows:,} subscription rows not used)" if subscription_rows else ""
+        ignored = (
+            f" ({subscription_rows:,} subscription rows not used)" if subscription_rows else ""
+        )
         return "non-contractual", f"set by the contract parameter{ignored}"
     if subscription_rows:
         return "contractual", f"auto: the subscriptions table has {subscription_rows:,} clean rows"

@@ -30,6 +30,8 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from customer_retention.core.errors import ActionableError
+
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "data/.run.lock"
@@ -37,7 +39,7 @@ WHEN_BUSY = ("wait", "stop")
 POLL_SECONDS = 1.0
 
 
-class RunLockBusy(RuntimeError):
+class RunLockBusy(ActionableError, RuntimeError):
     """Another run of this project holds the lock."""
 
 

@@ -16,6 +16,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol, DatasetError, MemoryDataset
 from kedro.pipeline import Pipeline
 
+from customer_retention.core.errors import ActionableError
 from customer_retention.datasets import (
     OptionalDataset,
     PromotedModelDataset,
@@ -27,7 +28,7 @@ PROMOTED_MODEL = "promoted_churn_model"
 JOBS = ("__default__", "retrain", "score")
 
 
-class MissingInputError(DatasetError):
+class MissingInputError(ActionableError, DatasetError):
     """An input of the run is missing and no node of the run writes it."""
 
 
@@ -67,6 +68,8 @@ def missing_inputs_message(missing: dict[str, Any], pipelines: dict[str, Pipelin
         if stage and stage not in stages:
             stages.append(stage)
     if stages:
+        order = list(pipelines)  # the registry lists the stages in the order they run
+        stages.sort(key=order.index)
         lines.append(
             f"Run `kedro run --pipelines {','.join(stages)}` first, or the whole pipeline with "
             "`kedro run`."

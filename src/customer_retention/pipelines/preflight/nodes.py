@@ -17,12 +17,13 @@ from typing import Any
 import pandas as pd
 
 from customer_retention.core import attributes as attribute_kinds
+from customer_retention.core.errors import ActionableError
 from customer_retention.core.splits import temporal_split_possible
 
 logger = logging.getLogger(__name__)
 
 
-class RunPlanError(ValueError):
+class RunPlanError(ActionableError, ValueError):
     """The data and parameters cannot give a meaningful run; the message says what to change."""
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.errors import ActionableError
 from customer_retention.core.features import DRIVER_GROUPS
 from customer_retention.core.model_frame import feature_array
 from customer_retention.core.reasons import explain
@@ -57,6 +58,10 @@ def risk_deciles(probability: pd.Series) -> pd.Series:
     return np.ceil(rank * 10 / len(probability)).astype(int)
 
 
+class ImplausibleScoresError(ActionableError, ValueError):
+    """The scores are far from the churn rate the model was trained on (scoring.sanity)."""
+
+
 def _use_approximate_shap(params: dict[str, Any], rows: int) -> bool:
     """``approximate_shap``: true / false, or ``auto`` = approximate above exact_shap_max_rows."""
     setting = params.get("approximate_shap", "auto")
@@ -78,7 +83,7 @@ def _stop_on_implausible_scores(
         float(np.mean(probability)), metadata, (params.get("sanity") or {}).get("max_mean_ratio")
     )
     if check["status"] == "implausible":
-        raise ValueError(
+        raise ImplausibleScoresError(
             f"The promoted model {metadata.get('model_id')} gives the {len(probability):,} "
             f"scored customers a mean churn probability of {check['mean_probability']:.1%}, "
             f"{check['ratio']:.1f} times the churn rate of its training data "
