@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import shutil
@@ -10,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from kedro.config import OmegaConfigLoader
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
 
 from customer_retention.core.contract import RAW_TABLES
 from customer_retention.core.layout import DATA_LAYERS
@@ -255,3 +258,33 @@ def fresh_project(root: Path) -> Path:
     for layer in DATA_LAYERS:
         (project / "data" / layer).mkdir(parents=True)
     return project
+
+
+# A small demo business (600 customers) with a fixed reference date: the end-to-end tests' data.
+SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
+
+
+def run_job(project: Path, pipeline: str, params: dict | None = None) -> None:
+    """``kedro run --pipelines <pipeline>`` in ``project`` (in this process), on the small demo."""
+    with KedroSession.create(project_path=project, runtime_params=params or SMALL_DEMO) as session:
+        session.run(pipeline_names=[pipeline])
+
+
+@pytest.fixture(scope="session")
+def retrained(tmp_path_factory) -> Path:
+    """A project after one ``retrain`` on freshly generated demo data (shared, never modified:
+    tests work on copies, see ``project_copy``)."""
+    project = fresh_project(tmp_path_factory.mktemp("retrained"))
+    with contextlib.chdir(project):
+        bootstrap_project(project)
+        run_job(project, "retrain")
+    return project
+
+
+def project_copy(retrained: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A private copy of the retrained project, made the working directory."""
+    copy_ = tmp_path / "project"
+    shutil.copytree(retrained, copy_)
+    monkeypatch.chdir(copy_)
+    bootstrap_project(copy_)
+    return copy_

@@ -5,14 +5,12 @@ generated Airflow DAG runs task by task."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import types
@@ -22,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 
@@ -30,12 +27,11 @@ from customer_retention.datasets import model_store
 from customer_retention.model_versions import list_model_versions
 from customer_retention.pipeline_registry import register_pipelines
 
-from .conftest import fresh_project
+from .conftest import SMALL_DEMO, fresh_project, project_copy, run_job
 from .test_airflow_dag import dag_file, dag_tasks
 
 pytestmark = pytest.mark.slow
 
-SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
 VOLATILE = re.compile(r"(^|_)(seconds|created_at|generated_at|model_id)$")
 # The run records, and the HTML report: it shows its generation time and the changes since the
 # previous report (stateful by design); its inputs and report_summary.json are compared.
@@ -43,33 +39,17 @@ NOT_REPEATABLE = {"run_manifest.json", "report.html"}
 VERSION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z")  # Kedro save version
 
 
-def run(project: Path, pipeline: str, params: dict | None = None) -> None:
-    with KedroSession.create(project_path=project, runtime_params=params or SMALL_DEMO) as session:
-        session.run(pipeline_names=[pipeline])
+run = run_job
 
 
 def manifest(project: Path) -> dict[str, Any]:
     return json.loads((project / "data/08_reporting/run_manifest.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def retrained(tmp_path_factory) -> Path:
-    """A project after one `retrain` on freshly generated demo data (shared, never modified)."""
-    project = fresh_project(tmp_path_factory.mktemp("retrained"))
-    with contextlib.chdir(project):
-        bootstrap_project(project)
-        run(project, "retrain")
-    return project
-
-
 @pytest.fixture
 def project(retrained, tmp_path, monkeypatch) -> Path:
     """A private copy of the retrained project, as the working directory."""
-    copy = tmp_path / "project"
-    shutil.copytree(retrained, copy)
-    monkeypatch.chdir(copy)
-    bootstrap_project(copy)
-    return copy
+    return project_copy(retrained, tmp_path, monkeypatch)
 
 
 # ---------------------------------------------------------------------------------------------
