@@ -140,7 +140,7 @@ TASKS = {
     },
     "render_report__9_nodes": {
         "nodes": ["build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "write_model_card__16_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__16_nodes"],
     },
     "plot_campaign_survival": {
         "nodes": ["plot_campaign_survival"],

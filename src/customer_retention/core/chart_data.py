@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from customer_retention.models.clv import DAYS_PER_MONTH
-from customer_retention.models.evaluation import cumulative_gains, reliability_table, thin_curve
+from customer_retention.models.evaluation import (
+    cumulative_gains,
+    proportion_interval,
+    reliability_table,
+    thin_curve,
+)
 from customer_retention.models.kaplan_meier import kaplan_meier
 
 from .formatting import fmt_number, humanize
@@ -98,6 +104,92 @@ def segment_values(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- health score
+HEALTH_LABEL = "churned_within_horizon"
+HEALTH_BAND_COLUMNS = [
+    "band",
+    "customers",
+    "churned",
+    "churn_rate_pct",
+    "churn_rate_ci_low_pct",
+    "churn_rate_ci_high_pct",
+]
+
+
+def health_band_names(low: float, high: float) -> list[str]:
+    """The three health-score bands, worst first: below ``low``, ``low``-``high``, ``high`` up."""
+    return [f"below {low:g}", f"{low:g}–{high:g}", f"{high:g} and above"]
+
+
+def health_band_churn(
+    customer_health: pd.DataFrame | None, low: float, high: float
+) -> pd.DataFrame:
+    """Churn within the horizon by health-score band over the labelled snapshot rows of
+    ``customer_health`` (health_score, churned_within_horizon), with the 95% Wilson interval
+    of each rate; every band listed, worst first, empty ones with 0 customers. Empty when the
+    table has no labelled rows (or no label column: a customer_health written before the
+    retention-metrics stage kept it). A customer counts once per labelled snapshot (the
+    intervals treat the rows as independent, so they are somewhat narrow)."""
+    if customer_health is None or HEALTH_LABEL not in customer_health:
+        return pd.DataFrame(columns=HEALTH_BAND_COLUMNS)
+    rows = customer_health.dropna(subset=[HEALTH_LABEL, "health_score"])
+    if rows.empty:
+        return pd.DataFrame(columns=HEALTH_BAND_COLUMNS)
+    names = health_band_names(low, high)
+    score = rows["health_score"].to_numpy(dtype=float)
+    band = pd.Categorical.from_codes((score >= low).astype(int) + (score >= high), names)
+    grouped = rows[HEALTH_LABEL].astype(float).groupby(band, observed=False).agg(["size", "sum"])
+    customers, churned = grouped["size"].to_numpy(), grouped["sum"].to_numpy()
+    ci_low, ci_high = proportion_interval(churned, customers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(customers > 0, churned / customers, np.nan)
+    return pd.DataFrame(
+        {
+            "band": names,
+            "customers": customers.astype(int),
+            "churned": churned.astype(int),
+            "churn_rate_pct": rate * 100,
+            "churn_rate_ci_low_pct": ci_low * 100,
+            "churn_rate_ci_high_pct": ci_high * 100,
+        }
+    )
+
+
+HEALTH_COMPONENTS = {
+    # What each component of the retention-metrics health score measures (its docstring).
+    "usage": "recent product events, as a percentile among customers of the same snapshot",
+    "engagement_trend": "recent against previous product usage",
+    "feedback": "latest NPS × 10; 0 once an exit survey is started",
+    "support": "speed of first support responses",
+    "revenue_trend": "MRR change over the previous window",
+    "purchase_recency": "days since the last purchase",
+}
+
+
+def health_weights(
+    summary: dict[str, Any] | None, customer_health: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The health score's weights as the retention-metrics stage applied them (its summary's
+    renormalised ``weights``), with the components it computed but gave no weight (a
+    ``component_*`` column of ``customer_health`` without a weight): component, meaning,
+    weight (share of the score)."""
+    weights = dict((summary or {}).get("weights") or {})
+    computed = [
+        c.removeprefix("component_")
+        for c in (customer_health.columns if customer_health is not None else [])
+        if str(c).startswith("component_")
+    ]
+    names = list(weights) + [c for c in computed if c not in weights]
+    return pd.DataFrame(
+        {
+            "component": names,
+            "meaning": [HEALTH_COMPONENTS.get(n, "") for n in names],
+            "weight": [float(weights.get(n, 0.0)) for n in names],
+        },
+        columns=["component", "meaning", "weight"],
+    )
 
 
 # ----------------------------------------------------------------------------- churn model

@@ -120,3 +120,40 @@ def generic(feature: str, value: Any) -> str:
     if isinstance(value, int | float | np.integer | np.floating):
         return f"{name}: {number(float(value))}"
     return f"{name}: {str(value).replace('_', ' ')}"
+
+
+# ----------------------------------------------------------------------------- driver names
+# What a churn driver stands for when its name alone would mislead a reader of the report's
+# drivers chart and summary: the feature measures one thing but, in these data, mostly carries
+# another. Keyed by feature name; the registry's label (features.py) comes first.
+STANDS_FOR: dict[str, str] = {
+    "exit_survey_started": "already leaving",
+    "nps_responses": "survey engagement",
+    "events_previous": "given recent use: a usage drop",
+    "mrr_current": "plan size",
+    "mrr_previous": "plan size before",
+}
+# With subscriptions, the transactions are mostly the subscriptions' invoices: their amounts
+# stand for the plan's price and billing cycle (an annual invoice is 12 monthly ones), their
+# counts and recency for the billing cycle, not for buying behaviour.
+STANDS_FOR_WITH_SUBSCRIPTIONS: dict[str, str] = {
+    "mean_amount_lookback": "proxy for plan size",
+    "amount_recent": "invoices: plan size",
+    "amount_previous": "invoices: plan size",
+    "transactions_lookback": "invoices: billing cycle",
+    "transactions_recent": "invoices: billing cycle",
+    "transactions_previous": "invoices: billing cycle",
+    "days_since_last_transaction": "billing cycle",
+    "transaction_trend_ratio": "billing changes",
+    "amount_trend_ratio": "plan or billing changes",
+}
+
+
+def driver_name(feature: str, label: str, contract: str | None = None) -> str:
+    """A churn driver's name for the report: its ``label``, with what it stands for in
+    brackets where that differs from what it measures (``contract``: the run's business type;
+    "contractual" means the transactions are mostly invoices)."""
+    stands_for = (
+        STANDS_FOR_WITH_SUBSCRIPTIONS.get(feature) if contract == "contractual" else None
+    ) or STANDS_FOR.get(feature)
+    return f"{label} ({stands_for})" if stands_for else label

@@ -36,6 +36,7 @@ CHARTS = [
     "nps_trend",
     "support_bands",
     "health_scores",
+    "health_bands",
     "kaplan_meier",
     "hazard_ratios",
     "landmark_check",
@@ -130,7 +131,8 @@ def test_report_is_one_self_contained_file_with_every_section(default_run):
     assert re.findall(r'<section id="(\w+)">', report) == SECTIONS
     images = chart_images(report)
     drift = default_run / "data/08_reporting/drift_report.json"
-    expected = CHARTS + (["drift"] if drift.exists() else [])
+    sbg = pd.read_csv(default_run / "data/08_reporting/sbg_fit.csv")  # cohorts large enough?
+    expected = CHARTS + (["drift"] if drift.exists() else []) + (["sbg_fit"] if len(sbg) else [])
     assert sorted(images) == sorted(expected)
     assert_images_decode(images)
     assert_self_contained(report)

@@ -19,6 +19,7 @@ from .monitoring import drift_bars
 from .retention import (
     cohort_heatmap,
     exit_reasons_pareto,
+    health_band_churn,
     health_histogram,
     monthly_churn,
     nps_trend,
@@ -49,6 +50,7 @@ __all__ = [
     "exit_reasons_pareto",
     "gains_chart",
     "hazard_forest",
+    "health_band_churn",
     "health_histogram",
     "kaplan_meier_grid",
     "landmark_check",

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from ..formatting import humanize
 from .style import (
     BLACK,
     BLUE,
     GREY,
+    PURPLE,
     THOUSANDS,
-    _bar_labels,
+    VERMILLION,
     _figure,
     _styled,
     _wrap,
+    chart_text,
 )
 
 
@@ -113,7 +117,9 @@ def gains_chart(tables: dict[str, pd.DataFrame], top_fraction: float) -> Figure:
     for label, table in tables.items():
         ax.plot(table["population_share"] * 100, table["captured_share"] * 100, lw=2, label=label)
     ax.plot([0, 100], [0, 100], color=GREY, ls=":", lw=1.5, label="random order")
-    ax.axvline(top_fraction * 100, color=BLACK, lw=1, ls="--")
+    ax.axvline(
+        top_fraction * 100, color=BLACK, lw=1, ls="--", label=f"top {top_fraction:.0%} contacted"
+    )
     _percent_axes(
         ax,
         "customers contacted, riskiest first",
@@ -124,27 +130,72 @@ def gains_chart(tables: dict[str, pd.DataFrame], top_fraction: float) -> Figure:
     return figure
 
 
+def _push(direction: Any) -> tuple[int, str, str]:
+    """A driver's ``direction`` (from the churn model's feature importance) as the sign of
+    its bar (+1: higher values or the level named raise the churn score, -1: lower values
+    raise it, 0: no single direction), its colour and its words."""
+    text = direction if isinstance(direction, str) else ""
+    if text == "higher raises risk":
+        return 1, VERMILLION, "higher → more churn"
+    if text == "lower raises risk":
+        return -1, BLUE, "lower → more churn"
+    if text.endswith(" raises risk"):
+        return 1, PURPLE, f"{chart_text(text.removesuffix(' raises risk'))} → more churn"
+    return 0, GREY, "no single direction"
+
+
+PUSH_LEGEND = (
+    (VERMILLION, "+: higher value → more churn"),
+    (BLUE, "−: lower value → more churn"),
+    (PURPLE, "+: this level → more churn"),
+    (GREY, "no single direction (drawn +)"),
+)
+
+
 @_styled
 def driver_bars(importance: pd.DataFrame, labels: dict[str, str], top: int = 12) -> Figure:
-    """Mean |SHAP| contribution of the strongest features."""
+    """The strongest drivers and which way each pushes the churn score, as signed mean |SHAP|
+    (log-odds): the size of the feature's average push, positive where higher values (or the
+    level named) raise the score, negative where lower values raise it (the sign of the rank
+    correlation between the feature's value and its SHAP value: the ``direction`` column);
+    grey and positive when the push has no single direction. ``labels``: feature -> name."""
     data = importance.sort_values("mean_abs_shap", ascending=False).head(top).iloc[::-1]
-    figure = _figure(0.5 * len(data) + 1.4, width=8.5)
+    pushes = [_push(d) for d in data.get("direction", pd.Series([""] * len(data)))]
+    signs = np.array([p[0] or 1 for p in pushes], dtype=float)
+    values = data["mean_abs_shap"].to_numpy(dtype=float) * signs
+    names = [
+        f"{_wrap(labels.get(f, chart_text(f)), 38)}\n{words}"
+        for f, (_, _, words) in zip(data["feature"], pushes, strict=True)
+    ]
+    figure = _figure(0.62 * len(data) + 2.2, width=9.0)
     ax = figure.subplots()
-    names = [labels.get(f, humanize(f)) for f in data["feature"]]
-    if (
-        "direction" in data
-    ):  # which way each driver pushes: "lower raises risk", "monthly raises risk"
-        names = [
-            _wrap(f"{name} ({direction})", 30) if isinstance(direction, str) and direction else name
-            for name, direction in zip(names, data["direction"], strict=True)
-        ]
-    bars = ax.barh(names, data["mean_abs_shap"], color=BLUE, height=0.65)
-    _bar_labels(ax, bars, [f"{v:.3f}" for v in data["mean_abs_shap"]], horizontal=True)
-    ax.set_xlim(0, float(data["mean_abs_shap"].max()) * 1.15)
+    positions = np.arange(len(data))
+    ax.barh(positions, values, color=[p[1] for p in pushes], height=0.65)
+    ax.set_yticks(positions, names, fontsize=10)  # one driver per row
+    span = float(np.abs(values).max()) if len(values) else 1.0
+    for y, value in zip(positions, values, strict=True):
+        ax.annotate(
+            f"{value:+.3f}".replace("-", "−"),
+            (value, y),
+            xytext=(4 if value >= 0 else -4, 0),
+            textcoords="offset points",
+            ha="left" if value >= 0 else "right",
+            va="center",
+            fontsize=10.5,
+        )
+    ax.set_xlim(-span * 1.3 if (values < 0).any() else 0.0, span * 1.3)
+    ax.axvline(0, color=BLACK, lw=1)
     ax.grid(axis="y", visible=False)
+    shown = {p[1] for p in pushes}
+    figure.legend(
+        handles=[Patch(color=c, label=t) for c, t in PUSH_LEGEND if c in shown],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=10,
+    )
     ax.set(
-        xlabel="average effect on the churn score (mean |SHAP|, log-odds)",
-        title=f"Top {len(data)} drivers of predicted churn",
+        xlabel="signed mean |SHAP| (log-odds): average push on the churn score",
+        title=f"Top {len(data)} drivers of predicted churn and their direction",
     )
     return figure
 
@@ -201,9 +252,10 @@ def qini_curves(curves: dict[str, pd.DataFrame]) -> Figure:
     per customer) with the straight line of random targeting."""
     figure = _figure(4.4, width=7.5)
     ax = figure.subplots()
-    for label, curve in curves.items():
+    for key, curve in curves.items():
+        name = chart_text(key)
         x = curve["share_targeted"] * 100
-        line = ax.plot(x, curve["incremental_kept"] * 100, lw=2, label=label)[0]
+        line = ax.plot(x, curve["incremental_kept"] * 100, lw=2, label=name)[0]
         end = float(curve["incremental_kept"].iloc[-1]) * 100
         ax.plot([0, 100], [0, end], color=line.get_color(), ls=":", lw=1.2)
     ax.axhline(0, color=GREY, lw=1)
@@ -211,7 +263,8 @@ def qini_curves(curves: dict[str, pd.DataFrame]) -> Figure:
     ax.set(
         xlabel="customers contacted, by expected uplift",
         ylabel="incremental customers kept (per 100)",
-        title="Qini curves on held-out campaign customers (dotted: random targeting)",
+        title="Qini curves, held-out campaign customers",
     )
+    ax.plot([], [], color=GREY, ls=":", lw=1.2, label="dotted: random targeting")
     ax.legend(loc="best", fontsize=10)
     return figure

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from ..formatting import humanize
 from .style import (
     BLACK,
     BLUE,
@@ -23,6 +24,7 @@ from .style import (
     _month_axis,
     _styled,
     _wrap,
+    chart_text,
 )
 
 
@@ -64,19 +66,31 @@ def monthly_churn(months: pd.DataFrame) -> Figure:
 
 @_styled
 def cohort_heatmap(cohorts: pd.DataFrame) -> Figure:
-    """Share of each signup-month cohort still active k months after its signup month."""
-    columns = sorted((c for c in cohorts.columns if str(c).isdigit()), key=int)
-    matrix = cohorts[columns].to_numpy(dtype=float) * 100
+    """Share of each signup-month cohort still active k months after its signup month.
+
+    Column ``k`` of the table is measured when month signup + k + 1 starts: the x axis is in
+    months after the signup month (k + 1), so each tick's label is its position (no column
+    index relabelled), and a month missing from the table is an empty column, not a shift."""
+    present = sorted(int(c) for c in cohorts.columns if str(c).isdigit())
+    columns = [str(k) for k in range(present[-1] + 1)] if present else []
+    matrix = cohorts.reindex(columns=columns).to_numpy(dtype=float) * 100
     labels = pd.to_datetime(cohorts["signup_month"]).dt.strftime("%b %Y").tolist()
     height = min(9.0, max(3.5, 0.22 * len(labels) + 1.8))
     figure = _figure(height)
     ax = figure.subplots()
-    image = ax.imshow(matrix, aspect="auto", cmap="cividis", vmin=0, vmax=100)
+    image = ax.imshow(
+        matrix,
+        aspect="auto",
+        cmap="cividis",
+        vmin=0,
+        vmax=100,
+        extent=(0.5, len(columns) + 0.5, len(labels) - 0.5, -0.5),
+    )
     ax.grid(False)
     step_y = max(1, int(np.ceil(len(labels) / 18)))
-    ax.set_yticks(range(0, len(labels), step_y), labels[::step_y])
-    ticks = [i for i, c in enumerate(columns) if (int(c) + 1) % 3 == 0 or i == 0]
-    ax.set_xticks(ticks, [str(int(columns[i]) + 1) for i in ticks])
+    ax.set_yticks(range(0, len(labels), step_y), labels[::step_y])  # one label per row shown
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True, steps=[1, 2, 3, 6, 10]))
+    ax.set_xlim(0.5, len(columns) + 0.5)
     ax.set(
         xlabel="months after the signup month",
         ylabel="signup month (cohort)",
@@ -157,31 +171,28 @@ def nps_trend(months: pd.DataFrame) -> Figure:
     return figure
 
 
-@_styled
-def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 0) -> Figure:
-    """Churn within the horizon by band of median first-response time, with 95% intervals
-    when the table has them; bands with fewer than ``min_customers`` rows drawn pale."""
-    figure = _figure(4.0, width=8.0)
-    ax = figure.subplots()
-    small = (bands["customers"] < min_customers).to_numpy()
-    colours = [GREY if b == "no tickets" else BLUE for b in bands["support_response_band"]]
-    positions = np.arange(len(bands))
-    bars = ax.bar(positions, bands["churn_rate_pct"], color=colours, width=0.6)
+def _rate_bars(
+    ax: Any,
+    names: list[str],
+    rates: pd.Series,
+    low: pd.Series | None,
+    high: pd.Series | None,
+    counts: pd.Series,
+    colours: list[str],
+    small: np.ndarray,
+) -> None:
+    """Churn rates (%) as bars with 95% whiskers (when ``low`` / ``high`` are given), each
+    labelled with its rate and, in brackets, how many it rests on; ``small`` bars drawn pale."""
+    positions = np.arange(len(names))
+    bars = ax.bar(positions, rates, color=colours, width=0.6)
     for bar, pale in zip(bars, small, strict=True):
         if pale:
             bar.set_alpha(0.3)
-    if "churn_rate_ci_low_pct" in bands:
+    if low is not None and high is not None:
         ax.errorbar(
             positions,
-            bands["churn_rate_pct"],
-            yerr=np.clip(
-                [
-                    bands["churn_rate_pct"] - bands["churn_rate_ci_low_pct"],
-                    bands["churn_rate_ci_high_pct"] - bands["churn_rate_pct"],
-                ],
-                0,
-                None,
-            ),
+            rates,
+            yerr=np.clip([rates - low, high - rates], 0, None),
             fmt="none",
             ecolor=BLACK,
             elinewidth=1.2,
@@ -190,21 +201,77 @@ def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 0
     _bar_labels(
         ax,
         bars,
-        [
-            f"{r:.1f}%\n({n:,.0f})"
-            for r, n in zip(bands["churn_rate_pct"], bands["customers"], strict=True)
-        ],
-        ends=bands.get("churn_rate_ci_high_pct"),
+        [f"{r:.1f}%\n({n:,.0f})" for r, n in zip(rates, counts, strict=True)],
+        ends=high,
     )
-    ax.set_xticks(positions, [humanize(b) for b in bands["support_response_band"]])
+    ax.set_xticks(positions, names)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    top = bands.get("churn_rate_ci_high_pct", bands["churn_rate_pct"]).max()
-    ax.set_ylim(0, float(top) * 1.3)
+    top = float((rates if high is None else high).max())
+    ax.set_ylim(0, top * 1.3 or 1)
+
+
+@_styled
+def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 0) -> Figure:
+    """Churn within the horizon by band of median first-response time, with 95% intervals
+    when the table has them; bands with fewer than ``min_customers`` rows drawn pale."""
+    figure = _figure(4.0, width=8.0)
+    ax = figure.subplots()
+    small = (bands["customers"] < min_customers).to_numpy()
+    _rate_bars(
+        ax,
+        [chart_text(b) for b in bands["support_response_band"]],
+        bands["churn_rate_pct"],
+        bands.get("churn_rate_ci_low_pct"),
+        bands.get("churn_rate_ci_high_pct"),
+        bands["customers"],
+        [GREY if b == "no tickets" else BLUE for b in bands["support_response_band"]],
+        small,
+    )
     ax.set(
         xlabel="median time to first support response"
         + (f" (pale: fewer than {min_customers:,} observed)" if small.any() else ""),
         ylabel=f"churned within {horizon_days} days",
         title="Churn by support response speed",
+    )
+    return figure
+
+
+def _band_colours(low: float, high: float) -> tuple[list[str], list[str]]:
+    """Band names and colours of the health histogram: below ``low``, between, ``high`` up."""
+    return (
+        [f"below {low:g}", f"{low:g}–{high:g}", f"{high:g} and above"],
+        [VERMILLION, ORANGE, GREEN],
+    )
+
+
+@_styled
+def health_band_churn(
+    bands: pd.DataFrame, horizon_days: int, low: float, high: float, min_customers: int = 0
+) -> Figure:
+    """Churn within the horizon by health-score band (``band``, ``customers``,
+    ``churn_rate_pct``, ``churn_rate_ci_low_pct``, ``churn_rate_ci_high_pct``; the bands of
+    :func:`health_histogram`, in its colours), with 95% intervals; bands with fewer than
+    ``min_customers`` rows drawn pale."""
+    figure = _figure(4.0, width=8.0)
+    ax = figure.subplots()
+    names, colours = _band_colours(low, high)
+    colour_of = dict(zip(names, colours, strict=True))
+    small = (bands["customers"] < min_customers).to_numpy()
+    _rate_bars(
+        ax,
+        [f"score {b}" for b in bands["band"]],
+        bands["churn_rate_pct"],
+        bands["churn_rate_ci_low_pct"],
+        bands["churn_rate_ci_high_pct"],
+        bands["customers"],
+        [colour_of.get(b, GREY) for b in bands["band"]],
+        small,
+    )
+    ax.set(
+        xlabel="health score at the snapshot"
+        + (f" (pale: fewer than {min_customers:,} observed)" if small.any() else ""),
+        ylabel=f"churned within {horizon_days} days",
+        title="Churn by health-score band",
     )
     return figure
 
@@ -216,7 +283,11 @@ def health_histogram(scores: pd.Series, low: float, high: float) -> Figure:
     ax = figure.subplots()
     edges = np.arange(0, 105, 5)
     counts, _ = np.histogram(scores.clip(0, 100), bins=edges)
-    colours = [VERMILLION if e < low else (ORANGE if e < high else GREEN) for e in edges[:-1]]
+    names, band_colours = _band_colours(low, high)
+    colours = [
+        band_colours[0] if e < low else (band_colours[1] if e < high else band_colours[2])
+        for e in edges[:-1]
+    ]
     ax.bar(edges[:-1], counts, width=5, align="edge", color=colours, edgecolor="white")
     ax.yaxis.set_major_formatter(THOUSANDS)
     ax.set(
@@ -226,9 +297,7 @@ def health_histogram(scores: pd.Series, low: float, high: float) -> Figure:
         title="Health score of active customers",
     )
     handles = [
-        mpl.patches.Patch(color=VERMILLION, label=f"below {low:g}"),
-        mpl.patches.Patch(color=ORANGE, label=f"{low:g}–{high:g}"),
-        mpl.patches.Patch(color=GREEN, label=f"{high:g} and above"),
+        mpl.patches.Patch(color=c, label=n) for n, c in zip(names, band_colours, strict=True)
     ]
     ax.legend(handles=handles, loc="upper left")
     return figure

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, PercentFormatter
 
-from ..formatting import fmt_p_value, humanize
+from ..formatting import fmt_p_value
 from .style import (
     BLACK,
     BLUE,
@@ -19,6 +19,8 @@ from .style import (
     _figure,
     _styled,
     _wrap,
+    chart_text,
+    drawable,
 )
 
 
@@ -109,7 +111,9 @@ def kaplan_meier_grid(curves: pd.DataFrame, segments: dict[str, dict[str, Any]])
                 )
         info = segments[segment]
         p = info.get("p_value")
-        ax.set_title(humanize(segment) + (f"\nlog-rank {fmt_p_value(p)}" if p is not None else ""))
+        ax.set_title(
+            chart_text(segment) + (f"\nlog-rank {fmt_p_value(p)}" if p is not None else "")
+        )
         if not table:
             ax.set_xlabel(f"months after {info['origin']}")
         ax.set_ylim(bottom, 101)
@@ -145,9 +149,10 @@ def hazard_forest(ratios: pd.DataFrame, labels: list[str], alpha: float = 0.05) 
     high = max(2.0, float(data["ci_upper_95"].max()) * 1.1)
     ax.set_xlim(low, high)
     ticks = [t for t in (0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4) if low <= t <= high]
-    ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))  # the value
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
-    ax.set_yticks(positions, labels)
+    ax.set_yticks(positions, [drawable(text) for text in labels])  # one covariate per row
     for y, ratio in zip(positions, data["hazard_ratio"], strict=True):
         ax.annotate(
             f"{ratio:.2f}×",

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from ..formatting import fmt_money, humanize
+from ..formatting import fmt_money
 from .style import (
     BLACK,
     BLUE,
@@ -21,6 +22,7 @@ from .style import (
     _figure,
     _styled,
     _wrap,
+    chart_text,
     money_formatter,
 )
 
@@ -66,9 +68,9 @@ def value_at_risk_bars(by_segment: pd.DataFrame, currency: str) -> Figure:
         _bar_labels(ax, bars, [formatter(v, None) for v in data["value_at_risk"]], horizontal=True)
         ax.set_xlim(0, shared)
         ax.xaxis.set_major_formatter(formatter)
-        ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=2, steps=[1, 2, 5, 10]))  # no crowding
         ax.grid(axis="y", visible=False)
-        ax.set_title(humanize(segment))
+        ax.set_title(chart_text(segment))
     figure.suptitle("Value at risk (churn probability × CLV) by segment", fontweight="bold")
     return figure
 
@@ -107,21 +109,23 @@ def budget_comparison(summary: dict[str, Any], currency: str) -> Figure:
 @_styled
 def sbg_fit(fit: pd.DataFrame, segment: str) -> Figure:
     """Share of each cohort still active by month since signup: observed (points) and the
-    shifted-beta-geometric fit (lines). ``fit``: level, month, observed, fitted."""
+    shifted-beta-geometric fit (lines), one colour per level. ``fit``: level, month,
+    observed, fitted."""
     figure = _figure(4.6, width=7.5)
     ax = figure.subplots()
+    handles = []
     for colour, (level, rows) in zip(PALETTE, fit.groupby("level", sort=False), strict=False):
-        ax.plot(
-            rows["month"], rows["observed"] * 100, "o", color=colour, label=f"{level}: observed"
-        )
-        ax.plot(rows["month"], rows["fitted"] * 100, "-", color=colour, label=f"{level}: sBG")
+        ax.plot(rows["month"], rows["observed"] * 100, "o", color=colour)
+        ax.plot(rows["month"], rows["fitted"] * 100, "-", color=colour)
+        handles.append(Line2D([], [], color=colour, marker="o", label=chart_text(level)))
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    name = "all customers" if segment == "all_customers" else chart_text(segment)
     ax.set(
-        title=f"Monthly retention by {humanize(segment)}: observed vs sBG",
+        title=f"Cohort retention by {name}: observed (points) vs sBG (lines)",
         xlabel="months since signup",
         ylabel="cohort still active",
     )
-    ax.legend(fontsize=9)
+    ax.legend(handles=handles, loc="upper right", fontsize=10)
     return figure
 
 

@@ -17,6 +17,7 @@ from customer_retention.core.formatting import (
     fmt_share,
     humanize,
 )
+from customer_retention.core.phrases import driver_name
 
 from . import takeaways
 from .blocks import (
@@ -156,6 +157,7 @@ def build_model_section(
     churn_backtest: dict[str, Any] | None,
     model_card: dict[str, Any] | None,
     horizon_days: int,
+    run_plan: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """Metrics of every scorer, ROC, calibration, gains, the top drivers and the backtest,
     evaluated with the settings the churn model was evaluated with (``evaluation`` in its
@@ -175,6 +177,11 @@ def build_model_section(
     )
     missing = None if usable else "No test snapshot with both churners and stayers to evaluate on."
     importance = _frame(churn_feature_importance)
+    contract = (run_plan or {}).get("contract")
+    names = {
+        f: driver_name(f, FEATURE_LABELS.get(f, humanize(f)), contract)
+        for f in importance.get("feature", [])
+    }
     blocks, figures = _collect(
         (
             _chart(
@@ -223,11 +230,19 @@ def build_model_section(
             _chart(
                 "drivers",
                 "Top drivers of predicted churn",
-                takeaways.drivers(importance, FEATURE_LABELS),
+                takeaways.drivers(importance, names),
                 None if len(importance) else "No feature importance available.",
-                "Average size of each feature's push on a customer's churn score (SHAP), test rows.",
+                "Bar length: average size of each feature's push on a customer's churn score "
+                "(mean |SHAP|, log-odds, test rows); side and colour: which way it pushes (the "
+                "sign of the rank correlation between the feature's value and its push). In "
+                "brackets, what a feature stands for where that is not what it measures"
+                + (
+                    " (with subscriptions, purchases are mostly invoices)."
+                    if contract == "contractual"
+                    else "."
+                ),
             ),
-            charts.driver_bars(importance, FEATURE_LABELS) if len(importance) else None,
+            charts.driver_bars(importance, names) if len(importance) else None,
         ),
         (
             _chart(
@@ -261,7 +276,7 @@ def build_model_section(
             "roc_auc": model.get("roc_auc"),
             "drivers": [
                 {
-                    "feature": FEATURE_LABELS.get(row["feature"], humanize(row["feature"])),
+                    "feature": names[row["feature"]],
                     "direction": row.get("direction", ""),
                 }
                 for row in importance.head(3).to_dict("records")

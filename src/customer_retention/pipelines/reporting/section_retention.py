@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from customer_retention.core import charts
+from customer_retention.core.chart_data import health_band_churn, health_weights
 from customer_retention.core.formatting import (
     fmt_number,
     fmt_share,
@@ -120,9 +121,6 @@ def _health_block(
     if constant:
         scores = scores.iloc[:0]
     auc = summary.get("roc_auc_next_horizon_churn")
-    weights = ", ".join(
-        f"{humanize(k)} {fmt_share(v, 0)}" for k, v in (summary.get("weights") or {}).items()
-    )
     power = (
         f" Its ROC-AUC for churn within {horizon_days} days is {fmt_number(auc, 2)}."
         if not is_missing(auc)
@@ -134,13 +132,70 @@ def _health_block(
         takeaways.health_scores(scores, summary, low, horizon_days) if len(scores) else None,
         None
         if len(scores)
-        else "The health score is the same for every customer: its components have no data "
-        "that tell customers apart (no usage, feedback or support tables)."
+        else CONSTANT_HEALTH
         if constant
         else "No health scores at the as-of date.",
-        f"Weights: {weights}.{power}",
+        f"The score is a weighted mean of the components below (0–100 each).{power}",
     )
     return block, charts.health_histogram(scores, low, high) if len(scores) else None
+
+
+CONSTANT_HEALTH = (
+    "The health score is the same for every customer: its components have no data that tell "
+    "customers apart (no usage, feedback or support tables)."
+)
+
+
+def _health_band_block(
+    customer_health: pd.DataFrame | None,
+    summary: dict[str, Any],
+    horizon_days: int,
+    bands: list,
+    min_customers: int,
+) -> Block:
+    """Churn within the horizon by health-score band (labelled snapshots), 95% intervals."""
+    low, high = (float(b) for b in bands)
+    table = health_band_churn(customer_health, low, high)
+    table = table[table["customers"] > 0].reset_index(drop=True)
+    constant = str(summary.get("status", "")).startswith("constant")
+    block = _chart(
+        "health_bands",
+        "Does a low health score mean churn? (churn by health-score band)",
+        None if constant else takeaways.health_bands(table, horizon_days, min_customers),
+        CONSTANT_HEALTH
+        if constant
+        else None
+        if len(table)
+        else "The retention-metrics stage has not run."
+        if customer_health is None
+        else "The health scores carry no churn labels: rerun the retention-metrics stage "
+        "('kedro run --pipeline retention_metrics')."
+        if "churned_within_horizon" not in customer_health
+        else f"No snapshot whose {horizon_days}-day outcome is known yet.",
+        "Past snapshots whose outcome is known; in brackets: customer-months observed "
+        "(customers × monthly snapshots); whiskers: 95% intervals (Wilson); pale bars: fewer "
+        f"than {min_customers:,}, too few to compare and left out of the sentence above.",
+    )
+    drawable = len(table) and not constant
+    figure = (
+        charts.health_band_churn(table, horizon_days, low, high, min_customers)
+        if drawable
+        else None
+    )
+    return block, figure
+
+
+def _weight_rows(summary: dict[str, Any], customer_health: pd.DataFrame | None) -> list[dict]:
+    """The health score's components with the weights the retention-metrics stage applied."""
+    weights = health_weights(summary, customer_health)
+    return [
+        {
+            "component": humanize(row["component"]),
+            "meaning": row["meaning"],
+            "weight": fmt_share(row["weight"], 0),
+        }
+        for _, row in weights.iterrows()
+    ]
 
 
 def build_retention_section(
@@ -165,6 +220,13 @@ def build_retention_section(
         _nps_block(monthly_retention, min_nps),
         _support_block(churn_by_support_band, horizon_days, int(params["min_customers_for_rate"])),
         _health_block(customer_health, health, horizon_days, params["health_bands"]),
+        _health_band_block(
+            customer_health,
+            health,
+            horizon_days,
+            params["health_bands"],
+            int(params["min_customers_for_rate"]),
+        ),
     )
     nps = takeaways.nps_months(monthly_retention, min_nps)
     latest = (retention_summary or {}).get("latest_month") or {}
@@ -183,4 +245,8 @@ def build_retention_section(
         "nps_month": None if latest_nps is None else latest_nps["month"],
         "nps_responses": None if latest_nps is None else int(latest_nps["nps_responses"]),
     }
-    return {"charts": blocks, "headline": headline}, figures
+    return {
+        "charts": blocks,
+        "health_weights": _weight_rows(health, customer_health),
+        "headline": headline,
+    }, figures

@@ -41,7 +41,11 @@ KEY_PARAMETERS = (
     ("clv", "horizon_months", "CLV horizon (months)"),
     ("retention_plan", "budget", "retention budget"),
     ("retention_plan", "cost_per_contact", "cost per contact"),
-    ("retention_metrics", "health_score", "health-score weights"),
+    (
+        "retention_metrics",
+        "health_score",
+        "health-score weights (configured; as applied: Retention)",
+    ),
 )
 
 

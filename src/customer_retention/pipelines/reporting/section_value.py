@@ -15,6 +15,7 @@ from customer_retention.core.formatting import (
     fmt_money,
     fmt_number,
     fmt_share,
+    humanize,
     is_missing,
 )
 from customer_retention.models.evaluation import expected_total
@@ -151,6 +152,33 @@ def _purchase_model_block(
     return block, charts.purchase_tracking(clv_tracking) if drawable else None
 
 
+def _sbg_block(fit: pd.DataFrame | None, check: dict[str, Any] | None, currency: str) -> Block:
+    """The CLV stage's sBG check: each cohort's observed retention by month since signup
+    against the shifted-beta-geometric fit, and its CLV against the landmark CLV."""
+    check = check or {}
+    fit = _frame(fit)
+    drawable = len(fit) and check.get("segment")
+    reason = (check.get("reason") or "").rstrip(".")
+    segment = "all customers" if check.get("segment") == "all_customers" else check.get("segment")
+    block = _chart(
+        "sbg_fit",
+        "Does a simple renewal model agree? (sBG check of CLV)",
+        takeaways.sbg_fit(fit, check, currency) if drawable else None,
+        None
+        if drawable
+        else f"No sBG check: {reason}."
+        if reason
+        else "No sBG check: the CLV stage has not run."
+        if not check
+        else "No sBG fit: no cohort was large enough, or none of its customers churned.",
+        f"Customers who could be observed for {check.get('observed_months', '?')} months after "
+        f"signup, by {humanize(segment or '?')}: points are the share still active, lines the "
+        "shifted-beta-geometric (sBG) model of monthly renewals fitted to them (Fader & Hardie "
+        "2007). The CLV stage uses it to cross-check the landmark CLV the report shows.",
+    )
+    return block, charts.sbg_fit(fit, check["segment"]) if drawable else None
+
+
 def _lists_relation(
     risk: pd.DataFrame,
     threshold: float | None,
@@ -189,9 +217,12 @@ def build_value_section(
     run_plan: dict[str, Any] | None = None,
     clv_validation: dict[str, Any] | None = None,
     clv_tracking: pd.DataFrame | None = None,
+    sbg_fit: pd.DataFrame | None = None,
+    sbg_cross_check: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Figure]]:
     """CLV distribution, value at risk by segment, the budget plan and the top at-risk list;
-    for purchase data, how well the purchase model predicted its holdout.
+    for purchase data, how well the purchase model predicted its holdout; for subscription
+    data, the sBG check of CLV (or why it did not run).
 
     Value at risk = churn probability x CLV from the churn model's at-risk list when it scores
     the current as-of date; without it, the CLV stage's survival-based estimate (said so).
@@ -219,9 +250,11 @@ def build_value_section(
     by_segment = segment_values(risk, attributes, segments)
     summary = retention_plan_summary if scored else None
     check = _purchase_model_block(clv_validation, clv_tracking)
+    sbg = _sbg_block(sbg_fit, sbg_cross_check, currency)
     blocks, figures = _collect(
         _clv_block(values, currency),
         *([check] if check else []),
+        sbg,
         _value_at_risk_block(by_segment, source, currency),
         _budget_block(summary, scoring_absent, currency),
     )

@@ -23,7 +23,13 @@ from customer_retention.core.formatting import (
     humanize,
     is_missing,
 )
-from customer_retention.models.experiments import proportion_effect
+
+from .takeaways_groups import (  # noqa: F401 (the groups' takeaways, kept importable from here)
+    health_bands,
+    health_scores,
+    sbg_fit,
+    support_bands,
+)
 
 
 def _direction(now: float, before: float, decimals: int = 1) -> str:
@@ -189,58 +195,6 @@ def nps_trend(monthly: pd.DataFrame, min_responses: int = 1, lookback: int = 6) 
     )
 
 
-def support_bands(bands: pd.DataFrame, horizon_days: int, min_customers: int = 1) -> str | None:
-    """Churn within the horizon in the slowest support band against the fastest one."""
-    if bands is None or bands.empty:
-        return None
-    answered = bands[
-        (bands["support_response_band"] != "no tickets") & (bands["customers"] >= min_customers)
-    ].dropna(subset=["churn_rate_pct"])
-    if len(answered) < 2:
-        return None
-    fast, slow = answered.iloc[0], answered.iloc[-1]
-    ratio = slow["churn_rate_pct"] / fast["churn_rate_pct"] if fast["churn_rate_pct"] else None
-    times = f" ({fmt_number(ratio)} times as often)" if ratio else ""
-    test = proportion_effect(
-        round(slow["churn_rate_pct"] / 100 * slow["customers"]),
-        int(slow["customers"]),
-        round(fast["churn_rate_pct"] / 100 * fast["customers"]),
-        int(fast["customers"]),
-    )
-    verdict = (
-        ""
-        if test["ci_low"] > 0 or test["ci_high"] < 0
-        else "; the difference is not significant (its 95% interval includes none)"
-    )
-    return (
-        f"Customers whose median first support response took {slow['support_response_band']} "
-        f"churned within {horizon_days} days at {fmt_pct(slow['churn_rate_pct'])}, against "
-        f"{fmt_pct(fast['churn_rate_pct'])} for {fast['support_response_band']}{times}{verdict}."
-    )
-
-
-def health_scores(
-    scores: pd.Series, health_summary: dict[str, Any] | None, low: float, horizon_days: int
-) -> str | None:
-    """Share of active customers under the ``low`` health score, and the score's track record."""
-    scores = scores.dropna() if scores is not None else pd.Series(dtype=float)
-    if scores.empty:
-        return None
-    under = int((scores < low).sum())
-    sentence = (
-        f"{fmt_int(under)} of {fmt_int(len(scores))} active customers "
-        f"({fmt_share(under / len(scores))}) have a health score below {low:g}"
-    )
-    summary = health_summary or {}
-    churned, stayed = summary.get("mean_score_churned"), summary.get("mean_score_retained")
-    if is_missing(churned) or is_missing(stayed):
-        return sentence + "."
-    return (
-        f"{sentence}; in past snapshots, customers who churned within {horizon_days} days had "
-        f"scored {fmt_number(churned)} on average, those who stayed {fmt_number(stayed)}."
-    )
-
-
 def _survival_point(groups: dict[str, dict[str, Any]]) -> str | None:
     """The longest of 12 / 6 / 3 months at which every group has a survival estimate."""
     for months in (12, 6, 3, 24):
@@ -396,12 +350,32 @@ def gains(scorer: dict[str, Any], top_fraction: float) -> str | None:
     )
 
 
+def _driver_words(name: str, direction: Any) -> str:
+    """'active days (lower → more churn)', 'spend (plan size; higher → more churn)', or the
+    bare name without a single direction."""
+    text = direction if isinstance(direction, str) else ""
+    if text == "higher raises risk":
+        words = "higher → more churn"
+    elif text == "lower raises risk":
+        words = "lower → more churn"
+    elif text.endswith(" raises risk"):
+        words = f"{text.removesuffix(' raises risk')} → more churn"
+    else:
+        return name
+    return f"{name[:-1]}; {words})" if name.endswith(")") else f"{name} ({words})"
+
+
 def drivers(importance: pd.DataFrame, labels: dict[str, str], top: int = 3) -> str | None:
-    """The features with the largest mean |SHAP| contribution."""
+    """The features with the largest mean |SHAP| contribution, each with the way it pushes
+    the risk when the table says (``direction``)."""
     if importance is None or importance.empty:
         return None
     head = importance.sort_values("mean_abs_shap", ascending=False).head(top)
-    names = [labels.get(f, humanize(f)) for f in head["feature"]]
+    directions = head["direction"] if "direction" in head else [None] * len(head)
+    names = [
+        _driver_words(labels.get(f, humanize(f)), d)
+        for f, d in zip(head["feature"], directions, strict=True)
+    ]
     total = importance["mean_abs_shap"].sum()
     share = head["mean_abs_shap"].sum() / total * 100 if total else None
     sentence = f"The strongest drivers of predicted churn are {_join(names)}"

@@ -326,7 +326,12 @@ def build_customer_health(
     customer_snapshots: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Health score 0-100 = weighted mean of the available components (weights in parameters),
-    and its ROC-AUC for churn within the horizon (a lower score should mean more churn)."""
+    and its ROC-AUC for churn within the horizon (a lower score should mean more churn).
+
+    ``customer_health``: customer_id, snapshot_date, churned_within_horizon (the snapshot's
+    label, NaN when its horizon is not over), health_score and one ``component_*`` column per
+    computed component; the summary's ``weights`` are the weights applied (renormalised over
+    the components with data and a positive weight)."""
     components = health_components(customer_snapshots, params)
     weights = {
         name: float(w) for name, w in params["weights"].items() if name in components and w > 0
@@ -375,7 +380,9 @@ def build_customer_health(
         "Health score ROC-AUC for churn within the horizon: %s",
         auc if auc is None else round(auc, 3),
     )
-    return health.drop(columns="churned_within_horizon"), summary
+    # The label stays beside the score (NaN at snapshots whose horizon is not over): the report
+    # draws churn by health-score band from it.
+    return health, summary
 
 
 def summarise_retention(
