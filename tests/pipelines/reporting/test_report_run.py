@@ -182,6 +182,11 @@ def test_headline_numbers_and_takeaways_match_the_data(default_run):
     )
     total_row = re.search(r"<td><strong>total</strong></td>.*?</tr>", report, re.S).group(0)
     assert f">{quarantined:,}<" in total_row
+    # The summary says how many rows were quarantined and which business model was analysed.
+    summary_html = report.split('<section id="summary">')[1].split("</section>")[0]
+    assert f"<strong>Quarantined:</strong> {quarantined:,} of" in summary_html
+    quality = json.loads((data / "08_reporting/data_quality.json").read_text())
+    assert f"business model {quality['contract']} ({quality['contract_reason']})" in summary_html
 
     drift = data / "08_reporting/drift_report.json"
     if drift.exists():

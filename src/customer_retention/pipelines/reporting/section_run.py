@@ -170,6 +170,20 @@ HISTORY_TEXT = {
 }
 
 
+def _quarantine_text(data_quality: dict[str, Any]) -> str:
+    """'548 of 436,206 rows quarantined (transactions 300, events 248)', or '' when none."""
+    tables = data_quality.get("tables") or {}
+    counts = {t: r.get("rows_quarantined", 0) for t, r in tables.items()}
+    total = sum(counts.values())
+    if not total:
+        return ""
+    rows_in = (data_quality.get("totals") or {}).get("rows_in", 0)
+    parts = ", ".join(
+        f"{t} {fmt_int(n)}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n
+    )
+    return f"{fmt_int(total)} of {fmt_int(rows_in)} input rows quarantined ({parts})"
+
+
 def _plan_facts(run_plan: dict[str, Any] | None, data_quality: dict[str, Any]) -> dict[str, Any]:
     """What this run did with these data (the pre-flight run plan) and what each customer
     attribute was taken to be, with its blanks and unparseable values."""
@@ -177,8 +191,12 @@ def _plan_facts(run_plan: dict[str, Any] | None, data_quality: dict[str, Any]) -
     attributes = ((data_quality.get("tables") or {}).get("customers") or {}).get("attributes")
     columns = (attributes or {}).get("columns") or {}
     stages = plan.get("stages") or {}
+    contract = plan.get("contract") or data_quality.get("contract")
+    why = plan.get("contract_reason") or data_quality.get("contract_reason")
     return {
         "mode": HISTORY_TEXT.get(plan.get("history"), "n/a (no run plan)"),
+        "business_model": f"{contract} ({why})" if contract and why else (contract or "n/a"),
+        "quarantine": _quarantine_text(data_quality),
         # One snapshot: the label is the export's churn flag, not churn within horizon_days.
         "single_snapshot": plan.get("history") == "single_snapshot",
         "skipped": [humanize(name) for name, d in stages.items() if not d["run"]],
