@@ -4,7 +4,6 @@ from customer_retention.hooks import (
     DemoDataHook,
     InputsCheckHook,
     NodeTimingHook,
-    ParameterCheckHook,
     ReleaseMemoryHook,
     RunManifestHook,
     RunSummaryHook,
@@ -21,7 +20,6 @@ HOOKS = (
     ReleaseMemoryHook(),
     InputsCheckHook(),
     RunManifestHook(),
-    ParameterCheckHook(),  # after_context_created: the parameters, before anything runs
 )
 
 # conf/local (and --env) override conf/base key by key: a parameters file in conf/local that
