@@ -93,6 +93,7 @@ VIRTUAL_TIME_BUDGET = 5000  # ms of page time the browser fast-forwards before c
 
 _HEIGHT_ATTR = "data-cr-page-height"
 _WIDTH_ATTR = "data-cr-page-width"
+_VIEWPORT_ATTR = "data-cr-viewport-width"
 _PROBE = (
     "<script>addEventListener('load', function () {"
     " var r = document.documentElement, b = document.body || r;"
@@ -100,10 +101,12 @@ _PROBE = (
     " var w = Math.max(r.scrollWidth, b.scrollWidth);"
     f" r.setAttribute('{_HEIGHT_ATTR}', String(Math.ceil(h)));"
     f" r.setAttribute('{_WIDTH_ATTR}', String(Math.ceil(w)));"
+    f" r.setAttribute('{_VIEWPORT_ATTR}', String(r.clientWidth));"
     " });</script>"
 )
 _MEASURED_HEIGHT = re.compile(rf'\b{_HEIGHT_ATTR}="(\d+)"')
 _MEASURED_WIDTH = re.compile(rf'\b{_WIDTH_ATTR}="(\d+)"')
+_MEASURED_VIEWPORT = re.compile(rf'\b{_VIEWPORT_ATTR}="(\d+)"')
 # "[pid:tid:date:INFO:CONSOLE(12)] ..." (older builds) or "...:INFO:CONSOLE:12] ..." (newer).
 _CONSOLE = re.compile(r":CONSOLE[(:]\s*-?\d*\)?\]")
 _NOT_THE_PAGE = re.compile(r"source: (?:chrome-extension|chrome|devtools)://")
@@ -120,7 +123,10 @@ class Screenshot:
     ``height`` is the PNG's height: the page height measured by the browser (or the height
     asked for), at most ``MAX_HEIGHT`` (``truncated`` then says the page was longer).
     ``content_width`` is the page's scroll width (None when the height was given, so not
-    measured); more than ``width`` means content is cut off at the right. ``console_errors``
+    measured); more than ``viewport_width`` means content is cut off at the right.
+    ``viewport_width`` is the width the page was laid out at: ``width`` unless the browser has a
+    narrowest window (headless Chromium lays out at no less than 500 px, less its scroll bar, so
+    a 390 px capture shows the left 390 px of that layout). ``console_errors``
     are the console messages the page logged (see :func:`console_errors`), each once, in order,
     with the page's own address where a run loaded a copy of it.
     """
@@ -132,6 +138,7 @@ class Screenshot:
     content_width: int | None
     tiles: int
     console_errors: tuple[str, ...]
+    viewport_width: int | None = None
 
     @property
     def truncated(self) -> bool:
@@ -202,9 +209,9 @@ def screenshot(
     messages: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tmp-screenshot-", dir=out_png.parent) as work:
         run = _Runner(browser, Path(work), timeout, messages, html_path)
-        content_width = None
+        content_width = viewport_width = None
         if height is None:
-            height, content_width = _measure(run, page, html_path, width)
+            height, content_width, viewport_width = _measure(run, page, html_path, width)
         page_height = height
         height = min(height, max_height)
         tiles = _capture(run, page, html_path, width, height, tile_height)
@@ -220,6 +227,7 @@ def screenshot(
         content_width=content_width,
         tiles=len(tiles),
         console_errors=tuple(dict.fromkeys(messages)),
+        viewport_width=viewport_width,
     )
 
 
@@ -309,17 +317,22 @@ def _with(page: bytes, html_path: Path, extra: str) -> bytes:
     return block + page
 
 
-def _measure(run: _Runner, page: bytes, html_path: Path, width: int) -> tuple[int, int]:
+def _measure(run: _Runner, page: bytes, html_path: Path, width: int) -> tuple[int, int, int]:
     probe = run.work / "probe.html"
     probe.write_bytes(_with(page, html_path, _PROBE))
     dom = run(probe, (width, PROBE_HEIGHT), "--dump-dom")
     found, wide = _MEASURED_HEIGHT.search(dom), _MEASURED_WIDTH.search(dom)
+    viewport = _MEASURED_VIEWPORT.search(dom)
     if not found:
         raise ScreenshotError(
             "could not measure the page: the DOM the browser printed has no "
             f"{_HEIGHT_ATTR} (was JavaScript disabled, or did the page not finish loading?)"
         )
-    return int(found.group(1)), int(wide.group(1)) if wide else width
+    return (
+        int(found.group(1)),
+        int(wide.group(1)) if wide else width,
+        int(viewport.group(1)) if viewport else width,
+    )
 
 
 def _capture(
@@ -398,7 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"{out}  {shot.width} x {shot.height} px  ({size:.1f} MB{tiles})\n")
         if shot.truncated:
             sys.stdout.write(f"  cut at {shot.height} px: the page is {shot.page_height} px\n")
-        if shot.content_width and shot.content_width > shot.width:
+        laid_out = max(shot.width, shot.viewport_width or 0)
+        if laid_out > shot.width:
+            sys.stdout.write(
+                f"  the browser's narrowest layout is {laid_out} px: the page was laid out at "
+                f"{laid_out} px and the PNG shows its left {shot.width} px\n"
+            )
+        if shot.content_width and shot.content_width > laid_out:
             sys.stdout.write(f"  content is {shot.content_width} px wide: cut off at the right\n")
         for line in shot.console_errors:
             sys.stderr.write(f"  console: {line}\n")
