@@ -110,6 +110,33 @@ def test_cox_recovers_the_planted_hazard_ratios(default_size_demo, params):
     )
 
 
+def test_the_scale_guards_change_nothing_on_the_demo_data(default_size_demo, params):
+    """The demo's few attributes are under every cap: the Cox and AFT outputs are those of a
+    run without the guards (no screen, no PH-test width cap, no strata cap), exactly."""
+    table = nodes.build_survival_table(
+        default_size_demo["customers"], default_size_demo["timeline"]
+    )
+    snapshots = table[["customer_id"]].assign(
+        snapshot_date=pd.Timestamp("2025-06-01"), tenure_days=45
+    )
+    unguarded = params | {
+        "max_covariates": None,
+        "cox": params["cox"] | {"ph_test_max_values": None, "max_strata_groups": None},
+    }
+    guarded = nodes.fit_cox_model(table, snapshots, run_plan(), 90, params)
+    plain = nodes.fit_cox_model(table, snapshots, run_plan(), 90, unguarded)
+    assert guarded[0]["attribute_screen"]["applied"] is False
+    volatile = {"fit_seconds", "attribute_screen"}
+    assert {k: v for k, v in guarded[0].items() if k not in volatile} == {
+        k: v for k, v in plain[0].items() if k not in volatile
+    }
+    for ours, theirs in zip(guarded[1:], plain[1:], strict=True):
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
+    aft, aft_plain = (nodes.fit_weibull_aft(table, run_plan(), p) for p in (params, unguarded))
+    aft.pop("fit_seconds"), aft_plain.pop("fit_seconds")
+    assert aft == aft_plain
+
+
 def _crossing_hazards_table(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Customers whose ``profile`` violates proportional hazards, and one snapshot of them."""
     rng = np.random.default_rng(1)

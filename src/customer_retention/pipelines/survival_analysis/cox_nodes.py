@@ -17,10 +17,11 @@ from customer_retention.core.optional import run_or_explain
 from customer_retention.core.run_plan import skip_reason
 from customer_retention.models.survival_metrics import concordance_index
 
-from . import cox
+from . import cox, screening
 from .design import (
     DURATION,
     EVENT,
+    progress,
     sample_rows,
     split_customers,
     static_design,
@@ -52,15 +53,17 @@ def fit_cox_model(
 
     def fit() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         summary, hazard_ratios, model, covariates = cox.fit_cox(survival_table, params)
-        risk = cox.cox_churn_probability(
-            model, covariates, survival_table, customer_snapshots, horizon_days
-        )
+        with progress(f"Cox PH: risk scores of {len(customer_snapshots):,} snapshot rows"):
+            risk = cox.cox_churn_probability(
+                model, covariates, survival_table, customer_snapshots, horizon_days
+            )
         curves = pd.DataFrame()
         if skip_reason(run_plan, "landmark_model"):
             as_of = customer_snapshots[customer_snapshots["is_as_of_snapshot"].astype(bool)]
-            curves = cox.cox_survival_curves(
-                model, covariates, survival_table, as_of, params["landmark"]["horizon_months"]
-            )
+            with progress(f"Cox PH: survival curves of {len(as_of):,} as-of customers"):
+                curves = cox.cox_survival_curves(
+                    model, covariates, survival_table, as_of, params["landmark"]["horizon_months"]
+                )
         return summary, hazard_ratios, risk, curves
 
     return run_or_explain(
@@ -86,6 +89,7 @@ def fit_weibull_aft(
 
 
 def _fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    survival_table, screen = screening.screen_attributes(survival_table, params, "Weibull AFT")
     data = sample_rows(
         static_design(survival_table, params),
         params.get("max_customers"),
@@ -94,12 +98,10 @@ def _fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> di
     )
     train, test = split_customers(data, params["test_share"], params["seed"])
     started = time.perf_counter()
-    logger.info(
-        "Weibull AFT: fitting %s customers x %s covariates",
-        f"{len(train):,}",
-        train.shape[1] - 2,
-    )
-    model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
+    with progress(
+        f"Weibull AFT: fitting {len(train):,} customers x {train.shape[1] - 2} covariates"
+    ):
+        model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
     c_index = concordance_index(
         test[DURATION], model.predict_median(test).replace(np.inf, 1e9), test[EVENT]
     )
@@ -117,7 +119,7 @@ def _fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> di
             if k != "Intercept"
         },
         "coefficients": {f"{a}:{b}": float(v) for (a, b), v in model.params_.items()},
-    }
+    } | ({"attribute_screen": screening.left_out(screen)} if screen["applied"] else {})
 
 
 def plot_hazard_ratios(

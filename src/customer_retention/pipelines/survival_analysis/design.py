@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -14,12 +17,32 @@ logger = logging.getLogger(__name__)
 DURATION, EVENT = "tenure_days", "churned"
 
 
+@contextmanager
+def progress(message: str) -> Iterator[None]:
+    """Log ``message`` before a step that can take a while on wide or large data, and how long
+    it took after it."""
+    logger.info("%s ...", message)
+    started = time.perf_counter()
+    yield
+    logger.info("%s: %.1f s", message, time.perf_counter() - started)
+
+
 def attribute_columns(survival_table: pd.DataFrame) -> list[str]:
     return [
         c
         for c in survival_table.columns
         if c not in ("customer_id", "signup_date", DURATION, EVENT)
     ]
+
+
+def is_categorical(values: pd.Series) -> bool:
+    """Whether ``design_matrix`` one-hot encodes the column (text, categories) rather than
+    taking it as a number."""
+    return (
+        isinstance(values.dtype, pd.CategoricalDtype)
+        or values.dtype == object
+        or pd.api.types.is_string_dtype(values)
+    )
 
 
 def design_matrix(
@@ -35,11 +58,7 @@ def design_matrix(
     blocks: list[np.ndarray] = []
     for column in columns:
         values = frame[column]
-        if (
-            isinstance(values.dtype, pd.CategoricalDtype)
-            or values.dtype == object
-            or pd.api.types.is_string_dtype(values)
-        ):
+        if is_categorical(values):
             values = values.astype(str)
             if column in reference_levels:
                 reference = reference_levels[column]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,11 @@ from customer_retention.core.segments import landmark_segments
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import KaplanMeierCurve, kaplan_meier, logrank_tests
 
+from . import screening
 from .design import (
     DURATION,
     EVENT,
+    progress,
 )
 
 logger = logging.getLogger(__name__)
@@ -102,14 +105,17 @@ def km_sources(
 ) -> dict[str, tuple[pd.DataFrame, str, str]]:
     """Segment -> (frame, duration column, event column) of every Kaplan-Meier comparison with
     two or more groups: the static segments of the run plan (time from signup) and the
-    changing ones (time from the landmark snapshot)."""
-    sources = {segment: (survival_table, DURATION, EVENT) for segment in run_plan["segments"]}
+    changing ones (time from the landmark snapshot). Automatically chosen static segments are
+    capped (``screening.compared_segments``)."""
+    static, _ = screening.compared_segments(survival_table, run_plan["segments"], params)
+    sources = {segment: (survival_table, DURATION, EVENT) for segment in static}
     landmark = landmark_segments(customer_snapshots, params)
     for segment in params["landmark_km_segments"]:
         sources[segment] = (landmark, "days_observed", "churn_observed")
     return {s: v for s, v in sources.items() if s in v[0].columns and v[0][s].nunique() > 1}
 
 
+MANY_PANELS = 24  # a Kaplan-Meier chart with more panels logs its progress
 OVERALL = "all customers"  # the curves table's segment when no segment can be compared
 LOGRANK_COLUMNS = ["segment", "comparison", "test_statistic", "p_value"]
 
@@ -132,6 +138,10 @@ def fit_kaplan_meier_by_segment(
         "overall": _km_segment_summary(survival_table, DURATION, EVENT, params),
         "segments": {},
     }
+    _, capped = screening.compared_segments(survival_table, run_plan["segments"], params)
+    if capped:
+        logger.info("Kaplan-Meier: %s", capped["why"])
+        summary["segments_compared"] = capped
     if not present:
         logger.warning("Kaplan-Meier: no segment with two or more groups; overall curve only")
         summary["segments_note"] = "no segment with two or more groups: overall curve only"
@@ -160,7 +170,10 @@ def plot_kaplan_meier(km_curves: pd.DataFrame, logrank_tests: pd.DataFrame) -> F
     """The Kaplan-Meier chart of the curves table, as the report draws it."""
     if km_curves is None or km_curves.empty:
         return charts.note("No Kaplan-Meier curves: the survival stage found no customers.")
-    return charts.kaplan_meier_grid(km_curves, kaplan_meier_panels(km_curves, logrank_tests))
+    panels = kaplan_meier_panels(km_curves, logrank_tests)
+    many = len(panels) > MANY_PANELS  # ~0.1 s a panel: say so before a long drawing
+    with progress(f"Kaplan-Meier chart: {len(panels)} panels") if many else nullcontext():
+        return charts.kaplan_meier_grid(km_curves, panels)
 
 
 def estimate_km_curves(

@@ -18,8 +18,9 @@ from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.kaplan_meier import kaplan_meier
 from customer_retention.models.weibull import WeibullPH
 
+from . import screening
 from .cox import curves_frame
-from .design import design_matrix, sample_rows, with_unusable_excluded
+from .design import design_matrix, progress, sample_rows, with_unusable_excluded
 from .evaluation import LandmarkSplit, evaluate_on_test_snapshot, outcome_after_snapshot
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ def _evaluate_landmark_model(
 
     def fit_predict(split: LandmarkSplit) -> tuple[np.ndarray, np.ndarray]:
         train = _prepare_landmark(split.train_rows, split.train_days, split.train_event, params)
-        model = _fit_weibull_ph(train, penalizer)
+        with progress(
+            f"Landmark model: evaluation fit on {len(train):,} snapshot rows x "
+            f"{train.shape[1] - 2} columns"
+        ):
+            model = _fit_weibull_ph(train, penalizer)
         test = _landmark_design(split.test_rows, train, params)
         return model.predict_survival(test, split.grid), -np.asarray(
             model.predict_log_partial_hazard(test), dtype=float
@@ -98,6 +103,7 @@ def fit_landmark_model(
     run_plan: dict[str, Any],
     customer_attributes: dict[str, Any],
     params: dict[str, Any],
+    survival_table: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Weibull proportional hazards on snapshot features: time from a snapshot to churn.
 
@@ -109,8 +115,10 @@ def fit_landmark_model(
     k = 1..horizon_months and the expected remaining lifetime restricted to that horizon.
 
     Static attributes that the survival models cannot use (identifiers, free text, too many
-    levels) are left out. When the run plan skips the model (fewer than two labelled snapshots
-    with churners, or ``landmark.enabled: false``) the summary says why and the curves are empty.
+    levels) are left out, and so are those the attribute screen of ``survival_table`` leaves
+    out (:mod:`.screening`, the Cox model's, above ``max_covariates``). When the run plan skips
+    the model (fewer than two labelled snapshots with churners, or ``landmark.enabled:
+    false``) the summary says why and the curves are empty.
     Also returns ``landmark_check``: observed (Kaplan-Meier) against mean predicted survival of
     the test snapshot's customers, the model's calibration at a glance.
     """
@@ -123,27 +131,30 @@ def fit_landmark_model(
             pd.DataFrame(columns=CHECK_COLUMNS),
         )
 
-    params = with_unusable_excluded(params, customer_attributes)
-
     def fit() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+        inputs, screen = _inputs(customer_attributes, survival_table, params)
         # The evaluation's design matrices are freed before the scoring model's are built.
-        evaluation, check = _evaluate_landmark_model(customer_snapshots, params)
-        lm = params["landmark"]
+        evaluation, check = _evaluate_landmark_model(customer_snapshots, inputs)
+        lm = inputs["landmark"]
         history = sample_rows(
             customer_snapshots,
             lm["max_training_rows"],
-            params["seed"],
+            inputs["seed"],
             "Landmark scoring model",
             rows=~customer_snapshots["is_as_of_snapshot"].astype(bool),
         )
-        final_train = _prepare_landmark(history, *outcome_after_snapshot(history), params)
-        final = _fit_weibull_ph(final_train, lm["penalizer"])
-        curves = survival_curves(final, customer_snapshots, final_train, params)
+        final_train = _prepare_landmark(history, *outcome_after_snapshot(history), inputs)
+        with progress(
+            f"Landmark model: scoring fit on {len(final_train):,} snapshot rows x "
+            f"{final_train.shape[1] - 2} columns"
+        ):
+            final = _fit_weibull_ph(final_train, lm["penalizer"])
+        curves = survival_curves(final, customer_snapshots, final_train, inputs)
         summary = {
             "status": "fitted",
             "model": "Weibull proportional hazards on snapshot features (landmarking)",
             **evaluation,
-            "horizon_months": params["landmark"]["horizon_months"],
+            "horizon_months": inputs["landmark"]["horizon_months"],
             "mean_expected_remaining_lifetime_months": float(
                 curves["expected_remaining_lifetime_months"].mean()
             ),
@@ -154,7 +165,7 @@ def fit_landmark_model(
                 "hazard_ratios": {k: float(v) for k, v in final.hazard_ratios_.items()},
                 "converged": final.converged_,
             },
-        }
+        } | ({"attribute_screen": screening.left_out(screen)} if screen["applied"] else {})
         return summary, curves, check
 
     return run_or_explain(
@@ -166,6 +177,20 @@ def fit_landmark_model(
             pd.DataFrame(columns=CHECK_COLUMNS),
         ),
     )
+
+
+def _inputs(
+    customer_attributes: dict[str, Any],
+    survival_table: pd.DataFrame | None,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` with ``landmark_exclude`` extended by the static attributes the survival
+    models cannot use and those the attribute screen leaves out; the screen's record."""
+    params = with_unusable_excluded(params, customer_attributes)
+    if survival_table is None:
+        return params, {"applied": False}
+    _, screen = screening.screen_attributes(survival_table, params, "Landmark model")
+    return params | {"landmark_exclude": [*params["landmark_exclude"], *screen["dropped"]]}, screen
 
 
 def plot_landmark_check(landmark_check: pd.DataFrame, landmark_summary: dict[str, Any]) -> Figure:

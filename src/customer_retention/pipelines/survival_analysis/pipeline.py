@@ -79,6 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "run_plan",
                     "customer_attributes",
                     "params:survival_analysis",
+                    "survival_table",
                 ],
                 outputs=["landmark_summary", "landmark_survival_curves", "landmark_check"],
                 name="fit_landmark_model",
