@@ -46,6 +46,10 @@ TASKS = {
         "nodes": ["count_exit_reasons"],
         "upstream": ["reconcile_data_quality__8_nodes"],
     },
+    "summarise_themes__7_nodes": {
+        "nodes": ["select_comments", "find_themes", "build_latest_theme", "churn_by_theme", "theme_trend", "themes_against_reasons", "summarise_themes"],
+        "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline", "build_snapshot_spine"],
+    },
     "build_snapshot_spine": {
         "nodes": ["build_snapshot_spine"],
         "upstream": ["reconcile_data_quality__8_nodes", "build_customer_timeline"],
@@ -102,6 +106,10 @@ TASKS = {
         "nodes": ["build_customer_health", "summarise_retention"],
         "upstream": ["count_exit_reasons", "plan_run", "assemble_customer_snapshots", "build_monthly_retention"],
     },
+    "render_report__10_nodes": {
+        "nodes": ["build_feedback_section", "build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__16_nodes"],
+    },
     "compute_churn_by_support_band": {
         "nodes": ["compute_churn_by_support_band"],
         "upstream": ["assemble_customer_snapshots"],
@@ -137,10 +145,6 @@ TASKS = {
     "plot_landmark_check": {
         "nodes": ["plot_landmark_check"],
         "upstream": ["summarise_survival__6_nodes"],
-    },
-    "render_report__9_nodes": {
-        "nodes": ["build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__16_nodes"],
     },
     "plot_campaign_survival": {
         "nodes": ["plot_campaign_survival"],

@@ -28,7 +28,17 @@ from ...conftest import fresh_project, load_parameters
 pytestmark = pytest.mark.slow
 
 SMALL_DEMO = {"demo_data": {"n_customers": 600}, "data_cleaning": {"reference_date": "2026-01-31"}}
-SECTIONS = ["summary", "value", "campaigns", "model", "survival", "retention", "run", "model_card"]
+SECTIONS = [
+    "summary",
+    "value",
+    "campaigns",
+    "model",
+    "feedback",
+    "survival",
+    "retention",
+    "run",
+    "model_card",
+]
 CHARTS = [
     "monthly_churn",
     "cohort_retention",
@@ -132,7 +142,13 @@ def test_report_is_one_self_contained_file_with_every_section(default_run):
     images = chart_images(report)
     drift = default_run / "data/08_reporting/drift_report.json"
     sbg = pd.read_csv(default_run / "data/08_reporting/sbg_fit.csv")  # cohorts large enough?
-    expected = CHARTS + (["drift"] if drift.exists() else []) + (["sbg_fit"] if len(sbg) else [])
+    themes = json.loads((default_run / "data/08_reporting/comment_themes.json").read_text())
+    expected = (
+        CHARTS
+        + (["drift"] if drift.exists() else [])
+        + (["sbg_fit"] if len(sbg) else [])
+        + (["theme_churn"] if themes["status"] == "analysed" else [])
+    )
     assert sorted(images) == sorted(expected)
     assert_images_decode(images)
     assert_self_contained(report)
@@ -266,3 +282,17 @@ def test_report_after_retraining_only_says_nothing_is_scored_yet(tmp_path):
     images = chart_images(report)
     assert "budget_plan" not in images and "clv_distribution" in images
     assert_images_decode(images)
+
+
+def test_the_feedback_section_shows_the_themes_and_what_the_codes_miss(default_run):
+    report = (default_run / "data/08_reporting/report.html").read_text(encoding="utf-8")
+    section = report.split('<section id="feedback">')[1].split("</section>")[0]
+    themes = json.loads((default_run / "data/08_reporting/comment_themes.json").read_text())
+    assert themes["status"] == "analysed", themes.get("reason")
+    for theme in themes["themes"]:
+        assert f"<td>{html_lib.escape(theme['label'])}</td>" in section
+        assert html_lib.escape(theme["examples"][0]) in section
+    baseline = themes["churn_by_theme"]["baseline"]
+    assert f"Of {baseline['customers']:,} customers with an NPS comment" in section
+    for missing in themes["exit_reasons"]["not_in_code_list"]:
+        assert html_lib.escape(missing["label"]) in section.split('id="exit_codes"')[1]

@@ -24,6 +24,7 @@ from .retention import (
     monthly_churn,
     nps_trend,
     support_bands,
+    theme_churn,
 )
 from .style import PALETTE, STYLE, money_formatter, note
 from .survival import hazard_forest, kaplan_meier_grid, landmark_check
@@ -64,5 +65,6 @@ __all__ = [
     "roc_curves",
     "sbg_fit",
     "support_bands",
+    "theme_churn",
     "value_at_risk_bars",
 ]

@@ -301,3 +301,35 @@ def health_histogram(scores: pd.Series, low: float, high: float) -> Figure:
     ]
     ax.legend(handles=handles, loc="upper left")
     return figure
+
+
+@_styled
+def theme_churn(
+    themes: pd.DataFrame, baseline: float, horizon_days: int, min_customers: int
+) -> Figure:
+    """Churn within the horizon after an NPS comment, by comment theme (``label``,
+    ``customers``, ``churn_rate_pct``, ``churn_rate_ci_low_pct``, ``churn_rate_ci_high_pct``),
+    with 95% intervals and the rate of all commenting customers (``baseline``, %) as a dashed
+    line; themes with fewer than ``min_customers`` customers drawn pale."""
+    figure = _figure(4.2, width=9.0)
+    ax = figure.subplots()
+    small = (themes["customers"] < min_customers).to_numpy()
+    _rate_bars(
+        ax,
+        [_wrap(chart_text(label), 16) for label in themes["label"]],
+        themes["churn_rate_pct"],
+        themes["churn_rate_ci_low_pct"],
+        themes["churn_rate_ci_high_pct"],
+        themes["customers"],
+        [BLUE] * len(themes),
+        small,
+    )
+    ax.axhline(baseline, color=GREY, linestyle="--", linewidth=1.2, label="all NPS comments")
+    ax.legend(loc="upper right")
+    ax.set(
+        xlabel="theme of the NPS comment"
+        + (f" (pale: fewer than {min_customers:,} customers)" if small.any() else ""),
+        ylabel=f"churned within {horizon_days} days",
+        title="Churn after an NPS comment, by what the comment is about",
+    )
+    return figure

@@ -8,7 +8,9 @@ Time to churn follows a Weibull proportional-hazards model
 
 with t the tenure in days, so the planted hazard ratios are exactly what a Cox model on the
 same covariates should recover. Churn is a lagging indicator: usage fades over the last weeks
-before the end and the exit survey is started before it, so the signals lead the event.
+before the end and the exit survey is started before it, so the signals lead the event. Survey
+comments are written about planted themes (``comments.py``), mostly but not always the coded
+reason's.
 
 The hazard is additive on the log scale, which a logistic regression captures almost perfectly.
 One planted effect is not additive: how long before churn usage starts to fade depends on the
@@ -36,6 +38,7 @@ from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.simulation import hazard_multiplier
 
 from .campaigns import churn_columns, plant_campaigns
+from .comments import plant_comments
 from .single_snapshot import to_single_snapshot
 
 logger = logging.getLogger(__name__)
@@ -49,14 +52,6 @@ EXIT_REASONS = (
     "no_longer_needed",
     "hard_to_use",
 )
-EXIT_COMMENTS = {
-    "too_expensive": "The price went up and we could not justify it.",
-    "missing_features": "We needed integrations that are not there yet.",
-    "switched_to_competitor": "A competitor offered us a better deal.",
-    "poor_support": "Support took days to answer our tickets.",
-    "no_longer_needed": "The project we bought it for has ended.",
-    "hard_to_use": "Our team never really got started with it.",
-}
 MS_PER_DAY = 86_400_000
 SECONDS_PER_DAY = 86_400
 # Customers per block of usage events (~3.5M events): bounds the generator's temporary memory.
@@ -439,7 +434,7 @@ def _build_feedback(
             "survey": "exit",
             "score": np.nan,
             "reason": reasons,
-            "comment": pd.Series(reasons).map(EXIT_COMMENTS).to_numpy(),
+            "comment": None,  # written by comments.plant_comments (its own random stream)
         }
     )
     feedback = pd.concat([nps, exit_rows], ignore_index=True)
@@ -525,7 +520,7 @@ def generate_demo_data(
     Returns customers, subscriptions, transactions, events, support_tickets, feedback,
     interventions and the ground-truth dictionary (planted hazard ratios, baseline hazard,
     per-customer multipliers and latent traits, planted campaigns and their effects, planted
-    data errors).
+    data errors, the planted theme of every comment).
     """
     rng = np.random.default_rng(int(params["seed"]))
     start = pd.Timestamp(params["start_date"])
@@ -574,9 +569,11 @@ def generate_demo_data(
         ground_truth = _ground_truth(customers, params, start, window_days, {})
         ground_truth["single_snapshot"] = snapshot_truth
         return tuple(tables.values()) + (ground_truth,)
+    tables["feedback"], comment_truth = plant_comments(tables["feedback"], int(params["seed"]))
     planted_errors = _plant_data_errors(tables, float(params["dirty_row_share"]), rng)
     ground_truth = _ground_truth(customers, params, start, window_days, planted_errors)
     ground_truth["campaigns"] = campaign_truth
+    ground_truth["comments"] = comment_truth
     logger.info(
         "Demo churn: %.1f%% of customers churned by %s (model expects %.1f%%)",
         100 * ground_truth["summary"]["churned_share"],

@@ -12,6 +12,7 @@ HTML's data URIs and the versioned PNG files; ``render_report`` fills
 
 from .render import encode_report_charts, render_report
 from .section_campaigns import build_campaign_section
+from .section_feedback import build_feedback_section
 from .section_model import build_model_section
 from .section_retention import build_retention_section
 from .section_run import build_run_section
@@ -21,6 +22,7 @@ from .section_value import build_value_section
 
 __all__ = [
     "build_campaign_section",
+    "build_feedback_section",
     "build_model_section",
     "build_retention_section",
     "build_run_section",

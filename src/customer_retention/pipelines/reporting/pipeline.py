@@ -63,6 +63,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_campaign_section",
             ),
             node(
+                nodes.build_feedback_section,
+                inputs=["comment_themes_report", HORIZON, "params:reporting"],
+                outputs=["report_feedback_section", "report_feedback_charts"],
+                name="build_feedback_section",
+            ),
+            node(
                 nodes.build_value_section,
                 inputs=[
                     "customer_value",
@@ -122,6 +128,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "report_value_charts",
                     "report_run_charts",
                     "report_campaign_charts",
+                    "report_feedback_charts",
                 ],
                 outputs=["report_charts", "report_chart_images"],
                 name="encode_report_charts",
@@ -139,6 +146,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     HORIZON,
                     "params:reporting",
                     "report_campaign_section",
+                    "report_feedback_section",
                 ],
                 outputs="report_html",
                 name="render_report",

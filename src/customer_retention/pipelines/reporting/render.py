@@ -30,6 +30,7 @@ def encode_report_charts(
     value: dict[str, Figure],
     run: dict[str, Figure],
     campaigns: dict[str, Figure] | None = None,
+    feedback: dict[str, Figure] | None = None,
     dpi: int = 100,
 ) -> tuple[dict[str, bytes], dict[str, str]]:
     """Every section's figure drawn once, as PNG bytes: ``{"<name>.png": bytes}`` for the
@@ -37,7 +38,7 @@ def encode_report_charts(
     file to ship); the file and the embedded image are the same bytes."""
     pngs = {
         name: _png(figure, dpi)
-        for section in (retention, survival, model, value, run, campaigns or {})
+        for section in (retention, survival, model, value, run, campaigns or {}, feedback or {})
         for name, figure in section.items()
     }
     images = {
@@ -73,6 +74,7 @@ def render_report(
     horizon_days: int,
     params: dict[str, Any],
     campaign_section: dict[str, Any] | None = None,
+    feedback_section: dict[str, Any] | None = None,
 ) -> str:
     """Fill the template: one self-contained HTML file (charts embedded, inline CSS, no links
     to anything outside the file)."""
@@ -91,6 +93,7 @@ def render_report(
             run=run_section,
             campaigns=campaign_section
             or {"charts": [], "table": [], "uplift_table": [], "absent": "not run"},
+            feedback=feedback_section or {"charts": [], "absent": "not run"},
             images=report_chart_images,
         )
     )

@@ -1,0 +1,62 @@
+"""latest_theme follows the point-in-time rule: nothing dated on or after a snapshot date t
+moves a feature at t (as the feature_engineering leakage test checks for every feature)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from customer_retention.pipelines.feedback_themes import nodes
+
+from .helpers import demo, params
+
+
+def _perturb_from(comments: pd.DataFrame, t: pd.Timestamp, rng) -> pd.DataFrame:
+    """Comments dated on or after t rewritten (texts shuffled among them, surveys flipped),
+    a third of them dropped, and new comments added dated exactly t and later."""
+    late = (comments["response_date"] >= t).to_numpy()
+    changed = comments.copy()
+    changed.loc[late, "comment"] = rng.permutation(changed.loc[late, "comment"].to_numpy())
+    changed.loc[late, "survey"] = np.where(changed.loc[late, "survey"] == "nps", "exit", "nps")
+    changed = changed[~(late & (rng.random(len(changed)) < 0.3))]
+    extra = comments[~late].sample(300, random_state=0)
+    extra = extra.assign(
+        response_date=t + pd.to_timedelta(rng.integers(0, 60, len(extra)), unit="D")
+    )
+    return pd.concat([changed, extra], ignore_index=True).sort_values(
+        ["response_date", "customer_id", "survey"], kind="stable", ignore_index=True
+    )
+
+
+def test_comments_on_or_after_t_do_not_move_features_at_t():
+    data = demo()
+    spine, comments, selection = data["spine"], data["comments"], data["selection"]
+    dates = np.sort(spine["snapshot_date"].unique())
+    t = pd.Timestamp(dates[len(dates) // 2])
+    before, _ = nodes.build_latest_theme(comments, selection, spine, params())
+    after, summary = nodes.build_latest_theme(
+        _perturb_from(comments, t, np.random.default_rng(0)), selection, spine, params()
+    )
+    assert summary["status"] == "built"
+    up_to_t = (spine["snapshot_date"] <= t).to_numpy()
+    pd.testing.assert_frame_equal(
+        before[up_to_t].reset_index(drop=True), after[up_to_t].reset_index(drop=True)
+    )
+    # The perturbation is real: features after t do change.
+    changed = (before[~up_to_t]["latest_theme"] != after[~up_to_t]["latest_theme"]).fillna(True)
+    assert changed.mean() > 0.05
+
+
+def test_a_comment_dated_exactly_at_t_is_not_seen_at_t():
+    data = demo()
+    spine = data["spine"]
+    t = pd.Timestamp(np.sort(spine["snapshot_date"].unique())[-1])
+    customer = spine.loc[spine["snapshot_date"] == t, "customer_id"].iat[0]
+    comments = data["comments"]
+    comments = comments[comments["customer_id"] != customer]
+    same_day = comments.head(1).assign(customer_id=customer, response_date=t)
+    table, _ = nodes.build_latest_theme(
+        pd.concat([comments, same_day], ignore_index=True), data["selection"], spine, params()
+    )
+    row = table[(table["customer_id"] == customer) & (table["snapshot_date"] == t)]
+    assert row["latest_theme"].isna().all() and row["days_since_latest_comment"].isna().all()
