@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 VOLATILE = re.compile(r"(^|_)(seconds|created_at|generated_at|model_id)$")
 # The run records, and the HTML report: it shows its generation time and the changes since the
 # previous report (stateful by design); its inputs and report_summary.json are compared.
-NOT_REPEATABLE = {"run_manifest.json", "report.html"}
+NOT_REPEATABLE = {"run_manifest.json", "last_success.json", ".run.lock", "report.html"}
 VERSION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z")  # Kedro save version
 
 
@@ -64,7 +64,9 @@ def _latest_files(data: Path) -> dict[str, tuple[str, Path]]:
     files: dict[str, tuple[str, Path]] = {}
     for path in data.rglob("*"):
         rel = path.relative_to(data)
-        if not path.is_file() or rel.parts[0] == "01_raw" or "run_history" in rel.parts:
+        if not path.is_file() or rel.parts[0] in ("01_raw", "09_tracking"):  # input; MLflow
+            continue
+        if "run_history" in rel.parts:
             continue
         if rel.parts[:2] == ("06_models", "promoted") or rel.name in NOT_REPEATABLE:
             continue

@@ -51,6 +51,24 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def write_model_files(
+    folder: Path, data: dict[str, Any], model_json: str | None = None
+) -> dict[str, str]:
+    """Write a model folder's files (model, calibrator, metadata and the checksums of the first
+    two) into the existing ``folder``; returns the checksums. The one serialisation of a
+    promoted model: the store and the registry (``datasets.registry``) write the same bytes."""
+    if model_json is None:
+        model_json = model_to_json(data["model"])
+    (folder / FILES["model"]).write_text(model_json, encoding="utf-8")
+    for key in ("calibrator", "metadata"):
+        (folder / FILES[key]).write_text(
+            json.dumps(data[key], indent=2, default=str), encoding="utf-8"
+        )
+    digests = {FILES[k]: _sha256(folder / FILES[k]) for k in ("model", "calibrator")}
+    (folder / CHECKSUMS).write_text(json.dumps(digests, indent=2), encoding="utf-8")
+    return digests
+
+
 class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None]):
     """Load / save ``{"model", "calibrator", "metadata"}`` of the promoted churn model.
 
@@ -197,13 +215,7 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
             staging = self._path / f".staging-{model_id}-{uuid.uuid4().hex[:8]}"
             staging.mkdir()
             try:
-                (staging / FILES["model"]).write_text(model_json, encoding="utf-8")
-                for key in ("calibrator", "metadata"):
-                    (staging / FILES[key]).write_text(
-                        json.dumps(data[key], indent=2, default=str), encoding="utf-8"
-                    )
-                digests = {FILES[k]: _sha256(staging / FILES[k]) for k in ("model", "calibrator")}
-                (staging / CHECKSUMS).write_text(json.dumps(digests, indent=2), encoding="utf-8")
+                write_model_files(staging, data, model_json)
                 os.replace(staging, target)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
