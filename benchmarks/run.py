@@ -12,6 +12,13 @@ data generation and of the whole run, time and memory of every node, and the com
   requirements-lifetimes.txt): fit times, parameters, log-likelihoods;
 * scoring: customers scored per second with the promoted model.
 
+``--engine spark`` (``make bench SIZE=S ENGINE=spark``) runs the default pipeline twice on the
+same cached data, back to back so that both see the same machine: in the default environment
+(DuckDB) and with ``kedro run --env spark`` (cleaning and the Ibis stages on a local Spark
+session, see README "Spark"). Both runs go under ``engines`` of the results file (``duckdb``,
+``spark``), with each stage's time; the rest of the file is kept, and the comparisons are not
+rerun (they do not depend on the engine).
+
 Each comparison also runs alone on the outputs of an earlier run, without rerunning the
 pipeline; its section of the results file is replaced, the rest kept::
 
@@ -30,6 +37,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +48,8 @@ import compare  # noqa: E402
 from customer_retention.core.layout import DATA_LAYERS  # noqa: E402
 
 SIZES = {"XS": 5_000, "S": 100_000, "M": 300_000, "L": 1_000_000}
+ENGINES = ("duckdb", "spark")
+"""duckdb: the default environment; spark: ``kedro run --env spark`` (conf/spark)."""
 LAYERS = DATA_LAYERS
 PREREQUISITES = (
     "data/02_intermediate/customers.parquet",
@@ -48,11 +58,13 @@ PREREQUISITES = (
 )
 
 
-def _project(size: str) -> Path:
+def _project(size: str, engine: str = "duckdb") -> Path:
     """A project folder for this size: current configuration, cached raw data."""
     project = ROOT / "data" / "benchmarks" / size
     shutil.rmtree(project / "conf", ignore_errors=True)
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
+    if engine == "spark":
+        shutil.copytree(ROOT / "conf" / "spark", project / "conf" / "spark")
     (project / "conf" / "local").mkdir(exist_ok=True)
     (project / "src").mkdir(exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
@@ -63,47 +75,121 @@ def _project(size: str) -> Path:
     return project
 
 
-def _kedro(project: Path, args: list[str], timings: Path | None) -> tuple[float, float]:
-    """Run kedro in ``project``; return (wall seconds, peak RSS MB of that child alone)."""
+def _descendants_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and every process below it (Linux /proc; 0 elsewhere): the
+    Spark JVM runs as a child of the Python driver, outside its own RSS."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, float] = {}
+    page_mb = os.sysconf("SC_PAGE_SIZE") / 1e6 if hasattr(os, "sysconf") else 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = int((entry / "statm").read_text().split()[1]) * page_mb
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
+
+
+class _TreePeak(threading.Thread):
+    """Samples the resident memory of a process tree twice a second; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self._done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.5):
+            self.peak_mb = max(self.peak_mb, _descendants_rss_mb(self.pid))
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_mb
+
+
+def _kedro(
+    project: Path, args: list[str], timings: Path | None, engine: str = "duckdb"
+) -> tuple[float, float, float]:
+    """Run kedro in ``project``; return (wall seconds, peak RSS MB of that child alone, peak
+    RSS MB of the child and its own children: the Spark JVM, sampled)."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     if timings is not None:
         env["CUSTOMER_RETENTION_NODE_TIMINGS"] = str(timings)
     command = [str(Path(sys.executable).parent / "kedro"), "run", *args]
+    if engine == "spark":
+        command += ["--env", "spark"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL)
+    tree = _TreePeak(process.pid)
+    tree.start()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    tree_peak = tree.stop()
     if os.waitstatus_to_exitcode(status) != 0:
         raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
-    return wall, usage.ru_maxrss / 1e3
+    return wall, usage.ru_maxrss / 1e3, tree_peak
 
 
-def run_pipeline(size: str) -> dict:
-    """Generate the data of this size if needed, run the default pipeline, time every node."""
+def run_pipeline(size: str, engine: str = "duckdb") -> dict:
+    """Generate the data of this size if needed, run the default pipeline on ``engine``, time
+    every node."""
     n = SIZES[size]
-    project = _project(size)
+    project = _project(size, engine)
     params = f"demo_data.n_customers={n}"
     generation = None
     if not any((project / "data" / "01_raw").glob("customers.*")):
-        wall, peak = _kedro(project, ["--pipeline", "demo_data", "--params", params], None)
+        wall, peak, _ = _kedro(project, ["--pipeline", "demo_data", "--params", params], None)
         generation = {"seconds": round(wall, 1), "peak_rss_mb": round(peak, 1)}
     timings = project / "node_timings.json"
-    wall, _ = _kedro(project, ["--params", params], timings)
+    load = [round(x, 2) for x in os.getloadavg()]
+    wall, _, tree_peak = _kedro(project, ["--params", params], timings, engine)
     recorded = json.loads(timings.read_text())
     node_seconds = sum(r["seconds"] for r in recorded["nodes"])
     io_seconds = sum(r["load_seconds"] + r["save_seconds"] for r in recorded["datasets"])
     return {
         "data_generation": generation or "cached (generated by an earlier run)",
         "default_pipeline": {
+            "engine": engine,
             "seconds": round(wall, 1),
             "peak_rss_mb": round(recorded["peak_rss_mb"], 1),
+            "peak_rss_with_children_mb": round(tree_peak, 1),
             "node_seconds": round(node_seconds, 1),
             "dataset_io_seconds": round(io_seconds, 1),
             "start_up_and_shut_down_seconds": round(wall - recorded["run_seconds"], 1),
+            "load_average_before": load,
         },
+        "stages": stage_seconds(recorded["nodes"], recorded["datasets"]),
         "nodes": sorted(recorded["nodes"], key=lambda r: -r["seconds"]),
         "datasets": recorded["datasets"],
     }
+
+
+def stage_seconds(nodes: list[dict], datasets: list[dict] | None = None) -> dict[str, float]:
+    """Seconds of each stage (registered pipeline), largest first: inside its nodes, plus
+    saving its outputs. Spark computes a lazy Ibis table when the catalog writes it, so a
+    feature group's work on Spark is its save, not its node."""
+    from customer_retention.pipeline_registry import STAGES, register_pipelines
+
+    pipelines = register_pipelines()
+    stage_of = {n.name: stage for stage in STAGES for n in pipelines[stage].nodes}
+    written_by = {
+        output: stage for stage in STAGES for n in pipelines[stage].nodes for output in n.outputs
+    }
+    totals: dict[str, float] = {}
+    for record in nodes:
+        stage = stage_of.get(record["node"], "other")
+        totals[stage] = totals.get(stage, 0.0) + record["seconds"]
+    for record in datasets or []:
+        stage = written_by.get(record["dataset"])
+        if stage is not None:
+            totals[stage] = totals.get(stage, 0.0) + record["save_seconds"]
+    return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 def run_baselines(project: Path, only: list[str], small: bool) -> dict:
@@ -230,7 +316,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--out", type=Path, help="results file (default benchmarks/results/SIZE.json)"
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="duckdb",
+        help="spark: the pipeline with --env spark, recorded beside the DuckDB run",
+    )
     args = parser.parse_args(argv)
+    if args.engine == "spark":
+        return main_spark(args)
     only = set(args.only or ["pipeline", "baselines"])
     comparisons = (
         list(compare.COMPARISONS)
@@ -253,6 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "--project is for the comparisons; the pipeline runs in data/benchmarks"
             )
         result |= run_pipeline(args.size)
+        if "engines" in previous:  # the other engines' runs, measured apart
+            result["engines"] = previous["engines"]
     else:
         result = previous | result
     result["baselines"] = previous.get("baselines", {})
@@ -272,6 +368,59 @@ def main(argv: list[str] | None = None) -> dict:
         if bg.get(name, {}).get("agreement", {}).get("agree") is False:
             raise SystemExit(f"BG/NBD and lifetimes disagree on the {name} customers (see above)")
     return result
+
+
+def main_spark(args: argparse.Namespace) -> dict:
+    """``--engine spark``: the default pipeline on DuckDB, then on Spark, on the same data,
+    recorded under ``engines`` of the results file (the rest of the file kept)."""
+    if args.only and set(args.only) != {"pipeline"}:
+        raise SystemExit("--engine spark runs the pipeline only (the comparisons are engine-free)")
+    out = args.out or ROOT / "benchmarks" / "results" / f"{args.size}.json"
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    engines = {}
+    for engine in ENGINES:
+        engines[engine] = run_pipeline(args.size, engine)
+        engines[engine]["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    result = previous | {
+        "size": args.size,
+        "n_customers": SIZES[args.size],
+        "machine": previous.get("machine")
+        or {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "engines": engines,
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(_format_engines(result))  # noqa: T201
+    return result
+
+
+def _format_engines(result: dict) -> str:
+    """The DuckDB and Spark runs of ``engines`` side by side, stage by stage."""
+    duckdb, spark = result["engines"]["duckdb"], result["engines"]["spark"]
+    lines = [
+        f"{result['size']}: {result['n_customers']:,} customers, the default pipeline on "
+        "DuckDB and on Spark (local), back to back",
+        f"{'':34s} {'DuckDB':>10s} {'Spark':>10s}",
+    ]
+
+    def row(label: str, on_duckdb: float | None, on_spark: float | None, unit: str) -> None:
+        cells = [f"{v:10,.1f}" if v is not None else f"{'-':>10s}" for v in (on_duckdb, on_spark)]
+        lines.append(f"{label:34s} {cells[0]} {cells[1]} {unit}")
+
+    theirs, ours = duckdb["default_pipeline"], spark["default_pipeline"]
+    for key, label, unit in (
+        ("seconds", "default pipeline, wall", "s"),
+        ("node_seconds", "inside nodes", "s"),
+        ("dataset_io_seconds", "dataset I/O", "s"),
+        ("peak_rss_mb", "peak RSS, Python driver", "MB"),
+        ("peak_rss_with_children_mb", "peak RSS, with the Spark JVM", "MB"),
+    ):
+        row(label, theirs.get(key), ours.get(key), unit)
+    lines.append("stages: inside the nodes + saving their outputs (Spark's work on lazy tables)")
+    for stage in spark["stages"]:
+        row(f"  {stage}", duckdb["stages"].get(stage), spark["stages"][stage], "s")
+    lines.append(f"{'slowest nodes on Spark':40s} {'seconds':>9s}")
+    lines += [f"{r['node']:40s} {r['seconds']:9.2f}" for r in spark["nodes"][:8]]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ from customer_retention.hooks import (
     DemoDataHook,
     InputsCheckHook,
     NodeTimingHook,
+    ParameterCheckHook,
     ReleaseMemoryHook,
     RunManifestHook,
     RunSummaryHook,
+    SparkHook,
+    TrackingHook,
 )
 
 # Hooks are executed in a Last-In-First-Out (LIFO) order. RunManifestHook wraps the other
@@ -18,8 +21,14 @@ HOOKS = (
     DemoDataHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
+    SparkHook(),  # --env spark only: the Spark session, started before the run, stopped after
     InputsCheckHook(),
     RunManifestHook(),
+    # After RunManifestHook: its before_pipeline_run runs before InputsCheckHook's (the
+    # registry's champion can stand in for the store) and its after_pipeline_run before the
+    # manifest's (the run lock is still held while the MLflow run is finished).
+    TrackingHook(),
+    ParameterCheckHook(),  # after_context_created: the parameters, before anything runs
 )
 
 # conf/local (and --env) override conf/base key by key: a parameters file in conf/local that

@@ -27,6 +27,8 @@ from kedro_datasets.pandas import CSVDataset as _CSVDataset
 from kedro_datasets.pandas import ParquetDataset as _ParquetDataset
 from kedro_datasets.text import TextDataset as _TextDataset
 
+from .timestamps import MICROSECOND_TIMESTAMPS, as_nanoseconds
+
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
 
 
@@ -145,7 +147,13 @@ class CSVDataset(AtomicSaveMixin, _CSVDataset):
 
 
 class ParquetDataset(AtomicSaveMixin, _ParquetDataset):
-    """``pandas.ParquetDataset`` with atomic local writes."""
+    """``pandas.ParquetDataset`` with atomic local writes, timestamps written in microseconds
+    and loaded in nanoseconds (``datasets.timestamps``)."""
+
+    DEFAULT_SAVE_ARGS: dict[str, Any] = MICROSECOND_TIMESTAMPS
+
+    def load(self) -> Any:
+        return as_nanoseconds(super().load())
 
 
 class JSONDataset(AtomicSaveMixin, _JSONDataset):

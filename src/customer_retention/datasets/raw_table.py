@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, DatasetError
 
 from .atomic import replace_atomic
+from .timestamps import without_nanoseconds
 
 logger = logging.getLogger(__name__)
 FORMATS = ("parquet", "csv")
@@ -125,7 +128,9 @@ class RawTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame | None]):
         if self._save_format == "csv":
             replace_atomic(file, lambda tmp: data.to_csv(tmp, index=False))
         else:
-            replace_atomic(file, lambda tmp: data.to_parquet(tmp, index=False))
+            # Nanosecond timestamps (pandas' own) are written in microseconds: Spark refuses them.
+            table = without_nanoseconds(pa.Table.from_pandas(data, preserve_index=False))
+            replace_atomic(file, lambda tmp: pq.write_table(table, tmp))
 
     def _exists(self) -> bool:
         return self._existing_file() is not None

@@ -5,21 +5,31 @@
 - :mod:`.timing`: node and dataset timings for the benchmarks (off unless asked for);
 - :mod:`.run_manifest`: the record of every run (and the run lock, ``core.run_lock``);
 - :mod:`.inputs_check`: before any node, the inputs other stages write (and the promoted model);
-- :mod:`.summary`: quiet dataset lines and the closing block (report path, scored, quarantined).
+- :mod:`.parameter_check`: the parameters against their typed schema, before anything runs;
+- :mod:`.summary`: quiet dataset lines and the closing block (report path, scored, quarantined);
+- :mod:`.spark`: the Spark session of ``--env spark`` (started before the run, stopped after);
+- :mod:`.tracking`: MLflow experiment tracking and the churn-model registry (``tracking``
+  parameters; what is logged: :mod:`.tracking_content`).
 """
 
 from .demo_data import DemoDataHook
 from .inputs_check import InputsCheckHook
 from .memory import ReleaseMemoryHook
+from .parameter_check import ParameterCheckHook
 from .run_manifest import RunManifestHook
+from .spark import SparkHook
 from .summary import RunSummaryHook
 from .timing import NodeTimingHook
+from .tracking import TrackingHook
 
 __all__ = [
     "DemoDataHook",
     "InputsCheckHook",
     "NodeTimingHook",
+    "ParameterCheckHook",
     "ReleaseMemoryHook",
     "RunManifestHook",
     "RunSummaryHook",
+    "SparkHook",
+    "TrackingHook",
 ]

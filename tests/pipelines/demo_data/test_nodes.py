@@ -74,7 +74,7 @@ PARQUET_SCHEMA = {
     "subscriptions": {
         "customer_id": "int64",
         "start_date": "timestamp[ms]",
-        "end_date": "timestamp[ns]",
+        "end_date": "timestamp[us]",
         "plan": "string",
         "mrr": "double",
     },
@@ -94,7 +94,7 @@ PARQUET_SCHEMA = {
         "customer_id": "int64",
         "opened_at": "timestamp[ms]",
         "first_response_at": "timestamp[ms]",
-        "resolved_at": "timestamp[ns]",
+        "resolved_at": "timestamp[us]",
         "csat": "int64",
     },
     "feedback": {

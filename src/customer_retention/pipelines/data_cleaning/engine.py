@@ -41,7 +41,8 @@ ACCEPTED_TYPES = {
     "date": {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"},
     "number": {"DOUBLE", "FLOAT"} | _INTEGER_TYPES,
 }
-SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "date": "TIMESTAMP_NS", "number": "DOUBLE"}
+# Dates are parsed to microseconds, as Spark holds them and every Parquet file is written.
+SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "date": "TIMESTAMP", "number": "DOUBLE"}
 # Rows per Arrow batch streamed from DuckDB to the Parquet writer (~50 MB of events).
 _BATCH_ROWS = 1_048_576
 # numpy.nan_to_num, which the pandas path's duplicate detection applies, maps +-inf to +-max.
@@ -101,6 +102,11 @@ def unsupported_columns(
     return unsupported
 
 
+def raw_types(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str]:
+    """The raw file's column types, as DuckDB names them."""
+    return _duckdb_types(con, file)
+
+
 def _duckdb_types(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str]:
     relation = con.sql(f"SELECT * FROM read_parquet({literal(str(file))})")
     return {name: str(dtype) for name, dtype in zip(relation.columns, relation.types, strict=True)}
@@ -130,7 +136,10 @@ def _parse_sql(column: str, kind: str, raw_type: str | None) -> str:
         return f"CAST(NULL AS {SQL_TYPES[kind]})"
     raw = quote(column)
     if kind == "date":
-        return f"CAST({raw} AS TIMESTAMP_NS)"
+        if raw_type == "TIMESTAMP_NS":  # floored to the microsecond (a cast would round)
+            nanos = f"epoch_ns({raw})"
+            return f"make_timestamp(({nanos} - (({nanos} % 1000) + 1000) % 1000) // 1000)"
+        return f"CAST({raw} AS TIMESTAMP)"
     if kind == "number":
         number = f"CAST({raw} AS DOUBLE)"
         return f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"
@@ -140,12 +149,19 @@ def _parse_sql(column: str, kind: str, raw_type: str | None) -> str:
     return f"lower({text})" if column in LOWERCASE_COLUMNS else text
 
 
+def raw_is_one_to_one(kind: str, raw_type: str | None) -> bool:
+    """Whether parsing a raw column of ``raw_type`` to ``kind`` is one-to-one (timestamps,
+    integer ids), so that the raw value can stand for the parsed one (cheaper to hash)."""
+    one_to_one = (kind == "date" and raw_type != "TIMESTAMP_NS") or (
+        kind in ("id", "text") and raw_type in _INTEGER_TYPES
+    )
+    return raw_type is not None and one_to_one
+
+
 def _duplicate_key(index: int, column: str, kind: str, raw_type: str | None) -> str:
     """The value compared to find duplicate rows, equal exactly when the pandas path's parsed
-    values are equal. Where parsing is one-to-one (timestamps, integer ids) the raw value
-    serves and is cheaper to hash than the parsed text."""
-    one_to_one = kind == "date" or (kind in ("id", "text") and raw_type in _INTEGER_TYPES)
-    if raw_type is not None and one_to_one:
+    values are equal (the raw value where parsing is one-to-one)."""
+    if raw_is_one_to_one(kind, raw_type):
         return f"_r{index}"
     value = quote(column)
     if kind != "number":
@@ -238,9 +254,14 @@ def _flag_bad_rows(con, spec: TableSpec, rules: dict[str, Any]) -> None:
 
 def _clean_schema(spec: TableSpec) -> pa.Schema:
     """The Arrow schema, with its ``pandas`` metadata, that the pandas path writes the clean
-    table with, so the DuckDB path's file reads back with the same dtypes."""
+    table with (timestamps in microseconds), so the DuckDB path's file reads back with the same
+    dtypes."""
     empty = pd.DataFrame({c: pd.Series(dtype=DTYPES[k]) for c, k in spec.columns.items()})
-    return pa.Schema.from_pandas(empty, preserve_index=False)
+    schema = pa.Schema.from_pandas(empty, preserve_index=False)
+    for index, field in enumerate(schema):
+        if pa.types.is_timestamp(field.type):
+            schema = schema.set(index, field.with_type(pa.timestamp("us", field.type.tz)))
+    return schema
 
 
 def _write_clean(con, spec: TableSpec, quarantined_rows: np.ndarray, destination: Path) -> int:

@@ -7,7 +7,8 @@ rows in = rows clean + rows quarantined for every table.
 Two paths apply the same rules (:mod:`customer_retention.core.contract`): this module's pandas path, the reference, for
 ``customers``, CSV files and text dates or numbers; and :mod:`.engine`, which cleans a typed
 Parquet table inside DuckDB without loading its rows into pandas (:func:`clean_customer_table`
-picks the path).
+picks the path). In the ``spark`` environment the typed Parquet tables are cleaned on Spark
+instead (:mod:`.engine_spark`, the same steps in Spark SQL).
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from customer_retention.core.contract import (
     business_model,
     check_required_tables,
 )
+from customer_retention.core.engines import run_spark_session
 from customer_retention.core.rules_pandas import rule_reasons
 from customer_retention.datasets.clean_table import StagedParquet
 from customer_retention.datasets.raw_source import RawTableFile
 
-from . import engine
+from . import engine, engine_spark
 
 logger = logging.getLogger(__name__)
 QUARANTINE_REASON = "quarantine_reason"
@@ -61,7 +63,9 @@ def _parse_column(values: pd.Series, kind: str) -> pd.Series:
             )
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        return parsed.astype("datetime64[ns]")
+        parsed = parsed.astype("datetime64[ns]")
+        # Microseconds, as DuckDB and Spark hold them (and every Parquet file is written).
+        return parsed.dt.floor("us") if (parsed.dt.nanosecond != 0).any() else parsed
     if kind == "number":
         return pd.to_numeric(values, errors="coerce").astype("float64")
     text = _as_text(values).str.strip()
@@ -289,8 +293,9 @@ def clean_customer_table(
 ) -> tuple[pd.DataFrame | StagedParquet, pd.DataFrame | StagedParquet, dict[str, Any]]:
     """Clean a table that refers to customers; rows of unknown customers are quarantined.
 
-    A raw Parquet file whose dates and numbers are typed is cleaned in DuckDB, and the clean
-    table and quarantine come back as files staged for the catalog (``params["duckdb"]``).
+    A raw Parquet file whose dates and numbers are typed is cleaned in DuckDB (on Spark in the
+    ``spark`` environment), and the clean table and quarantine come back as files staged for
+    the catalog (``params["duckdb"]``).
     Anything else (a CSV file, text dates or numbers, ``duckdb.enabled: false``, a DataFrame)
     is cleaned in pandas. Both paths apply the same rules and give the same rows and report.
     """
@@ -306,7 +311,8 @@ def clean_customer_table(
 def _clean_in_duckdb(
     source: RawTableFile, spec: TableSpec, params: dict[str, Any], known_customer_ids: pd.Series
 ) -> tuple[StagedParquet, StagedParquet, dict[str, Any]] | None:
-    """Clean ``source`` in DuckDB, or return ``None`` when the pandas path must do it."""
+    """Clean ``source`` in DuckDB (on Spark when the run has a Spark session: the ``spark``
+    environment), or return ``None`` when the pandas path must do it."""
     settings = params.get("duckdb") or {}
     if not settings.get("enabled", True) or source.file_format != "parquet":
         return None
@@ -327,16 +333,30 @@ def _clean_in_duckdb(
             )
             return None
         _require_columns(spec, columns)
-        logger.info("Table %s is cleaned in DuckDB (%s)", spec.name, source.path)
-        result = engine.clean_parquet_in_duckdb(
-            source.path,
-            spec,
-            resolve_rules(params),
-            known_customer_ids,
-            con,
-            _quarantine_frame,
-            settings.get("temp_directory"),
-        )
+        spark = run_spark_session()
+        if spark is not None:
+            logger.info("Table %s is cleaned on Spark (%s)", spec.name, source.path)
+            result = engine_spark.clean_parquet_in_spark(
+                source.path,
+                spec,
+                resolve_rules(params),
+                known_customer_ids,
+                spark,
+                engine.raw_types(con, source.path),
+                _quarantine_frame,
+                settings.get("temp_directory"),
+            )
+        else:
+            logger.info("Table %s is cleaned in DuckDB (%s)", spec.name, source.path)
+            result = engine.clean_parquet_in_duckdb(
+                source.path,
+                spec,
+                resolve_rules(params),
+                known_customer_ids,
+                con,
+                _quarantine_frame,
+                settings.get("temp_directory"),
+            )
     head = next(pq.ParquetFile(result[1].path).iter_batches(batch_size=SAMPLE_ROWS), None)
     result[2]["quarantine_sample"] = quarantine_sample(
         head.to_pandas() if head is not None else pd.DataFrame()

@@ -3,7 +3,9 @@
 Each builder takes the snapshot spine (customer_id, snapshot_date) and a clean table as Ibis
 tables, and returns one row per (customer_id, snapshot_date) that has any matching record.
 Every join keeps only records strictly before the snapshot date, so a feature at t never sees
-data at or after t. The expressions run on DuckDB here and compile unchanged for PySpark.
+data at or after t. The same expressions run on DuckDB (the default environment) and on
+Spark (``kedro run --env spark``, Ibis's pyspark backend): each is written with operations both
+engines execute alike (see ``_epoch_seconds`` and the support medians).
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ from ibis import _
 
 KEYS = ["customer_id", "snapshot_date"]
 SECONDS_PER_DAY = 86_400
+_EPOCH = ibis.timestamp("1970-01-01 00:00:00")
+
+
+def _epoch_seconds(time: ir.TimestampValue) -> ir.FloatingValue:
+    """Seconds since 1970 with their microseconds, as a double.
+
+    ``epoch_seconds()`` is DuckDB's ``epoch`` (fractional seconds) but Spark's
+    ``unix_timestamp``, which drops the fraction (``days_since_last_event`` then moved by up
+    to a second). Microseconds since 1970 divided by a million are bit for bit DuckDB's
+    ``epoch`` (checked on every demo event) and exact on Spark too.
+    """
+    return time.delta(_EPOCH, unit="microsecond") / 1_000_000
 
 
 def _days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
-    return (later.epoch_seconds() - earlier.epoch_seconds()) / SECONDS_PER_DAY
+    return (_epoch_seconds(later) - _epoch_seconds(earlier)) / SECONDS_PER_DAY
 
 
 def _with_window_starts(
@@ -224,7 +238,9 @@ def support_features(spine: ir.Table, tickets: ir.Table, windows: dict[str, int]
     """Ticket volume, open tickets, response and resolution speed, last CSAT.
 
     Only what was known before the snapshot counts: a response or resolution at or after the
-    snapshot is treated as not yet happened.
+    snapshot is treated as not yet happened. The medians are ``quantile(0.5)``: DuckDB's
+    ``median`` is the same interpolated quantile, and Spark rejects the ``percentile`` call
+    Ibis compiles ``median(where=...)`` to (NON_FOLDABLE_INPUT).
     """
     joined = _before_snapshot(
         spine, tickets, "opened_at", windows, windows["support_lookback_days"]
@@ -236,11 +252,11 @@ def support_features(spine: ir.Table, tickets: ir.Table, windows: dict[str, int]
         tickets_recent=_in_window(_.opened_at, "previous_start").sum(),
         open_tickets=(~resolved.fill_null(False)).sum(),
         median_first_response_hours=(
-            (_.first_response_at.epoch_seconds() - _.opened_at.epoch_seconds()) * hours
-        ).median(where=answered),
+            (_epoch_seconds(_.first_response_at) - _epoch_seconds(_.opened_at)) * hours
+        ).quantile(0.5, where=answered),
         median_resolution_hours=(
-            (_.resolved_at.epoch_seconds() - _.opened_at.epoch_seconds()) * hours
-        ).median(where=resolved),
+            (_epoch_seconds(_.resolved_at) - _epoch_seconds(_.opened_at)) * hours
+        ).quantile(0.5, where=resolved),
         last_csat=_.csat.argmax(_.resolved_at, where=resolved & _.csat.notnull()),
     )
 

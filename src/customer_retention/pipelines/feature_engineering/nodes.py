@@ -3,6 +3,11 @@
 Features use only data strictly before t; the label ``churned_within_horizon`` is churn in
 (t, t + horizon]. Rows whose horizon is not over at the as-of date carry no label (NaN); the
 newest snapshot (t = as-of date) is what scoring scores.
+
+The clean tables arrive as Ibis tables. On the embedded DuckDB (the default environment) each
+feature group comes back as pandas, aligned with the spine; on Spark (``--env spark``) the same
+nodes hand Ibis tables on and the snapshot table is assembled and written by Spark
+(:mod:`.in_engine`): the engine the data live in decides (``core.engines``).
 """
 
 from __future__ import annotations
@@ -21,18 +26,20 @@ import pyarrow.compute as pc
 
 from customer_retention.core import attributes as attribute_kinds
 from customer_retention.core.contract import business_model
+from customer_retention.core.engines import drop_memtable, keeps_data_in_engine
 from customer_retention.core.features import FEATURES, Feature
 from customer_retention.core.segments import nps_class
 
-from . import aggregations
+from . import aggregations, in_engine
 
 logger = logging.getLogger(__name__)
 
 
 def _as_pandas(table: ir.Table) -> pd.DataFrame:
     """An Ibis table as a pandas frame, through Arrow: several times faster than Ibis's own
-    ``to_pandas`` conversion, with the same dtypes for the columns used here."""
-    return table.to_pyarrow().to_pandas()
+    ``to_pandas`` conversion, with the same dtypes for the columns used here (timestamps, held
+    in microseconds by both engines, as ``datetime64[ns]``)."""
+    return table.to_pyarrow().to_pandas(coerce_temporal_nanoseconds=True)
 
 
 def _max_date(table: ir.Table, columns: list[str]) -> pd.Timestamp | None:
@@ -242,14 +249,14 @@ def _fill_no_record(
 
 
 def _unregister_memtable(backend: Any, memtable: ir.Table) -> None:
-    """Drop an ``ibis.memtable`` from the DuckDB connection it was registered in.
+    """Drop an ``ibis.memtable`` from the engine it was registered in (DuckDB or Spark).
 
     Ibis 12 keeps every memtable it has registered (its Arrow copy of the data) until the
     process exits, so each feature node left its copy of the spine keys behind: measured at
     1M customers, 315 MB of Arrow memory still held after the purchase features and 423 MB
     after the usage features too (206 MB, the spine itself, with the memtables dropped).
     """
-    backend.con.unregister(memtable.get_name())
+    drop_memtable(backend, memtable)
 
 
 def _compute(
@@ -258,11 +265,14 @@ def _compute(
     spine: pd.DataFrame,
     table: ir.Table,
     windows: dict[str, int],
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     """Run one Ibis aggregation, aligned with the spine: row for row in spine order, the
     features (where the customer has no record before t: filled as the feature's
     ``when_no_record`` says, see ``_fill_no_record``), without the keys. An empty
     (absent) table gives no columns and a log line.
+
+    On an engine that keeps its data (Spark) the result is the Ibis table of the keys and
+    the filled features, for the catalog to write from the engine (``in_engine``).
 
     DuckDB left-joins the result back onto the spine, so the assembly only places columns side
     by side; the result comes back as Arrow, several times faster than Ibis's ``to_pandas``.
@@ -270,6 +280,8 @@ def _compute(
     customer ids took about 400 MB, and five feature tables carried one each.
     """
     keys = spine[KEYS].reset_index(drop=True)
+    if keeps_data_in_engine(table):
+        return in_engine.aligned_features(name, builder, keys, table, windows)
     if table.count().execute() == 0:
         logger.info("No %s data: its features are skipped", name)
         return pd.DataFrame(index=keys.index)
@@ -280,7 +292,7 @@ def _compute(
     aligned = rows.left_join(features, KEYS).order_by("spine_row").select(*columns)
     try:
         # One block per column, so that filling a column below frees the unfilled one.
-        result = aligned.to_pyarrow().to_pandas(split_blocks=True)
+        result = aligned.to_pyarrow().to_pandas(split_blocks=True, coerce_temporal_nanoseconds=True)
     finally:
         _unregister_memtable(table.get_backend(), rows)
     logger.info(
@@ -297,7 +309,7 @@ def _compute(
 
 def build_usage_features(
     spine: pd.DataFrame, events: ir.Table, params: dict[str, Any]
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     """Usage features in one pass with bit masks for the distinct counts; straight from the
     events (COUNT(DISTINCT)) when a mask could not hold them: a recent window of more than
     ``MAX_BITS_PER_MASK`` - 1 days, or more event types than one mask holds."""
@@ -322,7 +334,7 @@ def build_usage_features(
 
 def build_purchase_features(
     spine: pd.DataFrame, transactions: ir.Table, params: dict[str, Any]
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     return _compute(
         "purchase", aggregations.purchase_features, spine, transactions, params["windows"]
     )
@@ -330,7 +342,7 @@ def build_purchase_features(
 
 def build_subscription_features(
     spine: pd.DataFrame, subscriptions: ir.Table, params: dict[str, Any]
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     return _compute(
         "subscription", aggregations.subscription_features, spine, subscriptions, params["windows"]
     )
@@ -338,13 +350,13 @@ def build_subscription_features(
 
 def build_support_features(
     spine: pd.DataFrame, tickets: ir.Table, params: dict[str, Any]
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     return _compute("support", aggregations.support_features, spine, tickets, params["windows"])
 
 
 def build_feedback_features(
     spine: pd.DataFrame, feedback: ir.Table, params: dict[str, Any]
-) -> pd.DataFrame:
+) -> pd.DataFrame | ir.Table:
     return _compute("feedback", aggregations.feedback_features, spine, feedback, params["windows"])
 
 
@@ -430,8 +442,8 @@ def assemble_customer_snapshots(
     customers: pd.DataFrame,
     customer_attributes: dict[str, Any],
     params: dict[str, Any],
-    *feature_tables: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    *feature_tables: pd.DataFrame | ir.Table,
+) -> tuple[pd.DataFrame, pd.DataFrame] | tuple[ir.Table, ir.Table]:
     """Join every feature table onto the spine and fill what 'no record' means per feature.
 
     The customers' static attributes join as model inputs when the attribute profile says a
@@ -443,8 +455,14 @@ def assemble_customer_snapshots(
     valuation then read without loading the history).
 
     Works on a dict of columns and builds the frame once at the end: no block copies per added
-    or dropped column.
+    or dropped column. Feature tables held by an engine (Spark) are joined there, and the two
+    tables come back as Ibis tables for the catalog to write from the engine
+    (``in_engine.assemble``: the same steps as Ibis expressions).
     """
+    if any(isinstance(f, ir.Table) for f in feature_tables):
+        return in_engine.assemble(
+            spine, customers, customer_attributes, params, feature_tables, RATIOS
+        )
     windows = params["windows"]
     columns = _joined_columns(spine, [f for f in feature_tables if set(f.columns) - set(KEYS)])
     for name, feature in FEATURES.items():
