@@ -176,3 +176,29 @@ def test_the_closing_block_says_where_the_report_is_and_what_was_quarantined():
         "Report: not written by this run",
         "Warnings logged: 0",
     ]
+
+
+def test_dataset_lines_are_hidden_unless_asked_for(monkeypatch, caplog):
+    """Kedro logs each load and save at INFO: hundreds of lines that bury the stage lines."""
+    import logging
+
+    from kedro.io import DataCatalog, MemoryDataset
+
+    from customer_retention.hooks.summary import DATASET_LOGGER, RunSummaryHook
+
+    catalog = DataCatalog({"x": MemoryDataset(1)})
+    quiet = logging.getLogger(DATASET_LOGGER)
+    level = quiet.level
+    try:
+        for asked, expected in (("0", 0), ("1", 1)):
+            monkeypatch.setenv("CUSTOMER_RETENTION_LOG_DATASETS", asked)
+            quiet.setLevel(logging.NOTSET)
+            RunSummaryHook().before_pipeline_run()
+            caplog.clear()
+            with caplog.at_level(logging.INFO):
+                quiet.setLevel(quiet.level)  # caplog.at_level sets the root level only
+                catalog.load("x")
+            lines = [r for r in caplog.records if r.getMessage().startswith("Loading data")]
+            assert len(lines) == expected, asked
+    finally:
+        quiet.setLevel(level)

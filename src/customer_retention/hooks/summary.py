@@ -1,7 +1,8 @@
 """A run that says what it did: quiet dataset lines, and a closing block.
 
-Kedro logs every dataset load and save at INFO (hundreds of lines per run). They are lowered
-to DEBUG unless ``CUSTOMER_RETENTION_LOG_DATASETS=1`` is set, so that the stage progress lines
+Kedro logs every dataset load and save at INFO (hundreds of lines per run). They are hidden
+(the catalog logger's level is raised above INFO) unless ``CUSTOMER_RETENTION_LOG_DATASETS=1``
+is set (``kedro run -v`` sets it), so that the stage progress lines
 and the warnings are what a person reads. At the end of a successful run a closing block says
 where the report is, how many customers were scored, what was quarantined and how many
 warnings the run logged.
@@ -81,7 +82,7 @@ class RunSummaryHook:
     @hook_impl
     def before_pipeline_run(self) -> None:
         if os.environ.get("CUSTOMER_RETENTION_LOG_DATASETS") != "1":
-            logging.getLogger(DATASET_LOGGER).setLevel(logging.DEBUG + 1)
+            logging.getLogger(DATASET_LOGGER).setLevel(logging.INFO + 1)  # hides its INFO lines
         self._counter.count = 0
         logging.getLogger("customer_retention").addHandler(self._counter)
 
