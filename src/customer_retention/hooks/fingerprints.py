@@ -111,3 +111,15 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
         except Exception as error:
             out["error"] = f"{type(error).__name__}: {error}"
     return out
+
+
+def dataset_path(dataset: Any) -> str | None:
+    """The file or folder a dataset reads and writes (a wrapped dataset's too); None when it
+    has none (a MemoryDataset) or cannot describe itself."""
+    try:
+        described = dataset._describe()
+    except Exception:
+        return None
+    wrapped = described.get("dataset") if isinstance(described.get("dataset"), dict) else {}
+    path = described.get("filepath") or described.get("path") or wrapped.get("filepath")
+    return None if path is None else str(path)

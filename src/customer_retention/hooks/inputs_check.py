@@ -24,7 +24,9 @@ from customer_retention.datasets import (
 )
 from customer_retention.datasets.model_store import OptionalDataset as OptionalModelDataset
 
-PROMOTED_MODEL = "promoted_churn_model"
+from .fingerprints import dataset_path
+from .run_manifest import PROMOTED_MODEL
+
 JOBS = ("__default__", "retrain", "score")
 
 
@@ -48,15 +50,6 @@ def _writer(name: str, pipelines: dict[str, Pipeline]) -> str | None:
     return min(writers)[1] if writers else None
 
 
-def _filepath(dataset: Any) -> str:
-    try:
-        described = dataset._describe()
-    except Exception:
-        return ""
-    path = described.get("filepath") or described.get("path")
-    return f" ({path})" if path else ""
-
-
 def missing_inputs_message(missing: dict[str, Any], pipelines: dict[str, Pipeline]) -> str:
     """One line per missing input: the dataset, its file and what to run first."""
     lines = ["This run reads outputs of stages it does not include, and they are missing:"]
@@ -64,7 +57,8 @@ def missing_inputs_message(missing: dict[str, Any], pipelines: dict[str, Pipelin
     for name, dataset in missing.items():
         stage = _writer(name, pipelines)
         where = f"written by the {stage} stage" if stage else "written by no registered stage"
-        lines.append(f"  - {name}{_filepath(dataset)}: {where}")
+        path = dataset_path(dataset)
+        lines.append(f"  - {name}{f' ({path})' if path else ''}: {where}")
         if stage and stage not in stages:
             stages.append(stage)
     if stages:

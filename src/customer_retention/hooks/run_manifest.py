@@ -77,7 +77,7 @@ from customer_retention.datasets.model_store import PromotedModelDataset
 from customer_retention.datasets.raw_table import RawTableDataset
 from customer_retention.provenance import git_state
 
-from .fingerprints import file_fingerprint, main_date_column, table_fingerprint
+from .fingerprints import dataset_path, file_fingerprint, main_date_column, table_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -162,21 +162,11 @@ def promoted_model_summary(promoted_dir: Path) -> dict[str, Any] | None:
     }
 
 
-def _dataset_path(dataset: Any) -> str | None:
-    try:
-        described = dataset._describe()
-    except Exception:
-        return None
-    wrapped = described.get("dataset") if isinstance(described.get("dataset"), dict) else {}
-    path = described.get("filepath") or described.get("path") or wrapped.get("filepath")
-    return None if path is None else str(path)
-
-
 def is_model_dataset(dataset: Any) -> bool:
     """The promoted-model store, or a dataset stored under the ``06_models`` layer folder."""
     if isinstance(dataset, PromotedModelDataset):
         return True
-    path = _dataset_path(dataset) if dataset is not None else None
+    path = dataset_path(dataset) if dataset is not None else None
     return path is not None and MODELS_LAYER in Path(path).parts
 
 
@@ -436,7 +426,7 @@ class RunManifestHook:
             elif isinstance(dataset, PromotedModelDataset):
                 continue  # recorded under models
             elif dataset is not None and not isinstance(dataset, MemoryDataset):
-                filepath = _dataset_path(dataset)
+                filepath = dataset_path(dataset)
                 if filepath:
                     inputs[name] = file_fingerprint(self._absolute(Path(str(filepath))))
         for fingerprint in inputs.values():  # project-relative paths: comparable across copies
