@@ -108,7 +108,7 @@ TASKS = {
     },
     "render_report__10_nodes": {
         "nodes": ["build_feedback_section", "build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__16_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__17_nodes"],
     },
     "compute_churn_by_support_band": {
         "nodes": ["compute_churn_by_support_band"],
@@ -126,9 +126,9 @@ TASKS = {
         "nodes": ["fit_cox_model", "fit_kaplan_meier_by_segment", "fit_landmark_model", "plot_hazard_ratios", "select_survival_curves", "summarise_survival"],
         "upstream": ["reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "assemble_customer_snapshots", "fit_weibull_aft", "fit_boosted_survival"],
     },
-    "write_model_card__16_nodes": {
-        "nodes": ["mask_treated_labels", "split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
-        "upstream": ["reconcile_data_quality__8_nodes", "assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
+    "write_model_card__17_nodes": {
+        "nodes": ["join_latest_theme", "mask_treated_labels", "split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
+        "upstream": ["reconcile_data_quality__8_nodes", "summarise_themes__7_nodes", "assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
     },
     "analyse_campaigns": {
         "nodes": ["analyse_campaigns"],
@@ -184,7 +184,7 @@ TASKS = {
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],
-        "upstream": ["write_model_card__16_nodes"],
+        "upstream": ["write_model_card__17_nodes"],
     },
 }
 

@@ -70,17 +70,17 @@ TASKS = {
         "nodes": ["assemble_customer_snapshots"],
         "upstream": ["reconcile_data_quality__8_nodes", "build_snapshot_spine", "build_feedback_features", "build_purchase_features", "build_subscription_features", "build_support_features", "build_usage_features"],
     },
-    "rank_by_value_at_risk__4_nodes": {
-        "nodes": ["select_as_of_snapshot", "estimate_uplift", "score_customers", "rank_by_value_at_risk"],
+    "rank_by_value_at_risk__5_nodes": {
+        "nodes": ["select_as_of_snapshot", "attach_latest_theme", "estimate_uplift", "score_customers", "rank_by_value_at_risk"],
         "upstream": ["assemble_customer_snapshots"],
     },
     "recommend_retraining__4_nodes": {
         "nodes": ["select_drift_samples", "compute_feature_drift", "compute_score_shift", "recommend_retraining"],
-        "upstream": ["assemble_customer_snapshots", "rank_by_value_at_risk__4_nodes"],
+        "upstream": ["assemble_customer_snapshots", "rank_by_value_at_risk__5_nodes"],
     },
     "build_retention_plan": {
         "nodes": ["build_retention_plan"],
-        "upstream": ["rank_by_value_at_risk__4_nodes"],
+        "upstream": ["rank_by_value_at_risk__5_nodes"],
     },
 }
 

@@ -1,4 +1,5 @@
-"""The feature registry: every column of ``customer_snapshots``, one record each: name, meaning,
+"""The feature registry: every column of ``customer_snapshots`` (and ``latest_theme``, which the
+churn model stage joins from the feedback themes stage), one record each: name, meaning,
 source table, what 'no record' means, and how the report and the churn reasons present it
 (label, driver group, phrase). Adding a feature means adding one record here.
 
@@ -26,6 +27,7 @@ class Feature:
     driver_group: str | None = None  # selects the retention action (scoring.actions)
     phrase: Callable[..., str] | None = None  # value (and row, see reads_row) -> a reason in words
     reads_row: bool = False  # the phrase also reads the customer's other features
+    in_customer_snapshots: bool = True  # False: joined later by the stage that uses it
 
 
 FEATURES: dict[str, Feature] = {
@@ -298,6 +300,17 @@ FEATURES: dict[str, Feature] = {
         label="exit survey started",
         driver_group="exit_survey",
         phrase=phrases.exit_survey,
+    ),
+    # Comment themes (the feedback_themes stage; joined by the churn model stage, recomputed
+    # with the promoted model's own themes when scoring and monitoring).
+    "latest_theme": Feature(
+        "Theme of the latest comment dated before t (themes fitted on the comments before the "
+        "first snapshot; feedback_themes)",
+        "feedback (comments)",
+        label="latest comment theme",
+        driver_group="nps",
+        phrase=phrases.comment_theme,
+        in_customer_snapshots=False,
     ),
 }
 STATIC_ATTRIBUTE_MEANING = "Static customer attribute from the customers table"

@@ -111,6 +111,10 @@ def acquired_via(value: Any) -> str:
     return f"acquired via {str(value).replace('_', ' ')}"
 
 
+def comment_theme(value: Any) -> str:
+    return f"latest comment about {value}" if not missing(value) else "no comment"
+
+
 def generic(feature: str, value: Any) -> str:
     name = feature.replace("_", " ")
     if missing(value):

@@ -386,6 +386,52 @@ class ThemeModel:
         theme, share = _assign(self.transform(texts))
         return pd.DataFrame({"theme": theme.astype(int), "weight": share})
 
+    # ------------------------------------------------------------------ storage
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``transform`` and the labels need, as plain JSON values (no pickle): the
+        vectorizer's settings, vocabulary (in column order) and idf, the components H and the
+        theme labels. ``from_dict`` rebuilds a model whose weights equal this one's exactly
+        (floats round-trip through JSON)."""
+        vectorizer = self.vectorizer_
+        return {
+            "format": "customer_retention.ThemeModel/1",
+            "analyzer": self.analyzer_,
+            "ngram_range": list(vectorizer.ngram_range),
+            "stop_words": vectorizer.stop_words,
+            "terms": [str(t) for t in self.terms_],
+            "idf": vectorizer.idf_.tolist(),
+            "components": self.components_.tolist(),
+            "theme_terms": self.theme_terms_,
+            "n_comments": self.n_comments_,
+        }
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> ThemeModel:
+        """The fitted model ``to_dict`` describes (for ``transform`` / ``assign``)."""
+        if stored.get("format") != "customer_retention.ThemeModel/1":
+            raise ValueError(f"not a stored theme model (format {stored.get('format')!r})")
+        model = cls(len(stored["theme_terms"]), stop_words=stored["stop_words"])
+        terms = list(stored["terms"])
+        vectorizer = TfidfVectorizer(
+            analyzer=stored["analyzer"],
+            ngram_range=tuple(stored["ngram_range"]),
+            stop_words=stored["stop_words"] if stored["analyzer"] == "word" else None,
+            vocabulary={term: j for j, term in enumerate(terms)},
+            sublinear_tf=True,
+            lowercase=False,
+            dtype=np.float64,
+        )
+        vectorizer.idf_ = np.asarray(stored["idf"], dtype=np.float64)
+        model.analyzer_, model.vectorizer_ = stored["analyzer"], vectorizer
+        model.terms_ = np.asarray(terms, dtype=object)
+        model.components_ = np.asarray(stored["components"], dtype=np.float64)
+        model.n_themes_ = len(model.components_)
+        model.theme_terms_ = [list(t) for t in stored["theme_terms"]]
+        model.n_comments_ = int(stored.get("n_comments", 0))
+        model.selection_, model.reconstruction_err_ = None, None
+        return model
+
     def representatives(
         self, texts: Sequence[Any], assigned: pd.DataFrame, count: int = 3
     ) -> list[list[str]]:

@@ -136,6 +136,7 @@ def run_churn_model(
     ground_truth: dict | None = None,
     cox_risk_scores: pd.DataFrame | None = None,
     interventions: pd.DataFrame | None = None,
+    latest_theme: tuple[pd.DataFrame, dict[str, Any]] | None = None,
 ) -> DataCatalog:
     """The churn_model pipeline with in-memory inputs and the promoted store at ``store``.
 
@@ -149,6 +150,8 @@ def run_churn_model(
             "cox_risk_scores": Value(cox_risk_scores),
             "bg_nbd_risk_scores": Value(None),
             "interventions@pandas": Value(interventions),
+            "latest_theme_features": Value(latest_theme[0] if latest_theme else None),
+            "latest_theme_model": Value(latest_theme[1] if latest_theme else None),
             "params:churn_model": MemoryDataset(params or churn_params()),
             "params:churn_model.horizon_days": MemoryDataset(
                 (params or churn_params())["horizon_days"]

@@ -3,9 +3,18 @@ moves a feature at t (as the feature_engineering leakage test checks for every f
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
+from customer_retention.core.comment_themes import (
+    LATEST_THEME_COLUMNS,
+    attach_latest_theme,
+    join_latest_theme,
+    latest_theme_at,
+)
+from customer_retention.models.themes import ThemeModel
 from customer_retention.pipelines.feedback_themes import nodes
 
 from .helpers import demo, params
@@ -33,8 +42,8 @@ def test_comments_on_or_after_t_do_not_move_features_at_t():
     spine, comments, selection = data["spine"], data["comments"], data["selection"]
     dates = np.sort(spine["snapshot_date"].unique())
     t = pd.Timestamp(dates[len(dates) // 2])
-    before, _ = nodes.build_latest_theme(comments, selection, spine, params())
-    after, summary = nodes.build_latest_theme(
+    before, _, _ = nodes.build_latest_theme(comments, selection, spine, params())
+    after, summary, _ = nodes.build_latest_theme(
         _perturb_from(comments, t, np.random.default_rng(0)), selection, spine, params()
     )
     assert summary["status"] == "built"
@@ -55,8 +64,55 @@ def test_a_comment_dated_exactly_at_t_is_not_seen_at_t():
     comments = data["comments"]
     comments = comments[comments["customer_id"] != customer]
     same_day = comments.head(1).assign(customer_id=customer, response_date=t)
-    table, _ = nodes.build_latest_theme(
+    table, _, _ = nodes.build_latest_theme(
         pd.concat([comments, same_day], ignore_index=True), data["selection"], spine, params()
     )
     row = table[(table["customer_id"] == customer) & (table["snapshot_date"] == t)]
     assert row["latest_theme"].isna().all() and row["days_since_latest_comment"].isna().all()
+
+
+def test_the_stored_theme_model_gives_the_same_latest_theme_when_scoring():
+    """The themes stored with the churn model (plain JSON) give, on the comments and the
+    snapshot keys, the very table the model was trained on; a promoted model that uses
+    latest_theme gets it back through ``attach_latest_theme`` with the same labels."""
+    data = demo()
+    spine = data["spine"]
+    table, summary, stored = nodes.build_latest_theme(
+        data["comments"], data["selection"], spine, params()
+    )
+    assert summary["status"] == "built" and stored["status"] == "fitted"
+    stored = json.loads(json.dumps(stored))  # as written to and read from disk
+    rebuilt = latest_theme_at(data["comments"], spine, ThemeModel.from_dict(stored))
+    pd.testing.assert_frame_equal(table[list(LATEST_THEME_COLUMNS)].reset_index(drop=True), rebuilt)
+    model = {"metadata": {"feature_spec": {"features": ["latest_theme"]}, "theme_model": stored}}
+    rows = spine.assign(latest_theme="stale")
+    attached = attach_latest_theme(rows, data["feedback"], model)
+    pd.testing.assert_series_equal(
+        attached["latest_theme"].reset_index(drop=True),
+        table["latest_theme"].reset_index(drop=True),
+        check_dtype=False,
+    )
+    without = {"metadata": {"feature_spec": {"features": ["tenure_days"]}, "theme_model": None}}
+    assert attach_latest_theme(rows, data["feedback"], without) is rows
+
+
+def test_joined_by_key_not_by_position_and_skipped_tables_change_nothing():
+    data = demo()
+    spine = data["spine"]
+    table, _, _ = nodes.build_latest_theme(data["comments"], data["selection"], spine, params())
+    snapshots = spine.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    joined = join_latest_theme(snapshots, table.sample(frac=1.0, random_state=2))
+    expected = snapshots.merge(
+        table[["customer_id", "snapshot_date", "latest_theme"]],
+        on=["customer_id", "snapshot_date"],
+        how="left",
+    )
+    assert joined["latest_theme"].notna().sum() > 100
+    pd.testing.assert_series_equal(
+        joined["latest_theme"], expected["latest_theme"].astype("string"), check_names=False
+    )
+    empty, _, stored = nodes.build_latest_theme(
+        data["comments"].head(0), {"status": "skipped", "reason": "none"}, spine, params()
+    )
+    assert stored["status"] == "skipped"
+    assert join_latest_theme(snapshots, empty) is snapshots

@@ -25,7 +25,7 @@ def stage() -> dict:
     data["trend"] = nodes.theme_trend(data["themed"], p)
     data["churn"] = nodes.churn_by_theme(data["themed"], data["timeline"], p)
     data["reasons"] = nodes.themes_against_reasons(data["themed"], p)
-    data["features"], data["feature_summary"] = nodes.build_latest_theme(
+    data["features"], data["feature_summary"], data["theme_model"] = nodes.build_latest_theme(
         data["comments"], data["selection"], data["spine"], p
     )
     data["report"] = nodes.summarise_themes(

@@ -240,6 +240,7 @@ def test_pipeline_reads_the_scoring_outputs_and_writes_the_drift_report():
         "promoted_churn_model",
         "at_risk_customers",
         "params:monitoring",
+        "feedback@optional",
     }
     assert pipeline.outputs() == {"drift_report"}
     catalog = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_monitoring.yml").read_text())

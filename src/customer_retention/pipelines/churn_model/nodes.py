@@ -1,7 +1,9 @@
 """Gradient-boosted churn model: split by time, train, calibrate, evaluate honestly, backtest,
 refit the chosen candidate on recent data, promote, describe.
 
-0. ``mask_treated_labels``: labels that a retention action changed are masked (treatment arm,
+0. ``join_latest_theme`` (``core.comment_themes``): the theme of each snapshot row's latest
+   comment before its date, from the feedback themes stage, when it found themes.
+   ``mask_treated_labels``: labels that a retention action changed are masked (treatment arm,
    label window past the treatment date): the model predicts churn if nothing is done.
 1. ``split_snapshots``: labelled snapshot rows -> train (the snapshots whose labels are known
    by the last labelled snapshot), valid (held-out customers of the latest training snapshot),
@@ -26,6 +28,8 @@ refit the chosen candidate on recent data, promote, describe.
 One module per step; this module is the index of the nodes.
 """
 
+from customer_retention.core.comment_themes import join_latest_theme
+
 from .backtest import backtest_candidates
 from .benchmarks import evaluate_scorers, score_benchmarks
 from .evaluation import (
@@ -48,6 +52,7 @@ __all__ = [
     "define_model_features",
     "describe_churn_model",
     "evaluate_scorers",
+    "join_latest_theme",
     "mask_treated_labels",
     "measure_lead_time",
     "plot_churn_model_evaluation",

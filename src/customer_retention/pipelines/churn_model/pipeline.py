@@ -10,9 +10,15 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
+                nodes.join_latest_theme,
+                inputs=["customer_snapshots", "latest_theme_features"],
+                outputs="churn_candidate_snapshots",
+                name="join_latest_theme",
+            ),
+            node(
                 nodes.mask_treated_labels,
                 inputs=[
-                    "customer_snapshots",
+                    "churn_candidate_snapshots",
                     "interventions@pandas",
                     "params:churn_model.horizon_days",
                 ],
@@ -155,6 +161,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "churn_refit",
                     "churn_backtest",
                     "churn_model_metrics_draft",
+                    "latest_theme_model",
                     "params:churn_model",
                 ],
                 outputs="churn_model_metadata_draft",

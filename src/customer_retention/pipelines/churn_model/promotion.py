@@ -26,10 +26,12 @@ def describe_churn_model(
     churn_refit: dict[str, Any],
     churn_backtest: dict[str, Any],
     metrics: dict[str, Any],
+    latest_theme_model: dict[str, Any] | None,
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """Metadata stored beside the deployed (refitted) model: what it needs, what it saw, the
-    backtest it is judged by and the evaluation split's metrics."""
+    backtest it is judged by and the evaluation split's metrics; with ``theme_model``, the
+    comment themes behind its ``latest_theme`` feature (None when it has none)."""
     digest = hashlib.sha256(churn_model_file.encode("utf-8")).hexdigest()
     created = datetime.now(UTC)
     split = churn_refit["split"]
@@ -41,6 +43,9 @@ def describe_churn_model(
         "booster_sha256": digest,
         "label": LABEL,
         "feature_spec": churn_refit["feature_spec"],
+        "theme_model": latest_theme_model
+        if "latest_theme" in churn_refit["feature_spec"]["features"]
+        else None,
         "training_window": {
             "split": split["split"],
             "reason": split["reason"],

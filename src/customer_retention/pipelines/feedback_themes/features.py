@@ -16,30 +16,30 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from customer_retention.core.comment_themes import (
+    LATEST_THEME_COLUMNS,
+    SELECTION_KEYS,
+    latest_theme_at,
+    theme_labels,
+)
 from customer_retention.core.serialization import jsonable
 
 from .model import theme_model
 
 logger = logging.getLogger(__name__)
 
-FEATURE_COLUMNS = {
-    "latest_theme": "string",
-    "latest_theme_id": "Int64",
-    "latest_theme_weight": "float64",
-    "latest_theme_survey": "string",
-    "days_since_latest_comment": "float64",
-}
+FEATURE_COLUMNS = LATEST_THEME_COLUMNS
 
 
-def _empty(spine: pd.DataFrame, reason: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _empty(spine: pd.DataFrame, reason: str) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
     logger.info("latest_theme feature table empty: %s", reason)
     table = spine[["customer_id", "snapshot_date"]].reset_index(drop=True)
     for column, dtype in FEATURE_COLUMNS.items():
         table[column] = pd.Series(index=table.index, dtype=dtype)
-    return table, {"status": "skipped", "reason": reason, "rows": len(table)}
+    summary = {"status": "skipped", "reason": reason, "rows": len(table)}
+    return table, summary, {"status": "skipped", "reason": reason}
 
 
 def build_latest_theme(
@@ -47,8 +47,10 @@ def build_latest_theme(
     selection: dict[str, Any],
     snapshot_spine: pd.DataFrame,
     params: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(the feature table, one row per snapshot_spine row; its summary)."""
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """(the feature table, one row per snapshot_spine row; its summary; the theme model as
+    JSON, ``models.themes.ThemeModel.to_dict`` plus the comment selection, stored with the
+    churn model trained on the table, or ``{"status": "skipped", "reason": ...}``)."""
     if not params.get("latest_theme", {}).get("enabled", True):
         return _empty(snapshot_spine, "latest_theme.enabled is false")
     if selection["status"] == "skipped":
@@ -56,8 +58,7 @@ def build_latest_theme(
     if snapshot_spine.empty:
         return _empty(snapshot_spine, "no snapshots")
     first = pd.Timestamp(snapshot_spine["snapshot_date"].min())
-    dates = pd.to_datetime(comments["response_date"])
-    before = comments[dates < first]
+    before = comments[pd.to_datetime(comments["response_date"]) < first]
     minimum = int(params["min_comments"])
     if len(before) < minimum:
         return _empty(
@@ -71,45 +72,10 @@ def build_latest_theme(
         return _empty(
             snapshot_spine, f"the comments before {first.date()} do not support themes: {error}"
         )
-    assigned = model.assign(comments["comment"])
-    labels = [", ".join(terms[:3]) for terms in model.theme_terms_]
-    dated = pd.DataFrame(
-        {
-            "customer_id": comments["customer_id"].astype(str).to_numpy(),
-            "comment_date": dates.astype("datetime64[ns]").to_numpy(),
-            "latest_theme_id": np.where(assigned["theme"] >= 0, assigned["theme"] + 1, 0),
-            "latest_theme_weight": assigned["weight"].to_numpy(),
-            "latest_theme_survey": comments["survey"].astype(str).to_numpy(),
-        }
-    ).sort_values(["comment_date", "latest_theme_survey"], kind="stable")
     spine = snapshot_spine[["customer_id", "snapshot_date"]].reset_index(drop=True)
-    keys = spine.assign(
-        customer_id=spine["customer_id"].astype(str),
-        snapshot_date=pd.to_datetime(spine["snapshot_date"]).astype("datetime64[ns]"),
-        position=np.arange(len(spine)),
-    ).sort_values("snapshot_date", kind="stable")
-    joined = pd.merge_asof(
-        keys,
-        dated,
-        left_on="snapshot_date",
-        right_on="comment_date",
-        by="customer_id",
-        direction="backward",
-        allow_exact_matches=False,  # strictly before t
-    ).sort_values("position")
-    table = spine.copy()
-    theme_id = joined["latest_theme_id"].to_numpy(dtype=float)
-    has_theme = np.nan_to_num(theme_id) > 0
-    table["latest_theme_id"] = pd.array(np.where(has_theme, theme_id, np.nan)).astype("Int64")
-    table["latest_theme"] = pd.array(
-        [labels[int(t) - 1] if ok else pd.NA for t, ok in zip(theme_id, has_theme, strict=True)],
-        dtype="string",
-    )
-    table["latest_theme_weight"] = np.where(has_theme, joined["latest_theme_weight"], np.nan)
-    table["latest_theme_survey"] = pd.array(joined["latest_theme_survey"], dtype="string")
-    table["days_since_latest_comment"] = (
-        (joined["snapshot_date"] - joined["comment_date"]).dt.days.astype(float).to_numpy()
-    )
+    table = pd.concat([spine, latest_theme_at(comments, spine, model)], axis=1)
+    has_theme = table["latest_theme_id"].notna()
+    labels = theme_labels(model)
     summary = {
         "status": "built",
         "themes_fitted_on": f"{len(before):,} comments dated before the first snapshot "
@@ -128,4 +94,10 @@ def build_latest_theme(
         f"{len(table):,}",
         model.n_themes_,
     )
-    return table[["customer_id", "snapshot_date", *FEATURE_COLUMNS]], jsonable(summary)
+    stored = {
+        "status": "fitted",
+        **model.to_dict(),
+        "fitted_before": str(first.date()),
+        "selection": {key: params.get(key) for key in SELECTION_KEYS},
+    }
+    return table[["customer_id", "snapshot_date", *FEATURE_COLUMNS]], jsonable(summary), stored

@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from customer_retention.core.comment_themes import COMMENT_COLUMNS, empty_comments
+from customer_retention.core.comment_themes import select_comments as read_comments
 from customer_retention.core.serialization import jsonable
 from customer_retention.models.themes import ThemeModel, agreement
 
@@ -40,70 +42,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-COMMENT_COLUMNS = ["customer_id", "response_date", "survey", "score", "reason", "comment"]
 THEME_COLUMNS = [*COMMENT_COLUMNS, "theme", "theme_label", "theme_weight"]
-
-
-def empty_comments(columns: list[str] = COMMENT_COLUMNS) -> pd.DataFrame:
-    dtypes = {"response_date": "datetime64[ns]", "score": "float64", "theme": "Int64"}
-    dtypes |= {"theme_weight": "float64"}
-    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "string")) for c in columns})
-
-
-def _skipped(reason: str, counts: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    logger.info("Feedback themes skipped: %s", reason)
-    return empty_comments(), {"status": "skipped", "reason": reason, "comments": counts}
 
 
 def select_comments(
     feedback: pd.DataFrame | None, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(the comments read, the counts and the status: ``selected`` or ``skipped`` + reason)."""
-    if feedback is None or feedback.empty:
-        return _skipped("no feedback table (or no rows) in data/01_raw", {})
-    if "comment" not in feedback:
-        return _skipped(
-            "the feedback table has no comment column", {"feedback_rows": len(feedback)}
-        )
-    rows = feedback[feedback["survey"].astype("string").isin(params["surveys"])]
-    text = rows["comment"].astype("string").str.strip()
-    non_blank = text.notna() & (text != "")
-    readable = non_blank & (text.str.len() >= int(params["min_comment_chars"]))
-    readable &= text.str.contains(r"\w", regex=True).fillna(False)
-    placeholders = {str(p).casefold() for p in params.get("placeholders") or []}
-    bare = text.str.casefold().str.strip(" .!?。、-_*/")
-    readable &= ~(bare.isin(placeholders) | text.str.casefold().isin(placeholders)).fillna(False)
-    comments = rows.loc[readable].assign(comment=text[readable])
-    for column in COMMENT_COLUMNS:
-        if column not in comments:
-            comments[column] = pd.NA
-    comments = comments[COMMENT_COLUMNS].astype(
-        {"customer_id": "string", "survey": "string", "reason": "string", "comment": "string"}
-    )
-    comments = comments.sort_values(
-        ["response_date", "customer_id", "survey"], kind="stable", ignore_index=True
-    )
-    counts = {
-        "feedback_rows": len(feedback),
-        "in_surveys": len(rows),
-        "non_blank": int(non_blank.sum()),
-        "not_read": int((non_blank & ~readable).sum()),  # too short, no letter, placeholder
-        "read": len(comments),
-        "distinct": int(comments["comment"].str.lower().nunique()),
-        "by_survey": comments["survey"].value_counts().to_dict(),
-    }
-    minimum = int(params["min_comments"])
-    if len(comments) < minimum:
-        return _skipped(
-            f"{len(comments)} readable comment(s), fewer than min_comments ({minimum})", counts
-        )
-    logger.info(
-        "Feedback themes: %s comments (%s distinct) from %s feedback rows",
-        f"{len(comments):,}",
-        f"{counts['distinct']:,}",
-        f"{len(feedback):,}",
-    )
-    return comments, {"status": "selected", "comments": counts}
+    """(the comments read, the counts and the status: ``selected`` or ``skipped`` + reason);
+    ``core.comment_themes.select_comments``, with a log line when the stage is skipped."""
+    comments, selection = read_comments(feedback, params)
+    if selection["status"] == "skipped":
+        logger.info("Feedback themes skipped: %s", selection["reason"])
+    return comments, selection
 
 
 def _label(terms: list[str]) -> str:

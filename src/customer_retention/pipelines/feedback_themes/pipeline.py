@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "snapshot_spine",
                     "params:feedback_themes",
                 ],
-                outputs=["latest_theme_features", "latest_theme_summary"],
+                outputs=["latest_theme_features", "latest_theme_summary", "latest_theme_model"],
                 name="build_latest_theme",
             ),
             node(

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.comment_themes import attach_latest_theme
 from customer_retention.models.churn_classifier import mean_probability_check, predict_raw
 from customer_retention.models.drift import categorical_psi, ks_two_sample, psi
 
@@ -50,6 +51,7 @@ def select_drift_samples(
     customer_snapshots: pd.DataFrame,
     promoted_churn_model: dict[str, Any],
     params: dict[str, Any],
+    feedback: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Reference rows (the promoted model's training snapshots), the as-of rows, and a
     description of both (reference window, scoring snapshot, any fallback).
@@ -58,6 +60,9 @@ def select_drift_samples(
     the reference deciles and shares behind a PSI are then known to within about
     ``1 / sqrt(max_reference_rows)``, far below any alarm threshold, and the promoted model
     does not rescore millions of training rows. The scoring rows are never sampled.
+
+    When the promoted model uses ``latest_theme``, both samples get it from the comments with
+    the model's own themes (``core.comment_themes.attach_latest_theme``), as when scoring.
 
     When none of the training snapshots is in ``customer_snapshots`` any more (the model is
     older than the snapshot history), the oldest snapshot is the reference and the description
@@ -110,6 +115,8 @@ def select_drift_samples(
         description["scoring_snapshot"],
         f"{len(scoring):,}",
     )
+    reference = attach_latest_theme(reference, feedback, promoted_churn_model)
+    scoring = attach_latest_theme(scoring, feedback, promoted_churn_model)
     return reference, scoring, description
 
 

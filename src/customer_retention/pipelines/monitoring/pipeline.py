@@ -10,7 +10,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 nodes.select_drift_samples,
-                inputs=["customer_snapshots", "promoted_churn_model", "params:monitoring"],
+                inputs=[
+                    "customer_snapshots",
+                    "promoted_churn_model",
+                    "params:monitoring",
+                    "feedback@optional",
+                ],
                 outputs=["drift_reference_rows", "drift_scoring_rows", "drift_samples"],
                 name="select_drift_samples",
             ),

@@ -7,7 +7,8 @@ and its feature spec (feature list, dtypes, categorical levels) come from the pr
 Input checks: a feature the model was trained on but absent from the snapshots stops the run
 with an error naming the columns; columns the model does not use are ignored (logged); a
 categorical level unseen in training is treated as missing (logged with its count), see
-``customer_retention.core.model_frame``.
+``customer_retention.core.model_frame``. ``latest_theme`` is computed from the comments with
+the promoted model's own themes (``core.comment_themes.attach_latest_theme``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
+from customer_retention.core.comment_themes import (  # node: with the model's own themes
+    attach_latest_theme as attach_latest_theme,
+)
 from customer_retention.core.errors import ActionableError
 from customer_retention.core.features import DRIVER_GROUPS
 from customer_retention.core.model_frame import feature_array

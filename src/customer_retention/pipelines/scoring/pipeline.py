@@ -12,8 +12,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.select_as_of_snapshot,
                 inputs="as_of_snapshot",
-                outputs="scoring_input",
+                outputs="scoring_rows",
                 name="select_as_of_snapshot",
+            ),
+            node(
+                nodes.attach_latest_theme,
+                inputs=["scoring_rows", "feedback@optional", "promoted_churn_model"],
+                outputs="scoring_input",
+                name="attach_latest_theme",
             ),
             node(
                 nodes.score_customers,
