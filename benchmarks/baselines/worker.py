@@ -11,8 +11,11 @@ excluded) and what the comparison needs. Tasks:
   their inputs loaded through the project's catalog (clean tables read by Ibis on DuckDB); the
   pipeline's own writes of its outputs are not included (argument: SAMPLE_IDS, a file of
   customer ids). ``features_pandas``: the plain pandas baseline (``features_pandas.py``) on the
-  same clean Parquet tables (arguments: STRING_STORAGE pyarrow|python, SAMPLE_IDS). Both write
-  the rows of the sampled customers and a per-column digest of the whole table.
+  same clean Parquet tables (arguments: STRING_STORAGE pyarrow|python, SAMPLE_IDS).
+  ``features_polars``: the Polars baseline (``features_polars.py``, lazy scans of the same
+  tables, collected once; argument: SAMPLE_IDS); its result is converted to pandas after the
+  timed work, and that conversion timed apart. All three write the rows of the sampled
+  customers and a per-column digest of the whole table.
 * ``bg_summary``: frequency / recency / T built from the clean transactions as the ``clv``
   pipeline does, written to OUT_DIR/bg_summary_all.csv and bg_summary_active.csv.
 * ``bg_nbd``: ``customer_retention.models.BetaGeo`` fitted on a summary (arguments: NAME of
@@ -59,7 +62,8 @@ def digest(frame: pd.DataFrame) -> dict[str, Any]:
         if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
             entry["sum"] = float(series.astype(float).sum())
         elif pd.api.types.is_datetime64_any_dtype(series):
-            entry["sum"] = float(series.astype("int64").sum() / 1e9 / 86_400)
+            nanoseconds = series.astype("datetime64[ns]").astype("int64")  # any unit
+            entry["sum"] = float(nanoseconds.sum() / 1e9 / 86_400)
         else:
             counts = series.astype(str).where(series.notna(), None).value_counts()
             entry["values"] = {str(k): int(v) for k, v in counts.items()}
@@ -121,6 +125,33 @@ def features_pandas(project: Path, out: Path, string_storage: str, sample_ids: s
         "seconds": seconds,
         "step_seconds": step_seconds,
         **_save_features(snapshots, out, f"features_pandas_{string_storage}", sample_ids),
+    }
+
+
+def features_polars(project: Path, out: Path, sample_ids: str) -> dict:
+    """The Polars baseline, with the parameters the feature stage used (feature_params.json).
+    Timed up to the collected Polars table; the conversion to pandas for the comparison is
+    recorded apart (``to_pandas_seconds``, not included in ``seconds``)."""
+    sys.path.insert(0, str(HERE))
+    import features_polars as baseline
+    import polars as pl
+
+    params = json.loads((out / "feature_params.json").read_text())
+    started = time.perf_counter()
+    tables = baseline.scan_clean_tables(project / "data" / "02_intermediate")
+    step_seconds: dict[str, float] = {}
+    snapshots = baseline.customer_snapshots(tables, params, step_seconds)
+    seconds = time.perf_counter() - started
+    converted = time.perf_counter()
+    frame = baseline.to_pandas(snapshots)
+    to_pandas_seconds = time.perf_counter() - converted
+    return {
+        "seconds": seconds,
+        "step_seconds": step_seconds,
+        "to_pandas_seconds": to_pandas_seconds,
+        "version": pl.__version__,
+        "threads": pl.thread_pool_size(),
+        **_save_features(frame, out, "features_polars", sample_ids),
     }
 
 
@@ -208,6 +239,7 @@ def scoring(project: Path, out: Path) -> dict:
     seen, so a repeated ``predict`` on the same one would time a cache look-up.
     """
     from customer_retention.core.calibration import apply_calibrator
+    from customer_retention.core.comment_themes import attach_latest_theme
     from customer_retention.core.model_frame import dmatrix, feature_array
     from customer_retention.core.reasons import explain
     from customer_retention.pipelines.scoring.nodes import (
@@ -221,8 +253,9 @@ def scoring(project: Path, out: Path) -> dict:
     model = catalog.load("promoted_churn_model")
     params = catalog.load("params:scoring")
     rows = select_as_of_snapshot(catalog.load("as_of_snapshot"))
+    rows = attach_latest_theme(rows, catalog.load("feedback@optional"), model)  # as scoring does
     booster, spec, calibrator = (
-        model["booster"],
+        model["model"],
         model["metadata"]["feature_spec"],
         model["calibrator"],
     )
@@ -291,6 +324,7 @@ def scoring(project: Path, out: Path) -> dict:
 TASKS = {
     "feature_stage": feature_stage,
     "features_pandas": features_pandas,
+    "features_polars": features_polars,
     "bg_summary": bg_summary,
     "bg_nbd": bg_nbd,
     "scoring": scoring,

@@ -2,6 +2,7 @@
 
 from customer_retention.hooks import (
     DemoDataHook,
+    HandOverHook,
     InputsCheckHook,
     NodeTimingHook,
     ParameterCheckHook,
@@ -21,6 +22,7 @@ HOOKS = (
     DemoDataHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
+    HandOverHook(),  # Parquet frames handed from writer to readers in memory (datasets.handover)
     SparkHook(),  # --env spark only: the Spark session, started before the run, stopped after
     InputsCheckHook(),
     RunManifestHook(),

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from customer_retention.models import themes
 from customer_retention.models.themes import (
     ThemeModel,
     agreement,
@@ -210,3 +211,19 @@ def test_agreement_with_planted_themes():
     assert result["adjusted_rand_index"] == pytest.approx(1.0)
     assert [p["found_theme"] for p in result["planted"]] == [1, 2, 3]
     assert agreement([1, 2, 1, 2], ["a", "a", "b", "b"])["adjusted_rand_index"] < 0.1
+
+
+def test_reused_rows_and_the_cache_give_exactly_a_fresh_models_weights():
+    """The rows of the fitted comments are reused and results are cached: the weights equal,
+    bit for bit, those of the same themes rebuilt from storage (which has neither)."""
+    texts, _ = _english()
+    model = ThemeModel(3, random_state=1).fit(texts[:90])
+    keys = sorted({*normalise_text(texts), "new words entirely"})
+    reused, fresh = model._vectors(keys), model.vectorizer_.transform(keys)
+    assert (reused != fresh).nnz == 0 and reused.shape == fresh.shape
+    stored = ThemeModel.from_dict(model.to_dict())
+    mixed = [*texts, "new words entirely", "", texts[3]]
+    first = model.transform(mixed)
+    np.testing.assert_array_equal(first, stored.transform(mixed))  # from the cache
+    themes._TRANSFORMS.clear()
+    np.testing.assert_array_equal(first, stored.transform(mixed))  # computed afresh

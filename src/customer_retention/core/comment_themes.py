@@ -142,10 +142,9 @@ def latest_theme_at(comments: pd.DataFrame, keys: pd.DataFrame, model: ThemeMode
     table = pd.DataFrame(index=spine.index)
     theme_id = joined["latest_theme_id"].to_numpy(dtype=float)
     has_theme = np.nan_to_num(theme_id) > 0
-    table["latest_theme"] = pd.array(
-        [labels[int(t) - 1] if ok else pd.NA for t, ok in zip(theme_id, has_theme, strict=True)],
-        dtype="string",
-    )
+    label_of = np.array([*labels, None], dtype=object)  # the last: no theme
+    which = np.where(has_theme, np.nan_to_num(theme_id).astype(np.int64) - 1, len(labels))
+    table["latest_theme"] = pd.array(label_of[which], dtype="string")
     table["latest_theme_id"] = pd.array(np.where(has_theme, theme_id, np.nan)).astype("Int64")
     table["latest_theme_weight"] = np.where(has_theme, joined["latest_theme_weight"], np.nan)
     table["latest_theme_survey"] = pd.array(joined["latest_theme_survey"], dtype="string")
@@ -162,19 +161,33 @@ def attach_latest_theme(
     stored with the promoted churn model. Rows are returned unchanged when that model does not
     use ``latest_theme``; without comments every value is missing (a customer without a
     comment, as in training)."""
+    return attach_latest_themes([rows], feedback, promoted_churn_model)[0]
+
+
+def attach_latest_themes(
+    frames: list[pd.DataFrame], feedback: pd.DataFrame | None, promoted_churn_model: dict[str, Any]
+) -> list[pd.DataFrame]:
+    """``attach_latest_theme`` for several frames at once: the comments are read and their
+    themes computed once."""
     metadata = promoted_churn_model["metadata"]
     stored = metadata.get("theme_model")
     if "latest_theme" not in metadata["feature_spec"]["features"] or not stored:
-        return rows
+        return list(frames)
     model = ThemeModel.from_dict(stored)
-    comments, selection = select_comments(feedback, {**stored["selection"], "min_comments": 0})
-    out = rows.drop(columns=["latest_theme"], errors="ignore").copy()
-    out["latest_theme"] = latest_theme_at(comments, out, model)["latest_theme"].to_numpy()
+    comments, _ = select_comments(feedback, {**stored["selection"], "min_comments": 0})
+    keys = pd.concat([f[["customer_id", "snapshot_date"]] for f in frames], ignore_index=True)
+    themes = latest_theme_at(comments, keys, model)["latest_theme"].to_numpy()
+    out, start = [], 0
+    for frame in frames:
+        attached = frame.drop(columns=["latest_theme"], errors="ignore").copy(deep=False)
+        attached["latest_theme"] = themes[start : start + len(frame)]
+        start += len(frame)
+        out.append(attached)
     logger.info(
         "latest_theme: %s of %s rows have a comment before their snapshot date (themes of "
         "model %s)",
-        f"{int(out['latest_theme'].notna().sum()):,}",
-        f"{len(out):,}",
+        f"{int((~pd.isna(themes)).sum()):,}",
+        f"{len(themes):,}",
         metadata.get("model_id"),
     )
     return out

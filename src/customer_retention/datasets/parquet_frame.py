@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 from kedro_datasets.pandas import ParquetDataset
 
 from .atomic import AtomicSaveMixin
+from .handover import HandOverMixin
 from .timestamps import MICROSECOND_TIMESTAMPS, as_nanoseconds
 
 
-class ParquetFrameDataset(AtomicSaveMixin, ParquetDataset):
+class ParquetFrameDataset(HandOverMixin, AtomicSaveMixin, ParquetDataset):
     """``pandas.ParquetDataset`` whose local loads free each Arrow column as it is converted
     (and whose local writes are atomic: ``datasets.atomic``).
 
@@ -23,6 +24,9 @@ class ParquetFrameDataset(AtomicSaveMixin, ParquetDataset):
     documented way to bound the peak): 3.0 GB for the same file, and the same frame.
     Remote files and ``load_args`` other than ``columns`` / ``filters`` go to pandas as before.
 
+    Within a run, the frame saved is handed to the nodes that read it next instead of being
+    read back, when that gives the same frame (``datasets.handover``).
+
     Timestamps are written in microseconds (:data:`MICROSECOND_TIMESTAMPS`, overridable with
     ``save_args``) and load as ``datetime64[ns]``, the frame every node has always received.
     """
@@ -31,6 +35,8 @@ class ParquetFrameDataset(AtomicSaveMixin, ParquetDataset):
     _ARROW_LOAD_ARGS = frozenset({"columns", "filters"})
 
     def load(self) -> pd.DataFrame:
+        if self.handed is not None:
+            return self.handed
         if self._protocol != "file" or set(self._load_args) - self._ARROW_LOAD_ARGS:
             return as_nanoseconds(super().load())
         table = pq.read_table(str(self._get_load_path()), **self._load_args)

@@ -14,7 +14,7 @@
 
 from .demo_data import DemoDataHook
 from .inputs_check import InputsCheckHook
-from .memory import ReleaseMemoryHook
+from .memory import HandOverHook, ReleaseMemoryHook
 from .parameter_check import ParameterCheckHook
 from .run_manifest import RunManifestHook
 from .spark import SparkHook
@@ -27,6 +27,7 @@ __all__ = [
     "InputsCheckHook",
     "NodeTimingHook",
     "ParameterCheckHook",
+    "HandOverHook",
     "ReleaseMemoryHook",
     "RunManifestHook",
     "RunSummaryHook",

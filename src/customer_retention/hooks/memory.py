@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 
+from customer_retention.datasets.handover import HandOverMixin
+
 
 def _current_rss_mb() -> float:
     """Resident memory of this process in MB (Linux /proc; 0 elsewhere)."""
@@ -59,3 +61,18 @@ class ReleaseMemoryHook:
         pa.default_memory_pool().release_unused()
         if self._malloc_trim is not None:
             self._malloc_trim(0)
+
+
+class HandOverHook:
+    """Switches on the in-memory hand-over of Parquet frames (``datasets.handover``) for the
+    datasets the running pipeline both writes and reads; the others (final outputs, inputs
+    read from disk) are never held in memory."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        read = {name for node in pipeline.nodes for name in node.inputs}
+        written = {name for node in pipeline.nodes for name in node.outputs}
+        for name in sorted(read & written):
+            dataset = catalog.get(name)
+            if isinstance(dataset, HandOverMixin) and dataset.may_hand_over:
+                dataset.hand_over = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from lifelines import KaplanMeierFitter
 
 
 def integrated_brier_score(
@@ -39,6 +38,8 @@ def integrated_brier_score(
         )
     if len(times) < 2 or np.any(np.diff(times) <= 0):
         raise ValueError("times must hold at least two increasing values")
+    from lifelines import KaplanMeierFitter  # imported when used (start-up time)
+
     censoring = KaplanMeierFitter().fit(durations, event_observed=~events)
 
     def g(t: np.ndarray) -> np.ndarray:

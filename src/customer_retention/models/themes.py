@@ -63,6 +63,7 @@ Plain numpy, scipy and scikit-learn; no Kedro.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -71,6 +72,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.optimize import nnls
 from sklearn.decomposition import NMF
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
@@ -95,18 +97,22 @@ DEFAULT_NGRAMS = {"word": (1, 1), "char_wb": (3, 5), "char_wb_unspaced": (2, 2)}
 LABEL_COMMENTS = 300  # comments of a theme read to turn its top n-grams into words
 
 
+def _normalise_one(text: Any) -> str:
+    if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
+        return ""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    text = _DIGITS.sub("0", _URL.sub(" ", text))
+    return _SPACE.sub(" ", text).strip()
+
+
 def normalise_text(texts: Iterable[Any]) -> list[str]:
     """Comments as the vectoriser sees them (module docstring, step 1); missing values
-    become empty strings."""
-    out = []
-    for text in texts:
-        if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
-            out.append("")
-            continue
-        text = unicodedata.normalize("NFKC", str(text)).lower()
-        text = _DIGITS.sub("0", _URL.sub(" ", text))
-        out.append(_SPACE.sub(" ", text).strip())
-    return out
+    become empty strings. Each distinct text is normalised once (a feedback export repeats
+    its comments: 634k comments, 71k distinct, in the 1M-customer demo)."""
+    values = pd.Series(list(texts), dtype=object)
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    normalised = np.array([_normalise_one(text) for text in distinct], dtype=object)
+    return normalised[codes].tolist() if len(codes) else []
 
 
 def unspaced_share(texts: Sequence[str]) -> float:
@@ -327,9 +333,11 @@ class ThemeModel:
             docs = list(dict.fromkeys(docs))
         self.analyzer_ = resolve_analyzer(self.analyzer, docs)
         unspaced = unspaced_share(docs) > 0.5
+        # fit() then transform(): fit_transform() gives a matrix that differs by ~1e-14.
         self.vectorizer_ = self._vectorizer(self.analyzer_, unspaced).fit(docs)
         self.terms_ = self.vectorizer_.get_feature_names_out()
         X = self.vectorizer_.transform(docs)
+        self._fitted_rows = ({doc: i for i, doc in enumerate(docs)}, X)
         if self.n_themes == "auto":
             self.selection_ = self._select(X)
             k = int(self.selection_.loc[self.selection_["chosen"], "n_themes"].iat[0])
@@ -372,13 +380,46 @@ class ThemeModel:
 
     def transform(self, texts: Iterable[Any]) -> np.ndarray:
         """Theme weights (comments x themes), each comment on its own (step 5)."""
-        keys, inverse = np.unique(
-            np.array(normalise_text(texts), dtype=object), return_inverse=True
-        )
-        # Each distinct comment once: the same text gets the same weights.
-        with threadpool_limits(1):
-            weights = _weights(self.vectorizer_.transform(list(keys)), self.components_)
-        return weights[inverse.reshape(-1)]
+        # Each distinct comment once, in sorted order: the same text gets the same weights.
+        inverse, keys = pd.factorize(pd.Series(normalise_text(texts), dtype=object), sort=True)
+        cache_key = self._cache_key(keys)
+        weights = _TRANSFORMS.get(cache_key)
+        if weights is None:
+            with threadpool_limits(1):
+                weights = _weights(self._vectors(list(keys)), self.components_)
+            weights.flags.writeable = False
+            while len(_TRANSFORMS) >= 4:  # the oldest out (dicts keep insertion order)
+                _TRANSFORMS.pop(next(iter(_TRANSFORMS)))
+            _TRANSFORMS[cache_key] = weights
+        return weights[inverse]
+
+    def _vectors(self, keys: list[str]):
+        """The TF-IDF rows of ``keys``. A row depends on its own text only (counts, idf, unit
+        length), so the rows of the comments the model was fitted on are reused, not computed
+        again (the same values: tested against a fresh transform)."""
+        fitted = getattr(self, "_fitted_rows", None)
+        if fitted is None:
+            return self.vectorizer_.transform(keys)
+        position, X = fitted
+        rows = np.fromiter((position.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing) == len(keys):
+            return self.vectorizer_.transform(keys)
+        if len(missing):
+            X = sparse.vstack([X, self.vectorizer_.transform([keys[i] for i in missing])])
+            rows[missing] = fitted[1].shape[0] + np.arange(len(missing))
+        return X.tocsr()[rows]
+
+    def _cache_key(self, keys: Any) -> tuple[str, str]:
+        """(the fitted themes, the distinct comments): the weights depend on nothing else."""
+        vectorizer = self.vectorizer_
+        themes = hashlib.sha256(self.components_.tobytes())
+        themes.update(np.asarray(vectorizer.idf_, dtype=np.float64).tobytes())
+        themes.update("\x1f".join(map(str, self.terms_)).encode())
+        themes.update(repr((vectorizer.analyzer, vectorizer.ngram_range)).encode())
+        themes.update(repr(vectorizer.stop_words).encode())
+        texts = hashlib.sha256("\x1f".join(keys).encode())
+        return themes.hexdigest(), texts.hexdigest()
 
     def assign(self, texts: Iterable[Any]) -> pd.DataFrame:
         """One row per comment: ``theme`` (0 = the largest, -1 = none) and ``weight`` (the
@@ -453,6 +494,11 @@ class ThemeModel:
             )
             out.append(rows.drop_duplicates("key")["text"].head(count).tolist())
         return out
+
+
+_TRANSFORMS: dict[tuple[str, str], np.ndarray] = {}
+"""The last four ``ThemeModel.transform`` results: a run weights the same comments with the
+same stored themes up to three times (the latest_theme table, scoring, drift monitoring)."""
 
 
 def _weights(X, components: np.ndarray) -> np.ndarray:

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
 from matplotlib.figure import Figure
 
 from customer_retention.core import charts
@@ -161,6 +160,8 @@ def _cox_hazard_ratio(rows: pd.DataFrame, treated: np.ndarray) -> dict[str, Any]
     )
     if frame["event"].sum() < 2:
         return {"hazard_ratio": None, "reason": "fewer than two churners"}
+    from lifelines import CoxPHFitter  # imported when fitted (start-up time)
+
     fitted = CoxPHFitter().fit(frame, "duration", "event")
     ci = np.exp(fitted.confidence_intervals_.loc["treatment"].to_numpy())
     return {

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from customer_retention.core.calibration import apply_calibrator
-from customer_retention.core.comment_themes import attach_latest_theme
+from customer_retention.core.comment_themes import attach_latest_themes
 from customer_retention.models.churn_classifier import mean_probability_check, predict_raw
 from customer_retention.models.drift import categorical_psi, ks_two_sample, psi
 
@@ -115,8 +115,7 @@ def select_drift_samples(
         description["scoring_snapshot"],
         f"{len(scoring):,}",
     )
-    reference = attach_latest_theme(reference, feedback, promoted_churn_model)
-    scoring = attach_latest_theme(scoring, feedback, promoted_churn_model)
+    reference, scoring = attach_latest_themes([reference, scoring], feedback, promoted_churn_model)
     return reference, scoring, description
 
 

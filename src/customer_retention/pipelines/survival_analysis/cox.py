@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.statistics import proportional_hazard_test
 
 from customer_retention.models.clv import DAYS_PER_MONTH
 from customer_retention.models.survival_metrics import concordance_index
@@ -33,6 +31,9 @@ from .design import (
     split_customers,
     static_design,
 )
+
+if TYPE_CHECKING:  # lifelines is imported by the functions that fit (start-up time)
+    from lifelines import CoxPHFitter
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ HAZARD_RATIO_COLUMNS = [
 
 def _attribute(covariate: str) -> str:
     return covariate.split("=")[0]
+
+
+def _cox_fitter() -> type[CoxPHFitter]:
+    from lifelines import CoxPHFitter
+
+    return CoxPHFitter
 
 
 def _strongest_attribute(model: CoxPHFitter) -> str:
@@ -117,7 +124,9 @@ def _ph_test(
         f"{len(rows):,} customers"
     ):
         if len(rows) != len(data):
-            model = CoxPHFitter(penalizer=cox["penalizer"]).fit(rows, DURATION, EVENT)
+            model = _cox_fitter()(penalizer=cox["penalizer"]).fit(rows, DURATION, EVENT)
+        from lifelines.statistics import proportional_hazard_test
+
         p_values = proportional_hazard_test(model, rows, time_transform="rank").summary["p"]
     return p_values, len(rows)
 
@@ -147,7 +156,7 @@ def _held_out_c_index(
         unseen = np.array([tuple(row) not in seen for row in test[strata].to_numpy()], dtype=bool)
         test = test[~unseen]
     with progress(f"Cox PH: held-out C-index (refit on {len(train):,} customers)"):
-        model = CoxPHFitter(penalizer=params["cox"]["penalizer"]).fit(
+        model = _cox_fitter()(penalizer=params["cox"]["penalizer"]).fit(
             train, DURATION, EVENT, strata=strata or None
         )
     # With strata the partial hazard ignores the stratum baselines: rank by expected lifetime.
@@ -247,7 +256,7 @@ def fit_cox(
     data, all_customers = _drop_constant_covariates(data, all_customers)
     started = time.perf_counter()
     with progress(f"Cox PH: fitting {len(data):,} customers x {data.shape[1] - 2} covariates"):
-        unstratified = CoxPHFitter(penalizer=cox["penalizer"]).fit(data, DURATION, EVENT)
+        unstratified = _cox_fitter()(penalizer=cox["penalizer"]).fit(data, DURATION, EVENT)
     ph_p, ph_rows = _ph_test(unstratified, data, params)
     strata, unstratified_violations = choose_strata(
         ph_p,
@@ -267,7 +276,7 @@ def fit_cox(
         data = _with_strata(data, survival_table, strata)
         all_customers = _with_strata(all_customers, survival_table, strata)
         with progress(f"Cox PH: refit stratified by {strata}"):
-            model = CoxPHFitter(penalizer=cox["penalizer"]).fit(
+            model = _cox_fitter()(penalizer=cox["penalizer"]).fit(
                 data, DURATION, EVENT, strata=strata
             )
     if unstratified_violations:

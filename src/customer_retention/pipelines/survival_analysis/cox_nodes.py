@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifelines import WeibullAFTFitter
 from matplotlib.figure import Figure
 
 from customer_retention.core import charts
@@ -101,6 +100,8 @@ def _fit_weibull_aft(survival_table: pd.DataFrame, params: dict[str, Any]) -> di
     with progress(
         f"Weibull AFT: fitting {len(train):,} customers x {train.shape[1] - 2} covariates"
     ):
+        from lifelines import WeibullAFTFitter  # imported when fitted (start-up time)
+
         model = WeibullAFTFitter(penalizer=params["cox"]["penalizer"]).fit(train, DURATION, EVENT)
     c_index = concordance_index(
         test[DURATION], model.predict_median(test).replace(np.inf, 1e9), test[EVENT]
