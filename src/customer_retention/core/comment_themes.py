@@ -26,7 +26,6 @@ from customer_retention.models.themes import ThemeModel
 logger = logging.getLogger(__name__)
 
 COMMENT_COLUMNS = ["customer_id", "response_date", "survey", "score", "reason", "comment"]
-THEME_COLUMNS = [*COMMENT_COLUMNS, "theme", "theme_label", "theme_weight"]
 
 
 def empty_comments(columns: list[str] = COMMENT_COLUMNS) -> pd.DataFrame:

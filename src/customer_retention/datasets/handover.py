@@ -35,14 +35,17 @@ import pyarrow.parquet as pq
 logger = logging.getLogger(__name__)
 
 
+TEXT_INFERRED = ("string", "empty")  # pandas' infer_dtype of an object column of strings only
+
+
 def as_loaded(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """(``frame`` as a load would give it back, None) or (``frame``, why it would not).
 
     Text columns whose pandas string storage differs from the one a load gives (``string``
     backed by Arrow, loaded as ``string`` backed by Python objects) are converted: the values
     are the same, only their storage changes. Any other difference is a reason to read back."""
-    problem = round_trip_problem(frame)
-    if problem is None or not problem.startswith("column "):
+    problem = _frame_problem(frame)
+    if problem is not None:
         return frame, problem
     expected = _loaded_dtypes(frame)
     storage = {
@@ -52,10 +55,14 @@ def as_loaded(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
         and isinstance(expected[column], pd.StringDtype)
         and dtype != expected[column]
     }
-    if not storage:
-        return frame, problem
-    converted = frame.astype(storage)
-    return converted, round_trip_problem(converted)
+    converted = frame.astype(storage) if storage else frame
+    problem = _column_problem(converted, expected)
+    return (frame, problem) if problem else (converted, None)
+
+
+def round_trip_problem(frame: pd.DataFrame) -> str | None:
+    """Why ``frame`` would not load back from Parquet as the same frame (None: it would)."""
+    return _frame_problem(frame) or _column_problem(frame, _loaded_dtypes(frame))
 
 
 def _loaded_dtypes(frame: pd.DataFrame) -> pd.Series:
@@ -66,8 +73,7 @@ def _loaded_dtypes(frame: pd.DataFrame) -> pd.Series:
     return pq.read_table(buffer).to_pandas(coerce_temporal_nanoseconds=True).dtypes
 
 
-def round_trip_problem(frame: pd.DataFrame) -> str | None:
-    """Why ``frame`` would not load back from Parquet as the same frame (None: it would)."""
+def _frame_problem(frame: pd.DataFrame) -> str | None:
     index = frame.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
         return "its index is not a default RangeIndex"
@@ -75,18 +81,18 @@ def round_trip_problem(frame: pd.DataFrame) -> str | None:
         return "its index is named or a column name is not text"
     if not frame.columns.is_unique:
         return "duplicate column names"
-    expected = _loaded_dtypes(frame)
+    return None
+
+
+def _column_problem(frame: pd.DataFrame, expected: pd.Series) -> str | None:
     for column, dtype in frame.dtypes.items():
         back = expected[column]
         if isinstance(dtype, pd.CategoricalDtype) and isinstance(back, pd.CategoricalDtype):
             continue  # categories are stored in the file, not in a zero-row table
         if dtype != back:
             return f"column {column} is {dtype} and would load as {back}"
-        if pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(
-            frame[column], skipna=False
-        ) not in (
-            "string",
-            "empty",
+        if pd.api.types.is_object_dtype(dtype) and (
+            pd.api.types.infer_dtype(frame[column], skipna=False) not in TEXT_INFERRED
         ):
             return f"column {column} holds values other than strings (missing values among them)"
     return None
