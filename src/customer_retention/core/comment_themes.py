@@ -158,8 +158,8 @@ def attach_latest_theme(
 ) -> pd.DataFrame:
     """``rows`` with ``latest_theme`` computed at each row's snapshot date with the theme model
     stored with the promoted churn model. Rows are returned unchanged when that model does not
-    use ``latest_theme``; without comments every value is missing (a customer without a
-    comment, as in training)."""
+    use ``latest_theme``; without a readable comment column every value is missing and a
+    warning says that the model was trained with comments."""
     return attach_latest_themes([rows], feedback, promoted_churn_model)[0]
 
 
@@ -173,7 +173,16 @@ def attach_latest_themes(
     if "latest_theme" not in metadata["feature_spec"]["features"] or not stored:
         return list(frames)
     model = ThemeModel.from_dict(stored)
-    comments, _ = select_comments(feedback, {**stored["selection"], "min_comments": 0})
+    comments, selection = select_comments(feedback, {**stored["selection"], "min_comments": 0})
+    if selection["status"] == "skipped":
+        # Not a crash, but every customer would look like one who never commented: say so.
+        logger.warning(
+            "The churn model %s was trained with latest_theme (comment themes), but no comments "
+            "can be read now (%s): every customer is scored as without a comment. Restore the "
+            "feedback table's comment column, or retrain without it.",
+            metadata.get("model_id"),
+            selection["reason"],
+        )
     keys = pd.concat([f[["customer_id", "snapshot_date"]] for f in frames], ignore_index=True)
     themes = latest_theme_at(comments, keys, model)["latest_theme"].to_numpy()
     out, start = [], 0

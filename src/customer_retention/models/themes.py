@@ -382,6 +382,8 @@ class ThemeModel:
         """Theme weights (comments x themes), each comment on its own (step 5)."""
         # Each distinct comment once, in sorted order: the same text gets the same weights.
         inverse, keys = pd.factorize(pd.Series(normalise_text(texts), dtype=object), sort=True)
+        if len(keys) == 0:  # no comment at all (scikit-learn refuses an empty batch)
+            return np.zeros((0, self.n_themes_))
         cache_key = self._cache_key(keys)
         weights = _TRANSFORMS.get(cache_key)
         if weights is None:

@@ -96,6 +96,20 @@ def test_the_stored_theme_model_gives_the_same_latest_theme_when_scoring():
     assert attach_latest_theme(rows, data["feedback"], without) is rows
 
 
+def test_a_model_trained_with_comments_warns_when_they_are_gone(caplog):
+    data = demo()
+    spine = data["spine"].head(500)
+    _, _, stored = nodes.build_latest_theme(
+        data["comments"], data["selection"], data["spine"], params()
+    )
+    model = {"metadata": {"feature_spec": {"features": ["latest_theme"]}, "theme_model": stored}}
+    with caplog.at_level("WARNING"):
+        attached = attach_latest_theme(spine, data["feedback"].drop(columns="comment"), model)
+    assert attached["latest_theme"].isna().all()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("trained with latest_theme" in w and "no comment column" in w for w in warnings)
+
+
 def test_joined_by_key_not_by_position_and_skipped_tables_change_nothing():
     data = demo()
     spine = data["spine"]
