@@ -30,6 +30,7 @@ LAYERS = DATA_LAYERS[1:]  # every layer the pipeline writes
 SKIPPED = (
     "run_manifest.json",
     "last_success.json",
+    "runner_node_seconds.json",
     "run_history",
     "charts",
     "report_charts",

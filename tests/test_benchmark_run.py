@@ -25,7 +25,7 @@ def test_a_pipeline_only_run_keeps_the_earlier_comparisons(tmp_path, monkeypatch
     earlier = {"bg_nbd": {"speedup": 6.0}, "scoring": {"customers_per_second": 5e5}}
     out.write_text(json.dumps({"default_pipeline": {"seconds": 99.0}, "baselines": earlier}))
     fresh = {"default_pipeline": {"seconds": 80.0}, "nodes": [], "datasets": []}
-    monkeypatch.setattr(runner, "run_pipeline", lambda size: fresh)
+    monkeypatch.setattr(runner, "run_pipeline", lambda size, runner=None: fresh)
     monkeypatch.setattr(runner, "_format", lambda result: "")
     result = runner.main(["S", "--only", "pipeline", "--out", str(out)])
     assert result["default_pipeline"] == {"seconds": 80.0}

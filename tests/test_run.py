@@ -96,3 +96,39 @@ def test_run_without_revenue_table_stops_with_a_clear_error(tmp_path, monkeypatc
     RawTableDataset(path="data/01_raw/customers", table="customers").save(demo_tables["customers"])
     with pytest.raises(ValueError, match="Neither 'subscriptions' nor 'transactions'"):
         _run(project)
+
+
+def test_the_default_runner_writes_what_the_sequential_runner_writes(tmp_path, monkeypatch):
+    """Every output of the default pipeline (tables, JSON, charts' pixels) is the same whether
+    nodes run one at a time or two at a time on threads (``runner.OverlapRunner``, the
+    default of ``kedro run``), on the same demo data."""
+    import shutil
+    import sys
+
+    from kedro.runner import SequentialRunner
+
+    from customer_retention.runner import OverlapRunner
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from compare_outputs import _files, compare
+
+    one = _fresh_project(tmp_path / "one", monkeypatch)
+    _run(one, "demo_data")
+    two = tmp_path / "two" / "project"
+    shutil.copytree(one, two)
+    for project, runner in ((one, SequentialRunner()), (two, OverlapRunner())):
+        monkeypatch.chdir(project)
+        bootstrap_project(project)
+        with KedroSession.create(project_path=project, runtime_params=SMALL_DEMO) as session:
+            session.run(runner=runner)
+    assert len(_files(one / "data")) > 50  # tables and JSON files compared
+    assert compare(one / "data", two / "data") == []
+    charts = [
+        sorted((p / "data" / "08_reporting" / "report_charts").glob("*/report_charts/*.png"))
+        for p in (one, two)
+    ]
+    assert len(charts[0]) > 10 and [c.name for c in charts[0]] == [c.name for c in charts[1]]
+    for a, b in zip(*charts, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    seconds = json.loads((two / "data" / "08_reporting" / "runner_node_seconds.json").read_text())
+    assert {"train_churn_model", "encode_report_charts"} <= set(seconds)

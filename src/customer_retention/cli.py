@@ -5,6 +5,9 @@ documented way to modify a command). It takes every option of Kedro's ``run`` an
 
 * ``--verbose`` / ``-v``: dataset load and save lines in the log (hidden by default, see
   ``hooks.summary``) and the full traceback of any error;
+* the default runner is ``customer_retention.runner.OverlapRunner`` (independent nodes two at
+  a time, on threads; the same outputs as one at a time); ``--runner SequentialRunner`` runs
+  one node at a time;
 * errors a person can act on (``core.errors.ActionableError``: bad input, parameters that do
   not fit, a busy project, a missing upstream stage, implausible scores) and Kedro's dataset
   errors (a missing or unreadable file) end the run with their message alone and exit code 1,
@@ -24,6 +27,7 @@ from customer_retention.core.errors import ActionableError
 
 FOR_PEOPLE = (ActionableError, DatasetError)
 LOG_DATASETS = "CUSTOMER_RETENTION_LOG_DATASETS"
+DEFAULT_RUNNER = "customer_retention.runner.OverlapRunner"
 
 
 @click.group(name="customer_retention")
@@ -34,6 +38,7 @@ def cli() -> None:
 def _run(verbose: bool, **kwargs: Any) -> Any:
     if verbose:
         os.environ[LOG_DATASETS] = "1"
+    kwargs["runner"] = kwargs.get("runner") or DEFAULT_RUNNER
     try:
         return kedro_run.callback(**kwargs)
     except FOR_PEOPLE as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,19 @@ class NodeTimingHook:
     dataset; write them as JSON after the run.
 
     Off unless the environment variable ``CUSTOMER_RETENTION_NODE_TIMINGS`` names the output
-    file (the benchmarks set it), so normal runs pay nothing.
+    file (the benchmarks set it), so normal runs pay nothing. Nodes may run on several threads
+    (``runner.OverlapRunner``): each record carries its start (seconds after the run's start)
+    and thread, loads and saves are matched within a thread, and the memory figures are the
+    process's, shared by the nodes running at the time.
     """
 
     def __init__(self) -> None:
         self._started: dict[str, tuple[float, float, float]] = {}
         self.records: list[dict[str, Any]] = []
-        self._io_started: dict[tuple[str, str], float] = {}
+        self._io_started: dict[tuple[str, str, int], float] = {}
         self.dataset_io: dict[str, dict[str, float]] = {}
         self._run_started: float | None = None
+        self._lock = threading.Lock()  # counts updated from the runner's threads
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -35,17 +40,18 @@ class NodeTimingHook:
 
     def _io_begin(self, kind: str, dataset_name: str) -> None:
         if self._target():
-            self._io_started[(kind, dataset_name)] = time.perf_counter()
+            self._io_started[(kind, dataset_name, threading.get_ident())] = time.perf_counter()
 
     def _io_end(self, kind: str, dataset_name: str) -> None:
-        started = self._io_started.pop((kind, dataset_name), None)
+        started = self._io_started.pop((kind, dataset_name, threading.get_ident()), None)
         if started is None:
             return
-        record = self.dataset_io.setdefault(
-            dataset_name, {"loads": 0, "load_seconds": 0.0, "saves": 0, "save_seconds": 0.0}
-        )
-        record[f"{kind}s"] += 1
-        record[f"{kind}_seconds"] += time.perf_counter() - started
+        with self._lock:
+            record = self.dataset_io.setdefault(
+                dataset_name, {"loads": 0, "load_seconds": 0.0, "saves": 0, "save_seconds": 0.0}
+            )
+            record[f"{kind}s"] += 1
+            record[f"{kind}_seconds"] += time.perf_counter() - started
 
     @hook_impl
     def before_dataset_loaded(self, dataset_name: str) -> None:
@@ -81,6 +87,8 @@ class NodeTimingHook:
             {
                 "node": node.name,
                 "seconds": round(time.perf_counter() - started, 3),
+                "started_s": round(started - (self._run_started or started), 3),
+                "thread": threading.current_thread().name,
                 "rss_before_mb": round(rss_before, 1),
                 "rss_after_mb": round(_current_rss_mb(), 1),
                 # A rise of the peak between the previous node's record and this node's

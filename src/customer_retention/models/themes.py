@@ -65,9 +65,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -324,7 +326,7 @@ class ThemeModel:
         BLAS runs on one thread meanwhile: the matrices are small, and several threads per
         product made the fits ~40 times slower on a busy two-core machine (measured).
         """
-        with threadpool_limits(1):
+        with _one_blas_thread():
             return self._fit(texts)
 
     def _fit(self, texts: Iterable[Any]) -> ThemeModel:
@@ -385,14 +387,14 @@ class ThemeModel:
         if len(keys) == 0:  # no comment at all (scikit-learn refuses an empty batch)
             return np.zeros((0, self.n_themes_))
         cache_key = self._cache_key(keys)
-        weights = _TRANSFORMS.get(cache_key)
-        if weights is None:
-            with threadpool_limits(1):
+        with _one_blas_thread():  # also one caller at a time for the cache
+            weights = _TRANSFORMS.get(cache_key)
+            if weights is None:
                 weights = _weights(self._vectors(list(keys)), self.components_)
-            weights.flags.writeable = False
-            while len(_TRANSFORMS) >= 4:  # the oldest out (dicts keep insertion order)
-                _TRANSFORMS.pop(next(iter(_TRANSFORMS)))
-            _TRANSFORMS[cache_key] = weights
+                weights.flags.writeable = False
+                while len(_TRANSFORMS) >= 4:  # the oldest out (dicts keep insertion order)
+                    _TRANSFORMS.pop(next(iter(_TRANSFORMS)))
+                _TRANSFORMS[cache_key] = weights
         return weights[inverse]
 
     def _vectors(self, keys: list[str]):
@@ -496,6 +498,18 @@ class ThemeModel:
             )
             out.append(rows.drop_duplicates("key")["text"].head(count).tolist())
         return out
+
+
+_BLAS_LIMIT = threading.RLock()
+"""threadpoolctl's limit is the process's: two threads limiting and restoring it at once could
+leave BLAS on one thread for good (nodes run on two threads: ``customer_retention.runner``)."""
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread, one caller at a time."""
+    with _BLAS_LIMIT, threadpool_limits(1):
+        yield
 
 
 _TRANSFORMS: dict[tuple[str, str], np.ndarray] = {}

@@ -1,0 +1,219 @@
+"""``kedro run``'s default runner in this project: independent nodes run two at a time, on
+threads, so that the single-threaded pandas nodes use the second core.
+
+Which node runs next: of the nodes whose inputs are ready, the one with the longest chain of
+work still to run after it, itself included (the critical path first), ties by name. The work
+of a node is the seconds it took in the previous runs (loads and saves included), kept in the
+catalog's ``runner_node_seconds`` (data/08_reporting/runner_node_seconds.json, written after each
+successful run); a node never timed counts one second. A node that needs a resource which is
+not thread-safe waits while another node holds it:
+
+* ``engine``: the Ibis connection the ``@ibis`` datasets share (one DuckDB connection per
+  process refuses a second caller; a Spark session under ``--env spark``);
+* ``charts``: matplotlib, whose font cache and text layout are shared by every figure. Nodes
+  whose module draws (imports matplotlib or ``core.charts``) take turns.
+
+The nodes are pure functions of their inputs, so the outputs are those of a sequential run (the
+benchmark compares every file of both runs: README "Performance"); the log's order of nodes
+differs. Two nodes at once hold two working sets: peak memory is higher than sequential.
+
+``kedro run --runner SequentialRunner`` runs one node at a time, as Kedro does by default;
+``kedro run --runner-params max_workers=3`` sets the number of threads (default 2).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from kedro.runner import AbstractRunner
+from kedro.runner.task import Task
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+
+DEFAULT_WORKERS = 2
+ENGINE_MODULES = ("kedro_datasets.ibis", "kedro_datasets.spark")
+PROJECT = "customer_retention."
+TIMINGS = "runner_node_seconds"  # catalog entry: seconds per node name, from earlier runs
+UNTIMED_SECONDS = 1.0
+DRAWING_MODULES = ("matplotlib", "customer_retention.core.charts")
+
+logger = logging.getLogger(__name__)
+
+
+def critical_path(
+    dependencies: dict[Node, set[Node]], seconds: dict[str, float] | None = None
+) -> dict[Node, float]:
+    """Per node, the work (``seconds`` per node name, 1 if unknown) on the longest chain from
+    it to the end of the pipeline, itself included."""
+    seconds = seconds or {}
+    children: dict[Node, list[Node]] = {node: [] for node in dependencies}
+    for node, parents in dependencies.items():
+        for parent in parents:
+            children[parent].append(node)
+    length: dict[Node, float] = {}
+
+    def visit(node: Node) -> float:
+        if node not in length:
+            own = seconds.get(node.name, UNTIMED_SECONDS)
+            length[node] = own + max((visit(child) for child in children[node]), default=0.0)
+        return length[node]
+
+    for node in dependencies:
+        visit(node)
+    return length
+
+
+def _module_draws(name: str, seen: set[str] | None = None) -> bool:
+    """Whether module ``name`` uses matplotlib, itself or through the project modules it
+    imports (their functions, classes or the modules themselves), transitively."""
+    seen = set() if seen is None else seen
+    module = sys.modules.get(name)
+    if module is None or name in seen:
+        return False
+    seen.add(name)
+    for value in vars(module).values():
+        origin = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if not isinstance(origin, str):
+            continue
+        if origin.startswith(DRAWING_MODULES):
+            return True
+        if origin.startswith(PROJECT) and _module_draws(origin, seen):
+            return True
+    return False
+
+
+def _draws(node: Node) -> bool:
+    """Whether the node's function lives in a module that draws (``_module_draws``): a
+    module-level over-approximation, safe (at worst less overlap)."""
+    func = inspect.unwrap(node.func)
+    while isinstance(func, partial):
+        func = inspect.unwrap(func.func)
+    return _module_draws(getattr(func, "__module__", "") or "")
+
+
+def shared_resources(node: Node, catalog: Any) -> frozenset[str]:
+    """The resources (module docstring) ``node`` needs to itself while it runs."""
+    needs = set()
+    for name in chain(node.inputs, node.outputs):
+        dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+        kind = type(dataset)
+        if kind.__module__.startswith(ENGINE_MODULES):
+            needs.add("engine")
+        if "matplotlib" in f"{kind.__module__}.{kind.__name__}".lower():
+            needs.add("charts")  # a figure is drawn when it is saved
+    if _draws(node):
+        needs.add("charts")
+    return frozenset(needs)
+
+
+class OverlapRunner(AbstractRunner):
+    """Runs ready nodes on ``max_workers`` threads, critical path first, one node at a time
+    per shared resource (module docstring)."""
+
+    def __init__(self, max_workers: int | None = None, is_async: bool = False) -> None:
+        super().__init__(is_async=False)
+        self._max_workers = int(max_workers or DEFAULT_WORKERS)
+        if self._max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+
+    def _get_executor(self, max_workers: int) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="node")
+
+    def _run(
+        self,
+        pipeline: Pipeline,
+        catalog: Any,
+        hook_manager: Any = None,
+        run_id: str | None = None,
+    ) -> None:
+        nodes = pipeline.nodes
+        dependencies = pipeline.node_dependencies
+        # Resolved here, in one thread: the catalog materialises its pattern datasets.
+        resources = {node: shared_resources(node, catalog) for node in nodes}
+        seconds = _past_seconds(catalog)
+        rank = critical_path(dependencies, seconds)
+        load_counts = Counter(chain.from_iterable(node.inputs for node in nodes))
+        todo, done = set(nodes), set()
+        took: dict[str, float] = {}
+        running: dict[Future, Node] = {}
+        workers = min(self._max_workers, max(len(nodes), 1))
+        logger.info("Running %d nodes on %d threads (%s)", len(nodes), workers, __name__)
+        with self._get_executor(workers) as pool:
+            while todo or running:
+                busy = set().union(*(resources[node] for node in running.values()))
+                ready = sorted(
+                    (node for node in todo if dependencies[node] <= done),
+                    key=lambda node: (-rank[node], node.name),
+                )
+                for node in ready:
+                    if len(running) >= workers:
+                        break
+                    if resources[node] & busy:
+                        continue
+                    busy |= resources[node]
+                    todo.discard(node)
+                    task = Task(
+                        node=node,
+                        catalog=catalog,
+                        hook_manager=hook_manager,
+                        is_async=False,
+                        run_id=run_id,
+                    )
+                    running[pool.submit(_timed, task, took)] = node
+                if not running:
+                    raise RuntimeError(
+                        f"Unable to schedule {len(todo)} node(s): "
+                        f"{sorted(node.name for node in todo)}"
+                    )
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f].name):
+                    node = running.pop(future)
+                    try:
+                        future.result()
+                    except Exception:
+                        self._suggest_resume_scenario(pipeline, done, catalog)
+                        raise
+                    done.add(node)
+                    self._logger.info("Completed node: %s", node.name)
+                    self._logger.info("Completed %d out of %d tasks", len(done), len(nodes))
+                    self._release_datasets(node, catalog, load_counts, pipeline)
+        _record_seconds(catalog, seconds | took)
+
+
+def _timed(task: Task, took: dict[str, float]) -> Node:
+    started = time.perf_counter()
+    node = task.execute()
+    took[node.name] = round(time.perf_counter() - started, 3)
+    return node
+
+
+def _past_seconds(catalog: Any) -> dict[str, float]:
+    """The nodes' seconds recorded by earlier runs ({} without the entry or the file)."""
+    dataset = catalog.get(TIMINGS)
+    if dataset is None:
+        return {}
+    try:
+        recorded = dataset.load()
+    except Exception as error:  # a damaged record only costs the schedule its estimates
+        logger.warning("Node timings of earlier runs not read (%s): nodes count 1 s each", error)
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {str(k): float(v) for k, v in recorded.items() if isinstance(v, int | float)}
+
+
+def _record_seconds(catalog: Any, seconds: dict[str, float]) -> None:
+    """Keep this run's seconds per node (beside the earlier runs' for nodes it did not run)."""
+    dataset = catalog.get(TIMINGS)
+    if dataset is not None:
+        dataset.save(dict(sorted(seconds.items())))

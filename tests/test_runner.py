@@ -1,0 +1,162 @@
+"""The default runner: independent nodes on two threads, critical path first, shared resources
+one node at a time, the same results as Kedro's sequential runner."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Pipeline, node
+from kedro.runner import SequentialRunner
+
+from customer_retention import cli, runner
+from customer_retention.runner import OverlapRunner, critical_path, shared_resources
+
+EVENTS: list[tuple[str, str, float]] = []
+_LOCK = threading.Lock()
+
+
+def _log(name: str, what: str) -> None:
+    with _LOCK:
+        EVENTS.append((name, what, time.perf_counter()))
+
+
+def _work(name: str, seconds: float = 0.2):
+    def run(*values: int) -> int:
+        _log(name, "start")
+        time.sleep(seconds)
+        _log(name, "end")
+        return sum(values) + len(name)
+
+    run.__name__ = name
+    return run
+
+
+def _intervals() -> dict[str, tuple[float, float]]:
+    starts = {n: t for n, what, t in EVENTS if what == "start"}
+    return {n: (starts[n], t) for n, what, t in EVENTS if what == "end"}
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@pytest.fixture(autouse=True)
+def _clear_events():
+    EVENTS.clear()
+
+
+def _diamond() -> Pipeline:
+    """source -> (left, right) -> sink, plus a lone node."""
+    return Pipeline(
+        [
+            node(_work("source"), "seed", "a", name="source"),
+            node(_work("left"), "a", "b", name="left"),
+            node(_work("right"), "a", "c", name="right"),
+            node(_work("sink"), ["b", "c"], "d", name="sink"),
+            node(_work("lone"), "seed", "e", name="lone"),
+        ]
+    )
+
+
+def _catalog() -> DataCatalog:
+    return DataCatalog({"seed": MemoryDataset(1)})
+
+
+def test_same_results_as_the_sequential_runner_and_independent_nodes_overlap():
+    expected = SequentialRunner().run(_diamond(), _catalog())
+    EVENTS.clear()
+    got = OverlapRunner().run(_diamond(), _catalog())
+    assert {k: v.load() for k, v in got.items()} == {k: v.load() for k, v in expected.items()}
+    spans = _intervals()
+    assert set(spans) == {"source", "left", "right", "sink", "lone"}
+    assert _overlap(spans["left"], spans["right"])  # two threads: both branches at once
+    assert spans["sink"][0] >= max(spans["left"][1], spans["right"][1])  # after its inputs
+    assert spans["left"][0] >= spans["source"][1]
+
+
+def test_nodes_sharing_a_resource_never_run_at_once(monkeypatch):
+    monkeypatch.setattr(
+        runner,
+        "shared_resources",
+        lambda n, catalog: frozenset({"engine"}) if n.name in ("left", "right") else frozenset(),
+    )
+    OverlapRunner().run(_diamond(), _catalog())
+    spans = _intervals()
+    assert not _overlap(spans["left"], spans["right"])
+
+
+def test_the_longest_chain_of_work_starts_first():
+    pipeline = Pipeline(
+        [
+            node(_work("short", 0.01), "seed", "x", name="short"),
+            node(_work("head", 0.01), "seed", "y", name="head"),
+            node(_work("tail", 0.01), "y", "z", name="tail"),
+        ]
+    )
+    rank = critical_path(pipeline.node_dependencies, {"short": 5.0, "head": 1.0, "tail": 2.0})
+    assert {n.name: r for n, r in rank.items()} == {"short": 5.0, "head": 3.0, "tail": 2.0}
+    catalog = _catalog()
+    catalog["runner_node_seconds"] = MemoryDataset({"short": 5.0, "head": 1.0, "tail": 2.0})
+    OverlapRunner(max_workers=1).run(pipeline, catalog)
+    assert [n for n, what, _ in EVENTS if what == "start"] == ["short", "head", "tail"]
+    EVENTS.clear()
+    catalog["runner_node_seconds"] = MemoryDataset({"short": 0.5, "head": 1.0, "tail": 2.0})
+    OverlapRunner(max_workers=1).run(pipeline, catalog)
+    assert [n for n, what, _ in EVENTS if what == "start"] == ["head", "tail", "short"]
+    # this run's seconds replace the estimates, for the next run
+    assert set(catalog["runner_node_seconds"].load()) == {"short", "head", "tail"}
+
+
+def test_a_failing_node_stops_the_run_and_nothing_after_it_runs():
+    def broken(value: int) -> int:
+        raise RuntimeError("broken node")
+
+    pipeline = Pipeline(
+        [
+            node(broken, "seed", "a", name="broken"),
+            node(_work("after"), "a", "b", name="after"),
+        ]
+    )
+    with pytest.raises(RuntimeError, match="broken node"):
+        OverlapRunner().run(pipeline, _catalog())
+    assert "after" not in _intervals()
+
+
+def test_nodes_whose_module_draws_take_turns_and_model_fits_do_not():
+    from customer_retention.pipeline_registry import register_pipelines
+
+    nodes = {n.name: n for n in register_pipelines()["__default__"].nodes}
+    catalog = DataCatalog()
+    needs = {name: shared_resources(nodes[name], catalog) for name in nodes}
+    assert needs["plot_feature_importance"] == {"charts"}  # its module imports core.charts
+    assert needs["encode_report_charts"] == {"charts"}  # draws the report's figures
+    for name in ("fit_boosted_survival", "backtest_candidates", "refit_churn_model"):
+        assert needs[name] == frozenset(), name
+
+
+def test_ibis_datasets_make_a_node_an_engine_node(tmp_path):
+    from kedro_datasets.ibis import FileDataset
+
+    table = FileDataset(
+        filepath=str(tmp_path / "t.parquet"),
+        file_format="parquet",
+        connection={"backend": "duckdb", "database": ":memory:"},
+    )
+    catalog = DataCatalog({"t@ibis": table})
+    assert shared_resources(node(len, "t@ibis", "n"), catalog) == {"engine"}
+
+
+def test_max_workers_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        OverlapRunner(max_workers=-1)
+
+
+def test_kedro_run_uses_the_overlap_runner_unless_told_otherwise(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli.kedro_run, "callback", lambda **kwargs: seen.append(kwargs))
+    cli._run(verbose=False, runner=None)
+    cli._run(verbose=False, runner="SequentialRunner")
+    assert [k["runner"] for k in seen] == [cli.DEFAULT_RUNNER, "SequentialRunner"]
