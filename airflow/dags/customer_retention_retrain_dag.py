@@ -108,7 +108,7 @@ TASKS = {
     },
     "render_report__10_nodes": {
         "nodes": ["build_feedback_section", "build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "validate_clv_model__2_nodes", "cross_check_clv_with_sbg", "write_model_card__17_nodes"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "value_customers__3_nodes", "cross_check_clv_with_sbg", "write_model_card__17_nodes"],
     },
     "compute_churn_by_support_band": {
         "nodes": ["compute_churn_by_support_band"],
@@ -130,6 +130,10 @@ TASKS = {
         "nodes": ["join_latest_theme", "mask_treated_labels", "split_snapshots", "define_model_features", "train_churn_model", "calibrate_churn_model", "predict_test_snapshot", "score_benchmarks", "backtest_candidates", "evaluate_scorers", "measure_lead_time", "plot_churn_model_evaluation", "refit_churn_model", "compute_feature_importance", "describe_churn_model", "promote_churn_model", "write_model_card"],
         "upstream": ["reconcile_data_quality__8_nodes", "summarise_themes__7_nodes", "assemble_customer_snapshots", "summarise_retention__2_nodes", "summarise_survival__6_nodes", "score_bg_nbd_baseline"],
     },
+    "value_customers__3_nodes": {
+        "nodes": ["value_purchasing_customers", "validate_clv_model", "value_customers"],
+        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__6_nodes"],
+    },
     "analyse_campaigns": {
         "nodes": ["analyse_campaigns"],
         "upstream": ["build_campaign_outcomes"],
@@ -150,37 +154,33 @@ TASKS = {
         "nodes": ["plot_campaign_survival"],
         "upstream": ["build_campaign_outcomes", "analyse_campaigns"],
     },
-    "validate_clv_model__2_nodes": {
-        "nodes": ["value_customers", "validate_clv_model"],
-        "upstream": ["build_customer_timeline", "assemble_customer_snapshots", "summarise_survival__6_nodes"],
-    },
-    "cross_check_clv_with_sbg": {
-        "nodes": ["cross_check_clv_with_sbg"],
-        "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "validate_clv_model__2_nodes"],
-    },
-    "plot_clv_distribution": {
-        "nodes": ["plot_clv_distribution"],
-        "upstream": ["validate_clv_model__2_nodes"],
-    },
-    "plot_value_at_risk_by_segment": {
-        "nodes": ["plot_value_at_risk_by_segment"],
-        "upstream": ["plan_run", "assemble_customer_snapshots", "validate_clv_model__2_nodes"],
-    },
     "plot_conditional_expectations": {
         "nodes": ["plot_conditional_expectations"],
-        "upstream": ["validate_clv_model__2_nodes"],
+        "upstream": ["value_customers__3_nodes"],
     },
     "plot_purchase_tracking": {
         "nodes": ["plot_purchase_tracking"],
-        "upstream": ["validate_clv_model__2_nodes"],
+        "upstream": ["value_customers__3_nodes"],
+    },
+    "score_bg_nbd_baseline": {
+        "nodes": ["score_bg_nbd_baseline"],
+        "upstream": ["build_snapshot_spine", "value_customers__3_nodes"],
+    },
+    "cross_check_clv_with_sbg": {
+        "nodes": ["cross_check_clv_with_sbg"],
+        "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "value_customers__3_nodes"],
+    },
+    "plot_clv_distribution": {
+        "nodes": ["plot_clv_distribution"],
+        "upstream": ["value_customers__3_nodes"],
+    },
+    "plot_value_at_risk_by_segment": {
+        "nodes": ["plot_value_at_risk_by_segment"],
+        "upstream": ["plan_run", "assemble_customer_snapshots", "value_customers__3_nodes"],
     },
     "plot_sbg_fit": {
         "nodes": ["plot_sbg_fit"],
         "upstream": ["cross_check_clv_with_sbg"],
-    },
-    "score_bg_nbd_baseline": {
-        "nodes": ["score_bg_nbd_baseline"],
-        "upstream": ["build_snapshot_spine", "validate_clv_model__2_nodes"],
     },
     "plot_feature_importance": {
         "nodes": ["plot_feature_importance"],

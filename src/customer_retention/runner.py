@@ -41,7 +41,11 @@ if TYPE_CHECKING:
     from kedro.pipeline.node import Node
 
 DEFAULT_WORKERS = 2
-ENGINE_MODULES = ("kedro_datasets.ibis", "kedro_datasets.spark")
+ENGINE_MODULES = (
+    "kedro_datasets.ibis",
+    "kedro_datasets.spark",
+    "customer_retention.datasets.engine_table",  # Ibis tables kept in the engine (--env spark)
+)
 PROJECT = "customer_retention."
 TIMINGS = "runner_node_seconds"  # catalog entry: seconds per node name, from earlier runs
 UNTIMED_SECONDS = 1.0

@@ -40,10 +40,18 @@ def contractual(clean_demo) -> dict:
 
 
 def test_contractual_value_of_every_active_customer(contractual, params):
-    value, model = nodes.value_customers(
-        contractual["timeline"], contractual["curves"], contractual["snapshots"], None, params
+    purchase_value, model = nodes.value_purchasing_customers(
+        contractual["timeline"], contractual["snapshots"], None, params
     )
-    assert model == {} and value["is_active"].all()
+    assert model == {} and purchase_value.empty  # no purchase model for contractual data
+    value = nodes.value_customers(
+        contractual["timeline"],
+        contractual["curves"],
+        contractual["snapshots"],
+        purchase_value,
+        params,
+    )
+    assert value["is_active"].all()
     as_of = contractual["snapshots"][contractual["snapshots"]["is_as_of_snapshot"]]
     assert sorted(value["customer_id"]) == sorted(as_of["customer_id"])
     assert (value["clv"] > 0).all() and value["churn_probability"].between(0, 1).all()

@@ -183,23 +183,42 @@ def value_noncontractual_customers(
     }
 
 
+def _is_contractual(customer_timeline: pd.DataFrame) -> bool:
+    return customer_timeline["contract"].iat[0] == "contractual"
+
+
+def value_purchasing_customers(
+    customer_timeline: pd.DataFrame,
+    customer_snapshots: pd.DataFrame,
+    transactions: ir.Table,
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Non-contractual data: every customer's BG/NBD + Gamma-Gamma value and the deployed
+    purchase model's parameters (:func:`value_noncontractual_customers`). Contractual data: no
+    rows and no purchase model (CLV comes from the survival curves, :func:`value_customers`).
+    A node apart from ``value_customers`` so that the purchase model, and the churn model's
+    BG/NBD baseline after it, do not wait for the survival models."""
+    if _is_contractual(customer_timeline):
+        return pd.DataFrame(columns=VALUE_COLUMNS), {}
+    return value_noncontractual_customers(transactions, customer_snapshots, params)
+
+
 def value_customers(
     customer_timeline: pd.DataFrame,
     survival_curves: pd.DataFrame,
     customer_snapshots: pd.DataFrame,
-    transactions: ir.Table,
+    purchase_value: pd.DataFrame,
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Contractual or non-contractual valuation, by the kind of data at hand, and the deployed
-    purchase model's parameters (non-contractual; empty otherwise). Every valued customer has a
-    row; ``is_active`` marks those the plan and the at-risk list consider (contractual: all,
-    the survival curves cover the active customers only)."""
-    contractual = customer_timeline["contract"].iat[0] == "contractual"
-    model: dict[str, Any] = {}
+    """Contractual or non-contractual valuation, by the kind of data at hand: the survival
+    curves' (contractual) or ``purchase_value`` (:func:`value_purchasing_customers`). Every
+    valued customer has a row; ``is_active`` marks those the plan and the at-risk list
+    consider (contractual: all, the survival curves cover the active customers only)."""
+    contractual = _is_contractual(customer_timeline)
     if contractual:
         value = value_contractual_customers(survival_curves, customer_snapshots, params)
     else:
-        value, model = value_noncontractual_customers(transactions, customer_snapshots, params)
+        value = purchase_value
     active = value[value["is_active"]]
     logger.info(
         "Customer value (%s): %s active customers, total CLV %s, value at risk %s",
@@ -208,7 +227,7 @@ def value_customers(
         f"{active['clv'].sum():,.0f}",
         f"{active['value_at_risk'].sum():,.0f}",
     )
-    return value.sort_values("value_at_risk", ascending=False, ignore_index=True), model
+    return value.sort_values("value_at_risk", ascending=False, ignore_index=True)
 
 
 TRACKING_COLUMNS = ["week", "period", "actual", "expected"]

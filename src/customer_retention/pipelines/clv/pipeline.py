@@ -9,15 +9,21 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             node(
+                nodes.value_purchasing_customers,
+                inputs=["customer_timeline", "as_of_snapshot", "transactions@ibis", "params:clv"],
+                outputs=["purchase_value", "purchase_model"],
+                name="value_purchasing_customers",
+            ),
+            node(
                 nodes.value_customers,
                 inputs=[
                     "customer_timeline",
                     "survival_curves",
                     "as_of_snapshot",
-                    "transactions@ibis",
+                    "purchase_value",
                     "params:clv",
                 ],
-                outputs=["customer_value", "purchase_model"],
+                outputs="customer_value",
                 name="value_customers",
             ),
             node(
