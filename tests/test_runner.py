@@ -160,3 +160,17 @@ def test_kedro_run_uses_the_overlap_runner_unless_told_otherwise(monkeypatch):
     cli._run(verbose=False, runner=None)
     cli._run(verbose=False, runner="SequentialRunner")
     assert [k["runner"] for k in seen] == [cli.DEFAULT_RUNNER, "SequentialRunner"]
+
+
+def test_short_of_memory_nodes_run_one_at_a_time(monkeypatch):
+    monkeypatch.setattr(runner, "available_memory_share", lambda: 0.1)
+    OverlapRunner().run(_diamond(), _catalog())
+    spans = _intervals()
+    assert not _overlap(spans["left"], spans["right"])
+    with pytest.raises(ValueError, match="min_free_memory"):
+        OverlapRunner(min_free_memory=1.5)
+
+
+def test_the_machine_s_available_memory_is_read():
+    share = runner.available_memory_share()
+    assert share is None or 0 < share <= 1

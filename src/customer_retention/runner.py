@@ -17,8 +17,14 @@ The nodes are pure functions of their inputs, so the outputs are those of a sequ
 benchmark compares every file of both runs: README "Performance"); the log's order of nodes
 differs. Two nodes at once hold two working sets: peak memory is higher than sequential.
 
+A node starts beside a running one only while at least ``min_free_memory`` (default 0.25) of
+the machine's memory is available (``MemAvailable`` of ``/proc/meminfo``; not checked where it
+does not exist): on a machine short of memory the run goes on one node at a time instead of
+holding two working sets.
+
 ``kedro run --runner SequentialRunner`` runs one node at a time, as Kedro does by default;
-``kedro run --runner-params max_workers=3`` sets the number of threads (default 2).
+``kedro run --runner-params max_workers=3`` sets the number of threads (default 2),
+``--runner-params min_free_memory=0.5`` the memory rule.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from kedro.pipeline.node import Node
 
 DEFAULT_WORKERS = 2
+DEFAULT_MIN_FREE_MEMORY = 0.25  # share of the machine's memory a second node needs available
 ENGINE_MODULES = (
     "kedro_datasets.ibis",
     "kedro_datasets.spark",
@@ -124,11 +132,35 @@ class OverlapRunner(AbstractRunner):
     """Runs ready nodes on ``max_workers`` threads, critical path first, one node at a time
     per shared resource (module docstring)."""
 
-    def __init__(self, max_workers: int | None = None, is_async: bool = False) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        is_async: bool = False,
+        min_free_memory: float = DEFAULT_MIN_FREE_MEMORY,
+    ) -> None:
         super().__init__(is_async=False)
+        self._min_free_memory = float(min_free_memory)
+        self._held_back = False
+        if not 0 <= self._min_free_memory < 1:
+            raise ValueError(f"min_free_memory must be in [0, 1), not {min_free_memory}")
         self._max_workers = int(max_workers or DEFAULT_WORKERS)
         if self._max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+
+    def _memory_allows(self) -> bool:
+        """Whether the memory rule (module docstring) lets a node start beside a running one."""
+        share = available_memory_share()
+        if share is None or share >= self._min_free_memory:
+            return True
+        if not self._held_back:
+            logger.warning(
+                "%.0f%% of the memory is available (< %.0f%%): nodes run one at a time while "
+                "it lasts",
+                100 * share,
+                100 * self._min_free_memory,
+            )
+            self._held_back = True
+        return False
 
     def _get_executor(self, max_workers: int) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="node")
@@ -160,7 +192,7 @@ class OverlapRunner(AbstractRunner):
                     key=lambda node: (-rank[node], node.name),
                 )
                 for node in ready:
-                    if len(running) >= workers:
+                    if len(running) >= workers or (running and not self._memory_allows()):
                         break
                     if resources[node] & busy:
                         continue
@@ -192,6 +224,16 @@ class OverlapRunner(AbstractRunner):
                     self._logger.info("Completed %d out of %d tasks", len(done), len(nodes))
                     self._release_datasets(node, catalog, load_counts, pipeline)
         _record_seconds(catalog, seconds | took)
+
+
+def available_memory_share() -> float | None:
+    """MemAvailable / MemTotal of ``/proc/meminfo`` (Linux); None where it cannot be read."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        info = {key: value.split()[0] for key, value in (line.split(":", 1) for line in lines)}
+        return int(info["MemAvailable"]) / int(info["MemTotal"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
 
 
 def _timed(task: Task, took: dict[str, float]) -> Node:
