@@ -174,3 +174,16 @@ def test_short_of_memory_nodes_run_one_at_a_time(monkeypatch):
 def test_the_machine_s_available_memory_is_read():
     share = runner.available_memory_share()
     assert share is None or 0 < share <= 1
+
+
+def test_kedro_viz_s_sequential_only_warning_is_dropped_and_its_others_kept(caplog):
+    import logging
+
+    OverlapRunner()
+    viz = logging.getLogger("kedro_viz.integrations.kedro.run_hooks")
+    with caplog.at_level(logging.WARNING, logger=viz.name):
+        viz.warning("Workflow tracking is disabled for non-sequential runners. See ...")
+        viz.warning("Workflow tracking is disabled during partial pipeline runs")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Workflow tracking is disabled during partial pipeline runs"
+    ]

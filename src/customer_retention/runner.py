@@ -141,6 +141,7 @@ class OverlapRunner(AbstractRunner):
         super().__init__(is_async=False)
         self._min_free_memory = float(min_free_memory)
         self._held_back = False
+        _quiet_viz_workflow_warning()
         if not 0 <= self._min_free_memory < 1:
             raise ValueError(f"min_free_memory must be in [0, 1), not {min_free_memory}")
         self._max_workers = int(max_workers or DEFAULT_WORKERS)
@@ -224,6 +225,21 @@ class OverlapRunner(AbstractRunner):
                     self._logger.info("Completed %d out of %d tasks", len(done), len(nodes))
                     self._release_datasets(node, catalog, load_counts, pipeline)
         _record_seconds(catalog, seconds | took)
+
+
+class _NotSequentialWarning(logging.Filter):
+    """Drops kedro-viz's warning that its workflow view (``.viz/kedro_pipeline_events.json``)
+    is recorded by sequential runs only: it would end every default run here. ``kedro run
+    --runner SequentialRunner`` records that view."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "disabled for non-sequential runners" not in record.getMessage()
+
+
+def _quiet_viz_workflow_warning() -> None:
+    viz = logging.getLogger("kedro_viz.integrations.kedro.run_hooks")
+    if not any(isinstance(f, _NotSequentialWarning) for f in viz.filters):
+        viz.addFilter(_NotSequentialWarning())
 
 
 def available_memory_share() -> float | None:
