@@ -48,7 +48,12 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The fill rules of the assembly, shared with the pandas baseline (one definition of both).
-from features_pandas import CAPPED_AT_LOOKBACK, TRENDS, ZERO_WHEN_NO_RECORD  # noqa: E402
+from features_pandas import (  # noqa: E402
+    CAPPED_AT_LOOKBACK,
+    TRENDS,
+    ZERO_WHEN_NO_RECORD,
+    run_from_command_line,
+)
 
 COLUMNS = {  # None: every column (the static customer attributes are all the other columns)
     "customers": None,
@@ -508,12 +513,4 @@ def to_pandas(snapshots: pl.DataFrame):
 
 
 if __name__ == "__main__":
-    from kedro.config import OmegaConfigLoader
-
-    root = Path(__file__).resolve().parents[2]
-    loader = OmegaConfigLoader(str(root / "conf"), base_env="base", default_run_env="base")
-    params = loader["parameters"]["feature_engineering"]
-    started = time.perf_counter()
-    result = customer_snapshots(scan_clean_tables(Path(sys.argv[1])), params)
-    seconds = time.perf_counter() - started
-    print(f"{len(result):,} rows x {result.width} columns in {seconds:.1f} s")  # noqa: T201
+    run_from_command_line(scan_clean_tables, customer_snapshots)

@@ -410,8 +410,8 @@ class ThemeModel:
         if len(missing) == len(keys):
             return self.vectorizer_.transform(keys)
         if len(missing):
+            rows[missing] = X.shape[0] + np.arange(len(missing))
             X = sparse.vstack([X, self.vectorizer_.transform([keys[i] for i in missing])])
-            rows[missing] = fitted[1].shape[0] + np.arange(len(missing))
         return X.tocsr()[rows]
 
     def _cache_key(self, keys: Any) -> tuple[str, str]:
