@@ -50,19 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The fill rules of the assembly, shared with the pandas baseline (one definition of both).
 from features_pandas import (  # noqa: E402
     CAPPED_AT_LOOKBACK,
+    COLUMNS,
     TRENDS,
     ZERO_WHEN_NO_RECORD,
     run_from_command_line,
 )
 
-COLUMNS = {  # None: every column (the static customer attributes are all the other columns)
-    "customers": None,
-    "subscriptions": ["customer_id", "start_date", "end_date", "plan", "mrr"],
-    "transactions": ["customer_id", "transaction_date", "amount"],
-    "events": ["customer_id", "event_time", "event_type"],
-    "support_tickets": ["customer_id", "opened_at", "first_response_at", "resolved_at", "csat"],
-    "feedback": ["customer_id", "response_date", "survey", "score"],
-}
 KEYS = ["customer_id", "snapshot_date"]
 T = pl.col("snapshot_date")
 NPS_CLASSES = pl.Enum(["promoter", "passive", "detractor", "no_answer"])
