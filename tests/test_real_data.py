@@ -13,6 +13,8 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from customer_retention.runner import OverlapRunner
+
 from .conftest import fresh_project
 from .fixtures.real_exports import bank_churn_tables, cdnow_tables, crm_tables, write_tables
 
@@ -26,7 +28,7 @@ def _run(tmp_path: Path, monkeypatch, tables: dict | None, runtime_params: dict 
     monkeypatch.chdir(project)
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=runtime_params) as session:
-        session.run()
+        session.run(runner=OverlapRunner())  # what `kedro run` uses (cli.DEFAULT_RUNNER)
     return project / "data"
 
 
