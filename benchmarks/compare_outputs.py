@@ -31,6 +31,7 @@ SKIPPED = (
     "run_manifest.json",
     "last_success.json",
     "runner_node_seconds.json",
+    "runner_node_memory.json",
     "run_history",
     "charts",
     "report_charts",

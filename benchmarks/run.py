@@ -52,6 +52,8 @@ SIZES = {"XS": 5_000, "S": 100_000, "M": 300_000, "L": 1_000_000}
 ENGINES = ("duckdb", "spark")
 """duckdb: the default environment; spark: ``kedro run --env spark`` (conf/spark)."""
 LAYERS = DATA_LAYERS
+RUNNER_HISTORY = ("runner_node_seconds.json", "runner_node_memory.json")
+"""What the default runner learnt from the previous run (schedule, memory): kept between runs."""
 PREREQUISITES = (
     "data/02_intermediate/customers.parquet",
     "data/04_feature/customer_snapshots.parquet",
@@ -137,11 +139,26 @@ def _kedro(
     return wall, usage.ru_maxrss / 1e3, tree_peak
 
 
-def run_pipeline(size: str, engine: str = "duckdb", runner: str | None = None) -> dict:
+def run_pipeline(
+    size: str,
+    engine: str = "duckdb",
+    runner: str | None = None,
+    runner_params: str | None = None,
+    runner_history: bool = True,
+) -> dict:
     """Generate the data of this size if needed, run the default pipeline on ``engine``, time
-    every node."""
+    every node. The layers are emptied first, except the runner's record of the previous
+    run (``RUNNER_HISTORY``) unless ``runner_history`` is false: a scheduled run has it."""
     n = SIZES[size]
+    reporting = ROOT / "data" / "benchmarks" / size / "data" / "08_reporting"
+    kept = {
+        name: (reporting / name).read_bytes()
+        for name in RUNNER_HISTORY
+        if runner_history and (reporting / name).exists()
+    }
     project = _project(size, engine)
+    for name, content in kept.items():
+        (project / "data" / "08_reporting" / name).write_bytes(content)
     params = f"demo_data.n_customers={n}"
     generation = None
     if not any((project / "data" / "01_raw").glob("customers.*")):
@@ -150,6 +167,7 @@ def run_pipeline(size: str, engine: str = "duckdb", runner: str | None = None) -
     timings = project / "node_timings.json"
     load = [round(x, 2) for x in os.getloadavg()]
     runner_args = ["--runner", runner] if runner else []
+    runner_args += ["--runner-params", runner_params] if runner_params else []
     wall, _, tree_peak = _kedro(project, ["--params", params, *runner_args], timings, engine)
     recorded = json.loads(timings.read_text())
     node_seconds = sum(r["seconds"] for r in recorded["nodes"])
@@ -159,6 +177,8 @@ def run_pipeline(size: str, engine: str = "duckdb", runner: str | None = None) -
         "default_pipeline": {
             "engine": engine,
             "runner": runner or DEFAULT_RUNNER,
+            "runner_params": runner_params,
+            "runner_history": sorted(kept) or "none (first run)",
             "seconds": round(wall, 1),
             "peak_rss_mb": round(recorded["peak_rss_mb"], 1),
             "peak_rss_with_children_mb": round(tree_peak, 1),
@@ -351,6 +371,15 @@ def main(argv: list[str] | None = None) -> dict:
         help="kedro run --runner (default: the project's, customer_retention.runner."
         "OverlapRunner); SequentialRunner runs one node at a time",
     )
+    parser.add_argument(
+        "--runner-params",
+        help="kedro run --runner-params, e.g. memory_budget_mb=2000 (README, Performance)",
+    )
+    parser.add_argument(
+        "--no-runner-history",
+        action="store_true",
+        help="empty the runner's record of the previous run too (a first run)",
+    )
     args = parser.parse_args(argv)
     if args.engine == "spark":
         return main_spark(args)
@@ -375,7 +404,12 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(
                 "--project is for the comparisons; the pipeline runs in data/benchmarks"
             )
-        result |= run_pipeline(args.size, runner=args.runner)
+        result |= run_pipeline(
+            args.size,
+            runner=args.runner,
+            runner_params=args.runner_params,
+            runner_history=not args.no_runner_history,
+        )
         if "engines" in previous:  # the other engines' runs, measured apart
             result["engines"] = previous["engines"]
     else:

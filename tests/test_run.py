@@ -130,5 +130,8 @@ def test_the_default_runner_writes_what_the_sequential_runner_writes(tmp_path, m
     assert len(charts[0]) > 10 and [c.name for c in charts[0]] == [c.name for c in charts[1]]
     for a, b in zip(*charts, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
-    seconds = json.loads((two / "data" / "08_reporting" / "runner_node_seconds.json").read_text())
-    assert {"train_churn_model", "encode_report_charts"} <= set(seconds)
+    reporting = two / "data" / "08_reporting"
+    for record in ("runner_node_seconds.json", "runner_node_memory.json"):  # for the next run
+        figures = json.loads((reporting / record).read_text())
+        assert {"train_churn_model", "encode_report_charts"} <= set(figures), record
+        assert all(value >= 0 for value in figures.values()), record

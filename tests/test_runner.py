@@ -163,17 +163,72 @@ def test_kedro_run_uses_the_overlap_runner_unless_told_otherwise(monkeypatch):
 
 
 def test_short_of_memory_nodes_run_one_at_a_time(monkeypatch):
-    monkeypatch.setattr(runner, "available_memory_share", lambda: 0.1)
+    monkeypatch.setattr(runner, "available_memory_mb", lambda: (100.0, 1000.0))  # 10% free
     OverlapRunner().run(_diamond(), _catalog())
     spans = _intervals()
     assert not _overlap(spans["left"], spans["right"])
     with pytest.raises(ValueError, match="min_free_memory"):
         OverlapRunner(min_free_memory=1.5)
+    with pytest.raises(ValueError, match="memory_budget_mb"):
+        OverlapRunner(memory_budget_mb=0)
 
 
-def test_the_machine_s_available_memory_is_read():
-    share = runner.available_memory_share()
-    assert share is None or 0 < share <= 1
+def _left_right_overlap(catalog: DataCatalog, **options) -> bool:
+    EVENTS.clear()
+    OverlapRunner(**options).run(_diamond(), catalog)
+    spans = _intervals()
+    return _overlap(spans["left"], spans["right"])
+
+
+@pytest.mark.parametrize("rule", ["machine", "budget"])
+def test_a_node_whose_working_memory_would_not_fit_waits(monkeypatch, rule):
+    """With 400 of 1,000 MB available, two nodes that took 100 MB each in the last run fit
+    (200 MB left, 20%), two of 200 MB each do not; likewise under a budget of 1,300 MB for a
+    process at 1,000 MB. Without a record the nodes count 0 MB."""
+    monkeypatch.setattr(runner, "available_memory_mb", lambda: (400.0, 1000.0))
+    monkeypatch.setattr(runner, "process_rss_mb", lambda: 1000.0)
+    options = {"min_free_memory": 0.15}
+    if rule == "budget":
+        options = {"min_free_memory": 0.0, "memory_budget_mb": 1300}
+
+    def catalog(mb: float | None) -> DataCatalog:
+        catalog = _catalog()
+        if mb is not None:
+            catalog["runner_node_memory"] = MemoryDataset({"left": mb, "right": mb})
+        return catalog
+
+    assert _left_right_overlap(catalog(None), **options)
+    assert _left_right_overlap(catalog(100.0), **options)
+    assert not _left_right_overlap(catalog(200.0), **options)
+
+
+def test_each_node_s_working_memory_is_measured_for_the_next_run():
+    import numpy as np
+
+    def hungry(seed: int) -> int:
+        block = np.ones(40_000_000 // 8)  # 40 MB, written: resident
+        time.sleep(0.4)
+        return int(block[0]) + seed
+
+    pipeline = Pipeline(
+        [
+            node(hungry, "seed", "a", name="hungry"),
+            node(_work("light", 0.4), "a", "b", name="light"),
+        ]
+    )
+    catalog = _catalog()
+    catalog["runner_node_memory"] = MemoryDataset({"gone": 5.0})
+    OverlapRunner().run(pipeline, catalog)
+    measured = catalog["runner_node_memory"].load()
+    assert 35 <= measured["hungry"] < 200
+    assert measured["light"] < 20
+    assert measured["gone"] == 5.0  # kept for the runs that have it
+
+
+def test_the_machine_s_memory_is_read():
+    machine = runner.available_memory_mb()
+    assert machine is None or 0 < machine[0] <= machine[1]
+    assert runner.process_rss_mb() is None or runner.process_rss_mb() > 10
 
 
 def test_kedro_viz_s_sequential_only_warning_is_dropped_and_its_others_kept(caplog):

@@ -17,20 +17,33 @@ The nodes are pure functions of their inputs, so the outputs are those of a sequ
 benchmark compares every file of both runs: README "Performance"); the log's order of nodes
 differs. Two nodes at once hold two working sets: peak memory is higher than sequential.
 
-A node starts beside a running one only while at least ``min_free_memory`` (default 0.25) of
-the machine's memory is available (``MemAvailable`` of ``/proc/meminfo``; not checked where it
-does not exist): on a machine short of memory the run goes on one node at a time instead of
-holding two working sets.
+Memory: the runner measures each node's *working memory*, the rise of the process's resident
+memory from the node's start to its peak while it runs (sampled every ``SAMPLE_SECONDS``), and
+keeps it in the catalog's ``runner_node_memory`` (data/08_reporting/runner_node_memory.json)
+for the next run. A node starts beside running ones only if its working memory, plus what the
+running nodes are still expected to take, fits:
+
+* in the machine: at least ``min_free_memory`` (default 0.25) of its memory must stay
+  available afterwards (``MemAvailable`` of ``/proc/meminfo``; not checked where it does not
+  exist), so a machine short of memory goes on one node at a time instead of swapping;
+* in ``memory_budget_mb``, if given: the process's resident memory afterwards. Unset by
+  default (two working sets at once cost memory; README "Performance" has the figures).
+
+A node never measured counts 0 MB (the first run of a project relies on the machine rule as it
+stands). Nodes that overlap measure each other's memory too, so the figures are approximate;
+they change when nodes run, never what they compute. A node always starts when nothing else
+runs: the budget limits overlap, not the largest node.
 
 ``kedro run --runner SequentialRunner`` runs one node at a time, as Kedro does by default;
 ``kedro run --runner-params max_workers=3`` sets the number of threads (default 2),
-``--runner-params min_free_memory=0.5`` the memory rule.
+``--runner-params min_free_memory=0.5`` the machine rule, ``memory_budget_mb=2000`` the budget.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -56,7 +69,10 @@ ENGINE_MODULES = (
 )
 PROJECT = "customer_retention."
 TIMINGS = "runner_node_seconds"  # catalog entry: seconds per node name, from earlier runs
+MEMORY = "runner_node_memory"  # catalog entry: working memory (MB) per node name, likewise
+SAMPLE_SECONDS = 0.05  # how often the resident memory of running nodes is sampled
 UNTIMED_SECONDS = 1.0
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 DRAWING_MODULES = ("matplotlib", "customer_retention.core.charts")
 
 logger = logging.getLogger(__name__)
@@ -137,30 +153,47 @@ class OverlapRunner(AbstractRunner):
         max_workers: int | None = None,
         is_async: bool = False,
         min_free_memory: float = DEFAULT_MIN_FREE_MEMORY,
+        memory_budget_mb: float | None = None,
     ) -> None:
         super().__init__(is_async=False)
         self._min_free_memory = float(min_free_memory)
-        self._held_back = False
+        self._budget_mb = None if memory_budget_mb in (None, "") else float(memory_budget_mb)
+        self._held_back: set[str] = set()
         _quiet_viz_workflow_warning()
         if not 0 <= self._min_free_memory < 1:
             raise ValueError(f"min_free_memory must be in [0, 1), not {min_free_memory}")
+        if self._budget_mb is not None and self._budget_mb <= 0:
+            raise ValueError(f"memory_budget_mb must be positive, not {memory_budget_mb}")
         self._max_workers = int(max_workers or DEFAULT_WORKERS)
         if self._max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, not {max_workers}")
 
-    def _memory_allows(self) -> bool:
-        """Whether the memory rule (module docstring) lets a node start beside a running one."""
-        share = available_memory_share()
-        if share is None or share >= self._min_free_memory:
-            return True
-        if not self._held_back:
-            logger.warning(
-                "%.0f%% of the memory is available (< %.0f%%): nodes run one at a time while "
-                "it lasts",
-                100 * share,
-                100 * self._min_free_memory,
+    def _memory_allows(self, node: Node, watch: MemoryWatch) -> bool:
+        """Whether ``node`` may start beside the running nodes (module docstring: memory)."""
+        need = watch.expected(node.name) + watch.still_to_come()
+        machine = available_memory_mb()
+        if machine is not None:
+            available, total = machine
+            if available - need < self._min_free_memory * total:
+                return self._hold_back(
+                    "machine",
+                    f"{100 * available / total:.0f}% of the memory is available and "
+                    f"{node.name} may take {need:,.0f} MB more: less than "
+                    f"{100 * self._min_free_memory:.0f}% would be left",
+                )
+        current = process_rss_mb()
+        if self._budget_mb is not None and current is not None and current + need > self._budget_mb:
+            return self._hold_back(
+                "budget",
+                f"{node.name} may take the run to {current + need:,.0f} MB, over its "
+                f"memory_budget_mb of {self._budget_mb:,.0f}",
             )
-            self._held_back = True
+        return True
+
+    def _hold_back(self, rule: str, why: str) -> bool:
+        if rule not in self._held_back:
+            logger.warning("%s: nodes run one at a time while it lasts", why)
+            self._held_back.add(rule)
         return False
 
     def _get_executor(self, max_workers: int) -> ThreadPoolExecutor:
@@ -177,11 +210,13 @@ class OverlapRunner(AbstractRunner):
         dependencies = pipeline.node_dependencies
         # Resolved here, in one thread: the catalog materialises its pattern datasets.
         resources = {node: shared_resources(node, catalog) for node in nodes}
-        seconds = _past_seconds(catalog)
+        seconds = _past(catalog, TIMINGS, "Node timings", "nodes count 1 s each")
+        memory = _past(catalog, MEMORY, "Node working memory", "nodes count 0 MB each")
         rank = critical_path(dependencies, seconds)
         load_counts = Counter(chain.from_iterable(node.inputs for node in nodes))
         todo, done = set(nodes), set()
         took: dict[str, float] = {}
+        watch = MemoryWatch(memory)
         running: dict[Future, Node] = {}
         workers = min(self._max_workers, max(len(nodes), 1))
         logger.info("Running %d nodes on %d threads (%s)", len(nodes), workers, __name__)
@@ -193,9 +228,9 @@ class OverlapRunner(AbstractRunner):
                     key=lambda node: (-rank[node], node.name),
                 )
                 for node in ready:
-                    if len(running) >= workers or (running and not self._memory_allows()):
+                    if len(running) >= workers:
                         break
-                    if resources[node] & busy:
+                    if resources[node] & busy or (running and not self._memory_allows(node, watch)):
                         continue
                     busy |= resources[node]
                     todo.discard(node)
@@ -206,15 +241,18 @@ class OverlapRunner(AbstractRunner):
                         is_async=False,
                         run_id=run_id,
                     )
+                    watch.started(node.name)
                     running[pool.submit(_timed, task, took)] = node
                 if not running:
                     raise RuntimeError(
                         f"Unable to schedule {len(todo)} node(s): "
                         f"{sorted(node.name for node in todo)}"
                     )
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=SAMPLE_SECONDS, return_when=FIRST_COMPLETED)
+                watch.sample()
                 for future in sorted(finished, key=lambda f: running[f].name):
                     node = running.pop(future)
+                    watch.finished(node.name)
                     try:
                         future.result()
                     except Exception:
@@ -224,7 +262,45 @@ class OverlapRunner(AbstractRunner):
                     self._logger.info("Completed node: %s", node.name)
                     self._logger.info("Completed %d out of %d tasks", len(done), len(nodes))
                     self._release_datasets(node, catalog, load_counts, pipeline)
-        _record_seconds(catalog, seconds | took)
+        _record(catalog, TIMINGS, seconds | took)
+        _record(catalog, MEMORY, memory | watch.measured)
+
+
+class MemoryWatch:
+    """The working memory of the running nodes: the process's resident memory when each
+    started and its highest sample since (module docstring: memory). ``measured`` holds the
+    MB of the nodes that finished; ``expected`` what a node took in earlier runs."""
+
+    def __init__(self, past_mb: dict[str, float]) -> None:
+        self.past_mb = past_mb
+        self.measured: dict[str, float] = {}
+        self._start: dict[str, float] = {}
+        self._peak: dict[str, float] = {}
+
+    def started(self, name: str) -> None:
+        rss = process_rss_mb() or 0.0
+        self._start[name] = self._peak[name] = rss
+
+    def sample(self) -> None:
+        rss = process_rss_mb() or 0.0
+        for name, peak in self._peak.items():
+            self._peak[name] = max(peak, rss)
+
+    def finished(self, name: str) -> None:
+        self.sample()
+        rise = self._peak.pop(name) - self._start.pop(name)
+        self.measured[name] = round(max(rise, 0.0), 1)
+
+    def expected(self, name: str) -> float:
+        return self.past_mb.get(name, 0.0)
+
+    def still_to_come(self) -> float:
+        """MB the running nodes are expected to take beyond what they hold now."""
+        rss = process_rss_mb() or 0.0
+        return sum(
+            max(self.expected(name) - max(rss - start, 0.0), 0.0)
+            for name, start in self._start.items()
+        )
 
 
 class _NotSequentialWarning(logging.Filter):
@@ -242,14 +318,23 @@ def _quiet_viz_workflow_warning() -> None:
         viz.addFilter(_NotSequentialWarning())
 
 
-def available_memory_share() -> float | None:
-    """MemAvailable / MemTotal of ``/proc/meminfo`` (Linux); None where it cannot be read."""
+def available_memory_mb() -> tuple[float, float] | None:
+    """(MemAvailable, MemTotal) of ``/proc/meminfo`` in MB (Linux); None where unreadable."""
     try:
         lines = Path("/proc/meminfo").read_text().splitlines()
         info = {key: value.split()[0] for key, value in (line.split(":", 1) for line in lines)}
-        return int(info["MemAvailable"]) / int(info["MemTotal"])
+        return int(info["MemAvailable"]) / 1e3, int(info["MemTotal"]) / 1e3
     except (OSError, KeyError, ValueError, IndexError):
         return None
+
+
+def process_rss_mb() -> float | None:
+    """Resident memory of this process in MB (``/proc/self/statm``); None where unreadable."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * PAGE_BYTES / 1e6
 
 
 def _timed(task: Task, took: dict[str, float]) -> Node:
@@ -259,23 +344,24 @@ def _timed(task: Task, took: dict[str, float]) -> Node:
     return node
 
 
-def _past_seconds(catalog: Any) -> dict[str, float]:
-    """The nodes' seconds recorded by earlier runs ({} without the entry or the file)."""
-    dataset = catalog.get(TIMINGS)
+def _past(catalog: Any, entry: str, what: str, otherwise: str) -> dict[str, float]:
+    """The per-node figures earlier runs recorded in catalog ``entry`` ({} without the entry
+    or the file)."""
+    dataset = catalog.get(entry)
     if dataset is None:
         return {}
     try:
         recorded = dataset.load()
     except Exception as error:  # a damaged record only costs the schedule its estimates
-        logger.warning("Node timings of earlier runs not read (%s): nodes count 1 s each", error)
+        logger.warning("%s of earlier runs not read (%s): %s", what, error, otherwise)
         return {}
     if not isinstance(recorded, dict):
         return {}
     return {str(k): float(v) for k, v in recorded.items() if isinstance(v, int | float)}
 
 
-def _record_seconds(catalog: Any, seconds: dict[str, float]) -> None:
-    """Keep this run's seconds per node (beside the earlier runs' for nodes it did not run)."""
-    dataset = catalog.get(TIMINGS)
+def _record(catalog: Any, entry: str, figures: dict[str, float]) -> None:
+    """Keep this run's figures per node (beside the earlier runs' for nodes it did not run)."""
+    dataset = catalog.get(entry)
     if dataset is not None:
-        dataset.save(dict(sorted(seconds.items())))
+        dataset.save(dict(sorted(figures.items())))

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # lifelines is imported by the functions that fit (start-up t
 
 logger = logging.getLogger(__name__)
 
+EXPECTATION_CELLS = 4_000_000  # survival values per block of expected lifetimes (32 MB)
 HAZARD_RATIO_COLUMNS = [
     "covariate",
     "hazard_ratio",
@@ -160,13 +161,29 @@ def _held_out_c_index(
             train, DURATION, EVENT, strata=strata or None
         )
     # With strata the partial hazard ignores the stratum baselines: rank by expected lifetime.
-    predicted = model.predict_expectation(test) if strata else -model.predict_partial_hazard(test)
+    predicted = expected_lifetime(model, test) if strata else -model.predict_partial_hazard(test)
     split = {
         "train_customers": len(train),
         "test_customers": len(test),
         "test_customers_in_unseen_strata": int(unseen.sum()),
     }
     return float(concordance_index(test[DURATION], predicted, test[EVENT])), split
+
+
+def expected_lifetime(model: CoxPHFitter, rows: pd.DataFrame) -> pd.Series:
+    """E[T | x] = integral of S(t | x) dt (trapezoidal rule over the baseline's times), as
+    lifelines' ``predict_expectation``, computed for ``EXPECTATION_CELLS`` // (number of
+    times) rows at a time. lifelines builds the whole times x rows survival matrix (and, with
+    strata, merges it stratum by stratum): about 1 GB for 25,000 customers over 1,500 distinct
+    durations. Each row's value depends on that row alone, so the blocks give the same numbers
+    as one call."""
+    times = len(model.baseline_cumulative_hazard_.index)
+    step = max(1, EXPECTATION_CELLS // max(times, 1))
+    if len(rows) <= step:
+        return model.predict_expectation(rows)
+    return pd.concat(
+        [model.predict_expectation(rows.iloc[i : i + step]) for i in range(0, len(rows), step)]
+    )
 
 
 def _hazard_ratio_table(
