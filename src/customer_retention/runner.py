@@ -178,7 +178,7 @@ class OverlapRunner(AbstractRunner):
                 return self._hold_back(
                     "machine",
                     f"{100 * available / total:.0f}% of the memory is available and "
-                    f"{node.name} may take {need:,.0f} MB more: less than "
+                    f"{node.name} and the running nodes may take {need:,.0f} MB more: less than "
                     f"{100 * self._min_free_memory:.0f}% would be left",
                 )
         current = process_rss_mb()
@@ -192,7 +192,11 @@ class OverlapRunner(AbstractRunner):
 
     def _hold_back(self, rule: str, why: str) -> bool:
         if rule not in self._held_back:
-            logger.warning("%s: nodes run one at a time while it lasts", why)
+            logger.warning(
+                "%s: it waits for the running nodes, as will any node that would not fit "
+                "(said once per run)",
+                why,
+            )
             self._held_back.add(rule)
         return False
 
