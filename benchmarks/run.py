@@ -61,9 +61,12 @@ PREREQUISITES = (
 )
 
 
-def _project(size: str, engine: str = "duckdb") -> Path:
-    """A project folder for this size: current configuration, cached raw data."""
+def _project(size: str, engine: str = "duckdb", keep: tuple[str, ...] = ()) -> Path:
+    """A project folder for this size: current configuration, cached raw data, the other
+    layers emptied but for the reporting files named in ``keep``."""
     project = ROOT / "data" / "benchmarks" / size
+    reporting = project / "data" / "08_reporting"
+    kept = {name: (reporting / name).read_bytes() for name in keep if (reporting / name).exists()}
     shutil.rmtree(project / "conf", ignore_errors=True)
     shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
     if engine == "spark":
@@ -75,6 +78,8 @@ def _project(size: str, engine: str = "duckdb") -> Path:
         if layer != "01_raw":
             shutil.rmtree(project / "data" / layer, ignore_errors=True)
         (project / "data" / layer).mkdir(parents=True, exist_ok=True)
+    for name, content in kept.items():
+        (reporting / name).write_bytes(content)
     return project
 
 
@@ -150,15 +155,8 @@ def run_pipeline(
     every node. The layers are emptied first, except the runner's record of the previous
     run (``RUNNER_HISTORY``) unless ``runner_history`` is false: a scheduled run has it."""
     n = SIZES[size]
-    reporting = ROOT / "data" / "benchmarks" / size / "data" / "08_reporting"
-    kept = {
-        name: (reporting / name).read_bytes()
-        for name in RUNNER_HISTORY
-        if runner_history and (reporting / name).exists()
-    }
-    project = _project(size, engine)
-    for name, content in kept.items():
-        (project / "data" / "08_reporting" / name).write_bytes(content)
+    project = _project(size, engine, keep=RUNNER_HISTORY if runner_history else ())
+    kept = [name for name in RUNNER_HISTORY if (project / "data" / "08_reporting" / name).exists()]
     params = f"demo_data.n_customers={n}"
     generation = None
     if not any((project / "data" / "01_raw").glob("customers.*")):

@@ -98,13 +98,14 @@ def test_release_memory_hook_hands_freed_arrow_memory_back():
     it was before."""
     script = (
         "import numpy as np, pyarrow as pa, pyarrow.compute as pc\n"
-        "from customer_retention.hooks.memory import ReleaseMemoryHook, _current_rss_mb\n"
-        "before = _current_rss_mb()\n"
+        "from customer_retention.core.process_memory import process_rss_mb\n"
+        "from customer_retention.hooks.memory import ReleaseMemoryHook\n"
+        "before = process_rss_mb()\n"
         "doubled = pc.multiply(pa.array(np.arange(50_000_000)), 2)\n"
         "del doubled\n"
-        "held = _current_rss_mb()\n"
+        "held = process_rss_mb()\n"
         "ReleaseMemoryHook().after_node_run()\n"
-        "print(before, held, _current_rss_mb())\n"
+        "print(before, held, process_rss_mb())\n"
     )
     result = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     before, held, after = map(float, result.stdout.split()[-3:])

@@ -43,18 +43,18 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import sys
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from functools import partial
 from itertools import chain
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 from kedro.runner.task import Task
+
+from customer_retention.core.process_memory import available_memory_mb, process_rss_mb
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
@@ -72,7 +72,6 @@ TIMINGS = "runner_node_seconds"  # catalog entry: seconds per node name, from ea
 MEMORY = "runner_node_memory"  # catalog entry: working memory (MB) per node name, likewise
 SAMPLE_SECONDS = 0.05  # how often the resident memory of running nodes is sampled
 UNTIMED_SECONDS = 1.0
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 DRAWING_MODULES = ("matplotlib", "customer_retention.core.charts")
 
 logger = logging.getLogger(__name__)
@@ -170,7 +169,8 @@ class OverlapRunner(AbstractRunner):
 
     def _memory_allows(self, node: Node, watch: MemoryWatch) -> bool:
         """Whether ``node`` may start beside the running nodes (module docstring: memory)."""
-        need = watch.expected(node.name) + watch.still_to_come()
+        current = process_rss_mb()
+        need = watch.expected(node.name) + watch.still_to_come(current)
         machine = available_memory_mb()
         if machine is not None:
             available, total = machine
@@ -181,7 +181,6 @@ class OverlapRunner(AbstractRunner):
                     f"{node.name} and the running nodes may take {need:,.0f} MB more: less than "
                     f"{100 * self._min_free_memory:.0f}% would be left",
                 )
-        current = process_rss_mb()
         if self._budget_mb is not None and current is not None and current + need > self._budget_mb:
             return self._hold_back(
                 "budget",
@@ -298,9 +297,9 @@ class MemoryWatch:
     def expected(self, name: str) -> float:
         return self.past_mb.get(name, 0.0)
 
-    def still_to_come(self) -> float:
-        """MB the running nodes are expected to take beyond what they hold now."""
-        rss = process_rss_mb() or 0.0
+    def still_to_come(self, rss: float | None) -> float:
+        """MB the running nodes are expected to take beyond what they hold at ``rss`` MB."""
+        rss = rss or 0.0
         return sum(
             max(self.expected(name) - max(rss - start, 0.0), 0.0)
             for name, start in self._start.items()
@@ -320,25 +319,6 @@ def _quiet_viz_workflow_warning() -> None:
     viz = logging.getLogger("kedro_viz.integrations.kedro.run_hooks")
     if not any(isinstance(f, _NotSequentialWarning) for f in viz.filters):
         viz.addFilter(_NotSequentialWarning())
-
-
-def available_memory_mb() -> tuple[float, float] | None:
-    """(MemAvailable, MemTotal) of ``/proc/meminfo`` in MB (Linux); None where unreadable."""
-    try:
-        lines = Path("/proc/meminfo").read_text().splitlines()
-        info = {key: value.split()[0] for key, value in (line.split(":", 1) for line in lines)}
-        return int(info["MemAvailable"]) / 1e3, int(info["MemTotal"]) / 1e3
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-
-
-def process_rss_mb() -> float | None:
-    """Resident memory of this process in MB (``/proc/self/statm``); None where unreadable."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * PAGE_BYTES / 1e6
 
 
 def _timed(task: Task, took: dict[str, float]) -> Node:

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
-import resource
 from typing import Any
 
 import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 
 from customer_retention.datasets.handover import HandOverMixin
-
-
-def _current_rss_mb() -> float:
-    """Resident memory of this process in MB (Linux /proc; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            pages = int(statm.read().split()[1])
-    except OSError:
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
 def _glibc_malloc_trim() -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Node
 
-from .memory import _current_rss_mb, _peak_rss_mb
+from customer_retention.core.process_memory import peak_rss_mb, process_rss_mb
 
 
 class NodeTimingHook:
@@ -76,7 +76,11 @@ class NodeTimingHook:
     @hook_impl
     def before_node_run(self, node: Node) -> None:
         if self._target():
-            self._started[node.name] = (time.perf_counter(), _current_rss_mb(), _peak_rss_mb())
+            self._started[node.name] = (
+                time.perf_counter(),
+                (process_rss_mb() or 0.0),
+                peak_rss_mb(),
+            )
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
@@ -90,12 +94,12 @@ class NodeTimingHook:
                 "started_s": round(started - (self._run_started or started), 3),
                 "thread": threading.current_thread().name,
                 "rss_before_mb": round(rss_before, 1),
-                "rss_after_mb": round(_current_rss_mb(), 1),
+                "rss_after_mb": round((process_rss_mb() or 0.0), 1),
                 # A rise of the peak between the previous node's record and this node's
                 # start happened while loading this node's inputs or saving earlier outputs
                 # (Kedro saves a node's outputs after its after_node_run hook).
                 "peak_rss_at_start_mb": round(peak_before, 1),
-                "peak_rss_so_far_mb": round(_peak_rss_mb(), 1),
+                "peak_rss_so_far_mb": round(peak_rss_mb(), 1),
             }
         )
 
@@ -119,7 +123,7 @@ class NodeTimingHook:
                     if self._run_started is None
                     else round(time.perf_counter() - self._run_started, 3)
                 ),
-                "peak_rss_mb": _peak_rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
             }
             Path(target).parent.mkdir(parents=True, exist_ok=True)
             Path(target).write_text(json.dumps(result, indent=2))
