@@ -239,3 +239,49 @@ def test_customer_attributes_follow_customer_id(as_text, feature_params):
     for column in ("plan", "region"):
         assert isinstance(snapshots[column].dtype, pd.CategoricalDtype)
         pd.testing.assert_series_equal(snapshots[column].astype(object), expected[column])
+
+
+SOURCES = {
+    "usage_features": "events",
+    "usage_features_per_event": "events",
+    "purchase_features": "transactions",
+    "subscription_features": "subscriptions",
+    "support_features": "support_tickets",
+    "feedback_features": "feedback",
+}
+
+
+def _left_joined(builder, spine: pd.DataFrame, records, windows: dict) -> pd.DataFrame:
+    """The reference: features grouped by customer and date, left-joined onto the spine by
+    those keys in DuckDB and ordered by spine row, then filled (the nodes' former path)."""
+    rows = ibis.memtable(spine[KEYS].assign(order=np.arange(len(spine))))
+    features = builder(rows.select(*KEYS), records, windows)
+    columns = [c for c in features.columns if c not in KEYS]
+    joined = rows.left_join(features, KEYS).order_by("order").select(*columns)
+    table = joined.to_pyarrow().to_pandas(coerce_temporal_nanoseconds=True)
+    return pd.DataFrame(
+        {c: nodes._fill_no_record(table[c], nodes.FEATURES.get(c), windows) for c in columns}
+    )
+
+
+@pytest.mark.parametrize("builder_name", SOURCES)
+def test_grouping_by_spine_row_equals_grouping_by_customer_and_date(
+    clean_demo, feature_params, builder_name
+):
+    """The feature nodes group by the spine's row numbers (``aggregations.group_keys``) and put
+    the rows found in spine order (``nodes._in_spine_order``): row for row the features of
+    grouping by customer and date and left-joining on those keys, on a shuffled spine with
+    customers that have no record."""
+    builder = getattr(aggregations, builder_name)
+    records = ibis.memtable(clean_demo[SOURCES[builder_name]])
+    customers = [*clean_demo["customers"]["customer_id"].astype(str).iloc[:300], "none_1", "none_2"]
+    spine = _spine(customers, ["2025-04-01", "2025-10-01", "2026-01-01"]).sample(
+        frac=1, random_state=2, ignore_index=True
+    )
+    windows = feature_params["windows"]
+    assert aggregations.group_keys(ibis.memtable(spine[KEYS])) == KEYS
+    expected = _left_joined(builder, spine, records, windows)
+    result = nodes._compute(builder_name, builder, spine, records, windows)
+    found = builder(ibis.memtable(spine[KEYS]), records, windows).count().execute()
+    assert 0 < found < len(spine)  # spine rows with records, and rows without
+    pd.testing.assert_frame_equal(result, expected, check_exact=True)
