@@ -203,3 +203,21 @@ def test_dataset_lines_are_hidden_unless_asked_for(monkeypatch, caplog):
             assert len(lines) == expected, asked
     finally:
         quiet.setLevel(level)
+
+
+def test_blas_runs_on_one_thread_during_a_run_and_as_before_after_it():
+    from threadpoolctl import threadpool_info
+
+    from customer_retention.hooks import BlasThreadsHook
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before  # numpy's OpenBLAS
+    hook = BlasThreadsHook()
+    for end in (hook.after_pipeline_run, hook.on_pipeline_error):
+        hook.before_pipeline_run()
+        assert set(blas_threads()) == {1}
+        end()
+        assert blas_threads() == before

@@ -110,6 +110,29 @@ def test_the_longest_chain_of_work_starts_first():
     assert set(catalog["runner_node_seconds"].load()) == {"short", "head", "tail"}
 
 
+def test_nodes_sharing_a_resource_count_the_work_still_waiting_for_it(monkeypatch):
+    """Three chart leaves (0.2 s each, one at a time) and three plain leaves (0.3 s each): by
+    its own chain a chart node would wait for the plain ones; the 0.6 s of chart work still
+    waiting puts the first chart node first, so that the charts are not drawn at the end
+    while the other thread has nothing left to do."""
+    charts = {"chart_1", "chart_2", "chart_3"}
+    leaves = [*sorted(charts), "plain_1", "plain_2", "plain_3"]
+    pipeline = Pipeline([node(_work(n, 0.05), "seed", f"out_{n}", name=n) for n in leaves])
+    resources = {
+        n: frozenset({"charts"}) if n.name in charts else frozenset() for n in pipeline.nodes
+    }
+    seconds = {n: 0.2 if n in charts else 0.3 for n in leaves}
+    assert runner.resource_work(resources, seconds) == {"charts": pytest.approx(0.6)}
+    monkeypatch.setattr(runner, "shared_resources", lambda n, catalog: resources[n])
+    catalog = _catalog()
+    catalog["runner_node_seconds"] = MemoryDataset(seconds)
+    OverlapRunner(max_workers=1).run(pipeline, catalog)
+    started = [n for n, what, _ in EVENTS if what == "start"]
+    # chart_1 (0.6 s of chart work waiting) and chart_2 (0.4 s then) before the plain leaves
+    # (0.3 s each); chart_3 (0.2 s waiting by then) after them
+    assert started == ["chart_1", "chart_2", "plain_1", "plain_2", "plain_3", "chart_3"]
+
+
 def test_a_failing_node_stops_the_run_and_nothing_after_it_runs():
     def broken(value: int) -> int:
         raise RuntimeError("broken node")

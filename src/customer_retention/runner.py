@@ -6,7 +6,10 @@ work still to run after it, itself included (the critical path first), ties by n
 of a node is the seconds it took in the previous runs (loads and saves included), kept in the
 catalog's ``runner_node_seconds`` (data/08_reporting/runner_node_seconds.json, written after each
 successful run); a node never timed counts one second. A node that needs a resource which is
-not thread-safe waits while another node holds it:
+not thread-safe waits while another node holds it; since the nodes sharing a resource run one
+at a time, their work is a chain too, and such a node counts at least the work still waiting
+for its resource (``resource_work``). Without this the charts, leaves of the graph, were
+drawn last, one at a time, while the other thread had nothing to do. The resources:
 
 * ``engine``: the Ibis connection the ``@ibis`` datasets share (one DuckDB connection per
   process refuses a second caller; a Spark session under ``--env spark``);
@@ -98,6 +101,19 @@ def critical_path(
     for node in dependencies:
         visit(node)
     return length
+
+
+def resource_work(
+    resources: dict[Node, frozenset[str]], seconds: dict[str, float] | None = None
+) -> Counter[str]:
+    """Per shared resource, the work (``seconds`` per node name, 1 if unknown) of the nodes
+    that need it: they run one at a time, whatever their dependencies."""
+    seconds = seconds or {}
+    work: Counter[str] = Counter()
+    for node, needs in resources.items():
+        for resource in needs:
+            work[resource] += seconds.get(node.name, UNTIMED_SECONDS)
+    return work
 
 
 def _module_draws(name: str, seen: set[str] | None = None) -> bool:
@@ -216,6 +232,12 @@ class OverlapRunner(AbstractRunner):
         seconds = _past(catalog, TIMINGS, "Node timings", "nodes count 1 s each")
         memory = _past(catalog, MEMORY, "Node working memory", "nodes count 0 MB each")
         rank = critical_path(dependencies, seconds)
+        waiting = resource_work(resources, seconds)  # of the nodes not started yet
+
+        def urgency(node: Node) -> tuple[float, float, str]:
+            chained = max((waiting[r] for r in resources[node]), default=0.0)
+            return (-max(rank[node], chained), -rank[node], node.name)
+
         load_counts = Counter(chain.from_iterable(node.inputs for node in nodes))
         todo, done = set(nodes), set()
         took: dict[str, float] = {}
@@ -226,10 +248,7 @@ class OverlapRunner(AbstractRunner):
         with self._get_executor(workers) as pool:
             while todo or running:
                 busy = set().union(*(resources[node] for node in running.values()))
-                ready = sorted(
-                    (node for node in todo if dependencies[node] <= done),
-                    key=lambda node: (-rank[node], node.name),
-                )
+                ready = sorted((node for node in todo if dependencies[node] <= done), key=urgency)
                 for node in ready:
                     if len(running) >= workers:
                         break
@@ -237,6 +256,8 @@ class OverlapRunner(AbstractRunner):
                         continue
                     busy |= resources[node]
                     todo.discard(node)
+                    for resource in resources[node]:
+                        waiting[resource] -= seconds.get(node.name, UNTIMED_SECONDS)
                     task = Task(
                         node=node,
                         catalog=catalog,

@@ -1,6 +1,7 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
 from customer_retention.hooks import (
+    BlasThreadsHook,
     DemoDataHook,
     HandOverHook,
     InputsCheckHook,
@@ -22,6 +23,7 @@ HOOKS = (
     DemoDataHook(),
     NodeTimingHook(),
     ReleaseMemoryHook(),
+    BlasThreadsHook(),  # BLAS on one thread: the same numbers whichever nodes run at once
     HandOverHook(),  # Parquet frames handed from writer to readers in memory (datasets.handover)
     SparkHook(),  # --env spark only: the Spark session, started before the run, stopped after
     InputsCheckHook(),

@@ -7,6 +7,7 @@
 - :mod:`.inputs_check`: before any node, the inputs other stages write (and the promoted model);
 - :mod:`.parameter_check`: the parameters against their typed schema, before anything runs;
 - :mod:`.summary`: quiet dataset lines and the closing block (report path, scored, quarantined);
+- :mod:`.threads`: BLAS held at one thread during a run (results independent of the schedule);
 - :mod:`.spark`: the Spark session of ``--env spark`` (started before the run, stopped after);
 - :mod:`.tracking`: MLflow experiment tracking and the churn-model registry (``tracking``
   parameters; what is logged: :mod:`.tracking_content`).
@@ -19,10 +20,12 @@ from .parameter_check import ParameterCheckHook
 from .run_manifest import RunManifestHook
 from .spark import SparkHook
 from .summary import RunSummaryHook
+from .threads import BlasThreadsHook
 from .timing import NodeTimingHook
 from .tracking import TrackingHook
 
 __all__ = [
+    "BlasThreadsHook",
     "DemoDataHook",
     "InputsCheckHook",
     "NodeTimingHook",
