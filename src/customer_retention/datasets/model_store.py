@@ -271,3 +271,11 @@ class OptionalDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         self._dataset.save(data)
+
+    @property
+    def wrapped(self) -> AbstractDataset:
+        """The dataset this one wraps."""
+        return self._dataset
+
+    def _release(self) -> None:
+        self._dataset.release()

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 from kedro.framework.hooks import hook_impl
 
-from customer_retention.datasets.handover import HandOverMixin
+from customer_retention.datasets.handover import kept_in_memory
 
 
 def _glibc_malloc_trim() -> Any:
@@ -47,15 +47,15 @@ class ReleaseMemoryHook:
 
 
 class HandOverHook:
-    """Switches on the in-memory hand-over of Parquet frames (``datasets.handover``) for the
-    datasets the running pipeline both writes and reads; the others (final outputs, inputs
-    read from disk) are never held in memory."""
+    """Switches on the in-memory hand-over of Parquet frames and the one parse per run of CSV
+    files (``datasets.handover``) for the datasets the running pipeline both writes and reads;
+    the others (final outputs, inputs read from disk) are never held in memory."""
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         read = {name for node in pipeline.nodes for name in node.inputs}
         written = {name for node in pipeline.nodes for name in node.outputs}
         for name in sorted(read & written):
-            dataset = catalog.get(name)
-            if isinstance(dataset, HandOverMixin) and dataset.may_hand_over:
+            dataset = kept_in_memory(catalog.get(name))
+            if dataset is not None and dataset.may_hand_over:
                 dataset.hand_over = True
