@@ -12,6 +12,12 @@ from customer_retention.datasets.handover import round_trip_problem
 from customer_retention.hooks.memory import HandOverHook
 
 
+class _Catalog(dict):
+    """The one method of a Kedro catalog the hand-over hook calls."""
+
+    get = dict.__getitem__
+
+
 def _frame(n: int = 250_000) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     plan = pd.Categorical(rng.choice(["pro", "basic"], n), categories=["team", "pro", "basic"])
@@ -76,16 +82,13 @@ def test_only_datasets_the_pipeline_writes_and_reads_are_handed_over(tmp_path):
     names = ("raw", "middle", "final")
     catalog = {n: ParquetFrameDataset(filepath=str(tmp_path / f"{n}.parquet")) for n in names}
 
-    class Catalog(dict):
-        get = dict.__getitem__
-
     pipeline = Pipeline(
         [
             node(lambda x: x, "raw", "middle", name="a"),
             node(lambda x: x, "middle", "final", name="b"),
         ]
     )
-    HandOverHook().before_pipeline_run(pipeline, Catalog(catalog))
+    HandOverHook().before_pipeline_run(pipeline, _Catalog(catalog))
     assert [catalog[n].hand_over for n in names] == [False, True, False]
 
 
@@ -123,12 +126,9 @@ def test_a_csv_read_by_several_nodes_is_parsed_once_per_run(tmp_path, monkeypatc
     listed = OptionalDataset(dataset=config | {"save_args": {"index": False}})
     catalog = {"raw": CSVDataset(filepath=str(tmp_path / "raw.csv")), "at_risk": listed}
 
-    class Catalog(dict):
-        get = dict.__getitem__
-
     readers = [node(lambda x: len(x), "at_risk", f"n_{i}", name=f"read_{i}") for i in range(3)]
     pipeline = Pipeline([node(lambda x: x, "raw", "at_risk", name="write"), *readers])
-    HandOverHook().before_pipeline_run(pipeline, Catalog(catalog))
+    HandOverHook().before_pipeline_run(pipeline, _Catalog(catalog))
     assert listed.wrapped.hand_over and not catalog["raw"].hand_over
     listed.save(_frame(100))
     first = listed.load()
