@@ -67,6 +67,50 @@ def test_outcomes_use_features_from_before_the_treatment(demo):
     assert discount["tenure_days"].notna().mean() > 0.95
 
 
+def test_features_before_treatment_are_what_merge_asof_on_the_whole_table_gives():
+    """The snapshot row before each treatment is found on the key columns and then taken from
+    the features; the frame must be the one a backward ``merge_asof`` of the whole table gives
+    (the former code): unmatched rows, a feature named like an outcome column (``arm`` gets
+    ``_before``) and the dtypes a missing match turns into (int to float, bool to object)."""
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "c"],
+            "snapshot_date": pd.to_datetime(
+                ["2024-01-01", "2024-02-01", "2024-02-01", "2024-01-01", "2024-03-01"]
+            ),
+            "logins": [1, 2, 3, 4, 5],
+            "flag": [True, False, True, True, False],
+            "plan": ["x", "y", "z", None, "w"],
+            "arm": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "tier": pd.Categorical(["u", "v", "u", "v", "u"]),
+            "region": pd.array(["p", "q", None, "r", "s"], dtype="string"),
+            "churned_within_horizon": [0.0, 1.0, np.nan, 0.0, 0.0],
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "campaign": ["k"] * 4,
+            "arm": ["treatment", "control", "treatment", "control"],
+            "treated_at": pd.to_datetime(["2024-02-15", "2024-01-15", "2024-03-01", "2024-05-01"]),
+        }
+    )
+    features = [c for c in snapshots if c not in nodes.BOOKKEEPING]
+    expected = pd.merge_asof(
+        outcomes.sort_values("treated_at"),
+        snapshots.sort_values("snapshot_date")[["customer_id", "snapshot_date", *features]].rename(
+            columns={"snapshot_date": "treated_at"}
+        ),
+        on="treated_at",
+        by="customer_id",
+        direction="backward",
+        suffixes=("", "_before"),
+    )
+    found = nodes._features_before(outcomes, snapshots)
+    pd.testing.assert_frame_equal(found, expected, check_exact=True)
+    assert found["logins"].isna().sum() == 2 and found["arm_before"].tolist()[1:3] == [2.0, 5.0]
+
+
 def test_a_mis_split_campaign_is_flagged_by_the_sample_ratio_test(demo):
     outcomes, _ = demo
     rows = outcomes[outcomes["campaign"] == "retention_discount"]

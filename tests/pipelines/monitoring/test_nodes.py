@@ -204,6 +204,9 @@ def test_a_sampled_reference_gives_the_same_drift_as_the_whole_window(
     assert len(sampled) == sampled_description["reference_rows"] == 5000
     assert sampled_description["reference_rows_available"] == len(reference) > 5000
     pd.testing.assert_frame_equal(sampled, again)  # seeded
+    # The rows a seeded sample of the whole reference gives (drawn among positions, taken once).
+    expected = reference.sample(5000, random_state=int(params["seed"])).reset_index(drop=True)
+    pd.testing.assert_frame_equal(sampled, expected)
     assert set(sampled["snapshot_date"]) == set(reference["snapshot_date"])
     whole = {
         r["feature"]: r["psi"]

@@ -64,6 +64,29 @@ def test_tiny_cohort_matrix(tiny):
     assert np.isnan(cohort.loc["2024-02", "3"])  # June 1st is after the as-of date
 
 
+def test_cohort_shares_are_the_share_of_each_cohort_still_active_customer_by_customer():
+    """The cohort counts (sorted ends per cohort) against the definition, customer by customer:
+    at the start of month (signup month + k + 1) a customer is still active when their end is
+    later; NaN when that instant is after the as-of date."""
+    rng = np.random.default_rng(7)
+    n = 400
+    cohort_month = (np.datetime64("2023-01") + rng.integers(0, 9, n)).astype("datetime64[M]")
+    end = np.datetime64("2023-01-01T00:00:00", "ns") + rng.integers(0, 500, n) * np.timedelta64(
+        1, "D"
+    )
+    end[rng.random(n) < 0.3] = pd.Timestamp.max.to_datetime64()  # still active
+    as_of = np.datetime64("2023-10-20", "ns")
+    found = nodes._still_active_shares(cohort_month, end, 10, as_of)
+    for month in np.unique(cohort_month):
+        members = end[cohort_month == month]
+        row = found.loc[str(month)]
+        assert row["cohort_size"] == len(members)
+        for k in range(10):
+            instant = (month + k + 1).astype("datetime64[ns]")
+            expected = np.nan if instant > as_of else np.mean(members > instant)
+            assert row[str(k)] == expected or (np.isnan(expected) and np.isnan(row[str(k)]))
+
+
 @pytest.fixture(scope="module")
 def demo_metrics(request) -> dict:
     clean = request.getfixturevalue("clean_demo")

@@ -85,17 +85,20 @@ def select_drift_samples(
             "reference"
         )
         logger.warning("Drift monitoring: %s", note)
-    reference = customer_snapshots[in_reference]
-    available = len(reference)
+    # The sample is drawn among the reference rows' positions, then only those rows are taken:
+    # the same rows as sampling the reference frame, without a copy of every reference row
+    # first (1.3 GB at 1M customers).
+    rows = pd.Series(np.flatnonzero(in_reference.to_numpy()))
+    available = len(rows)
     max_rows = params.get("max_reference_rows")
     if max_rows is not None and available > int(max_rows):
-        reference = reference.sample(int(max_rows), random_state=int(params["seed"]))
+        rows = rows.sample(int(max_rows), random_state=int(params["seed"]))
         logger.info(
             "Drift monitoring: reference sampled, %s of %s rows (max_reference_rows)",
             f"{int(max_rows):,}",
             f"{available:,}",
         )
-    reference = reference.reset_index(drop=True)
+    reference = customer_snapshots.take(rows.to_numpy()).reset_index(drop=True)
     scoring = customer_snapshots[as_of].reset_index(drop=True)
     used = sorted(pd.to_datetime(reference["snapshot_date"]).unique())
     description = {
