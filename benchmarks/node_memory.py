@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for node in args.nodes:
         record = measure(args.size, node, args.project.resolve(), args.keep)
         records.append(record)
-        print(
+        print(  # noqa: T201
             f"{record['node']:<34} {record['seconds']:7.1f} s   working memory "
             f"{record['working_memory_mb']:6,} MB   (inputs {record['inputs_resident_mb']:,} MB "
             f"resident; kept after {record['kept_after_mb']:,} MB)",

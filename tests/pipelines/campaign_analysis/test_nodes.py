@@ -108,6 +108,8 @@ def test_features_before_treatment_are_what_merge_asof_on_the_whole_table_gives(
     )
     found = nodes._features_before(outcomes, snapshots)
     pd.testing.assert_frame_equal(found, expected, check_exact=True)
+    shuffled = snapshots.sample(frac=1, random_state=3)  # an index that is not positions
+    pd.testing.assert_frame_equal(nodes._features_before(outcomes, shuffled), expected)
     assert found["logins"].isna().sum() == 2 and found["arm_before"].tolist()[1:3] == [2.0, 5.0]
 
 

@@ -82,7 +82,8 @@ def _features_before(outcomes: pd.DataFrame, customer_snapshots: pd.DataFrame) -
         direction="backward",
     )
     rows = merged.pop(SNAPSHOT_ROW).to_numpy()  # NaN: no snapshot on or before treated_at
-    found = customer_snapshots[features].reindex(rows).set_axis(merged.index)
+    by_position = customer_snapshots[features].reset_index(drop=True)
+    found = by_position.reindex(rows).set_axis(merged.index)
     return pd.concat(
         [merged, found.rename(columns=lambda c: f"{c}_before" if c in merged else c)], axis=1
     )
