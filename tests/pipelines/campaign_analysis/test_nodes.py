@@ -110,6 +110,9 @@ def test_features_before_treatment_are_what_merge_asof_on_the_whole_table_gives(
     pd.testing.assert_frame_equal(found, expected, check_exact=True)
     shuffled = snapshots.sample(frac=1, random_state=3)  # an index that is not positions
     pd.testing.assert_frame_equal(nodes._features_before(outcomes, shuffled), expected)
+    # Where merge_asof would refuse (a feature already named arm_before), so does this.
+    with pytest.raises(ValueError, match=r"\['arm_before'\] clash"):
+        nodes._features_before(outcomes, snapshots.assign(arm_before=1.0))
     assert found["logins"].isna().sum() == 2 and found["arm_before"].tolist()[1:3] == [2.0, 5.0]
 
 

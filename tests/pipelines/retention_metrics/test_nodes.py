@@ -85,6 +85,9 @@ def test_cohort_shares_are_the_share_of_each_cohort_still_active_customer_by_cus
             instant = (month + k + 1).astype("datetime64[ns]")
             expected = np.nan if instant > as_of else np.mean(members > instant)
             assert row[str(k)] == expected or (np.isnan(expected) and np.isnan(row[str(k)]))
+    # Every cohort after the as-of month (a negative horizon): sizes only, as before.
+    early = nodes._still_active_shares(cohort_month, end, -3, np.datetime64("2022-06-01", "ns"))
+    assert early.columns.tolist() == ["cohort_size"] and early["cohort_size"].sum() == n
 
 
 @pytest.fixture(scope="module")

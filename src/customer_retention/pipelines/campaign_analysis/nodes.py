@@ -84,9 +84,14 @@ def _features_before(outcomes: pd.DataFrame, customer_snapshots: pd.DataFrame) -
     rows = merged.pop(SNAPSHOT_ROW).to_numpy()  # NaN: no snapshot on or before treated_at
     by_position = customer_snapshots[features].reset_index(drop=True)
     found = by_position.reindex(rows).set_axis(merged.index)
-    return pd.concat(
-        [merged, found.rename(columns=lambda c: f"{c}_before" if c in merged else c)], axis=1
-    )
+    found = found.rename(columns=lambda c: f"{c}_before" if c in merged else c)
+    columns = pd.Index([*merged.columns, *found.columns])
+    if clash := sorted(set(columns[columns.duplicated()])):
+        raise ValueError(
+            f"customer_snapshots: feature column(s) {clash} clash with the campaign outcome "
+            "columns even with the suffix _before; rename them"
+        )
+    return pd.concat([merged, found], axis=1)
 
 
 def build_campaign_outcomes(

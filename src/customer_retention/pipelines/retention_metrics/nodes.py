@@ -220,8 +220,8 @@ def _still_active_shares(
     months, cohort_of, sizes = np.unique(cohort_month, return_inverse=True, return_counts=True)
     order = np.lexsort((end, cohort_of))
     bounds = np.concatenate([[0], np.cumsum(sizes)])
-    k = np.arange(horizon)
-    shares = np.empty((len(months), horizon))
+    k = np.arange(max(horizon, 0))  # none when every cohort starts after the as-of month
+    shares = np.empty((len(months), len(k)))
     for i, month in enumerate(months):
         ends = end[order[bounds[i] : bounds[i + 1]]]
         instants = (month + (k + 1)).astype("datetime64[ns]")
