@@ -23,8 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SIZES = ("XS", "S", "M", "L")
+from run import ROOT, SIZES, require_outputs
 
 _CHILD = """
 import gc, json, os, sys, time
@@ -66,8 +65,7 @@ with KedroSession.create(project_path=project) as session:
 def measure(size: str, node: str, code: Path, keep: Path | None = None) -> dict:
     """One node alone, in a fresh process running the code of ``code`` (a checkout)."""
     project = ROOT / "data" / "benchmarks" / size
-    if not (project / "data" / "04_feature" / "customer_snapshots.parquet").exists():
-        raise SystemExit(f"No outputs in {project}: run `make bench SIZE={size}` first")
+    require_outputs(project)
     env = {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "1",
@@ -85,7 +83,7 @@ def measure(size: str, node: str, code: Path, keep: Path | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("size", choices=SIZES)
+    parser.add_argument("size", choices=list(SIZES))
     parser.add_argument("nodes", nargs="+", help="node names of the default pipeline")
     parser.add_argument("--project", type=Path, default=ROOT, help="checkout whose code runs")
     parser.add_argument("--keep", type=Path, help="write each node's output frames here")

@@ -223,14 +223,19 @@ def stage_seconds(nodes: list[dict], datasets: list[dict] | None = None) -> dict
     return {k: round(v, 2) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
-def run_baselines(project: Path, only: list[str], small: bool) -> dict:
-    """The comparisons of benchmarks/baselines on the outputs of the run in ``project``."""
+def require_outputs(project: Path) -> None:
+    """Stop with what to run when ``project`` lacks the outputs of an earlier pipeline run."""
     missing = [p for p in PREREQUISITES if not (project / p).exists()]
     if missing:
         raise SystemExit(
             f"{project} lacks {', '.join(missing)}: run the pipeline there first "
             "(python benchmarks/run.py SIZE, or --only pipeline)"
         )
+
+
+def run_baselines(project: Path, only: list[str], small: bool) -> dict:
+    """The comparisons of benchmarks/baselines on the outputs of the run in ``project``."""
+    require_outputs(project)
     work = project / "baselines"  # under data/, so never committed
     shutil.rmtree(work, ignore_errors=True)
     # Small sizes: each side of the feature comparison twice, alternately, best time kept;
