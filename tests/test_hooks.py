@@ -221,3 +221,48 @@ def test_blas_runs_on_one_thread_during_a_run_and_as_before_after_it():
         assert set(blas_threads()) == {1}
         end()
         assert blas_threads() == before
+
+
+_ARENA_SCRIPT = """
+import ctypes, ctypes.util, os, sys, threading, numpy as np
+from customer_retention.hooks.memory import ReleaseMemoryHook
+if sys.argv[1] == "hook":
+    ReleaseMemoryHook()
+def allocate():
+    kept = [np.ones(10_000) for _ in range(50)]  # 80 kB each: glibc's heap, not mmap
+    barrier.wait()  # every thread holds its blocks at once
+    del kept
+barrier = threading.Barrier(6)
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fopen.restype = ctypes.c_void_p
+stream = libc.fopen(sys.argv[2].encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(stream))
+libc.fclose(ctypes.c_void_p(stream))
+print(open(sys.argv[2]).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's heaps")
+def test_the_run_s_threads_share_two_glibc_heaps(tmp_path):
+    """Six threads allocating at once get a heap each without the limit (glibc's default), and
+    share at most MALLOC_ARENAS heaps once the hook is set up; MALLOC_ARENA_MAX in the
+    environment wins over the hook."""
+    from customer_retention.hooks.memory import MALLOC_ARENAS
+
+    def heaps(mode: str, **env: str) -> int:
+        environment = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"} | env
+        result = subprocess.run(
+            [sys.executable, "-c", _ARENA_SCRIPT, mode, str(tmp_path / "malloc.xml")],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=environment,
+        )
+        return int(result.stdout.split()[-1])
+
+    assert heaps("plain") > MALLOC_ARENAS
+    assert heaps("hook") <= MALLOC_ARENAS
+    assert heaps("hook", MALLOC_ARENA_MAX="4") > MALLOC_ARENAS

@@ -178,6 +178,7 @@ def test_uplift_models_are_fitted_judged_on_held_out_customers_and_reload(demo):
     outcomes, truth = demo
     models, metrics = uplift.fit_uplift_models(outcomes, None, truth, PARAMS)
     assert metrics["status"] == "fitted" and set(models["campaigns"]) == set(metrics["campaigns"])
+    assert metrics["value_basis"] == "one_per_customer"  # no customer_value: 1 each, said so
     for name, entry in models["campaigns"].items():
         model = TwoModelUplift.from_json(entry["model"])
         assert model.learner == PARAMS["uplift"]["learner"]

@@ -404,3 +404,30 @@ def test_the_summary_opens_with_the_decision():
     one_snapshot = _decision(value, model, 90, "$", 3000, single_snapshot=True)
     assert one_snapshot[0].startswith("As the export's churn flag defines churn")
     assert "90 days" not in one_snapshot[0]
+
+
+def test_uplift_plan_values_are_money_only_when_the_customers_had_values():
+    """Without customer values the uplift plans weigh each customer 1: the report counts
+    customers kept instead of showing them as money."""
+    from customer_retention.pipelines.reporting.section_campaigns import (
+        _uplift_rows,
+        _uplift_takeaway,
+    )
+
+    result = {
+        "status": "fitted",
+        "held_out_customers": 400,
+        "qini_coefficient": 0.01,
+        "qini_coefficient_of_risk_ranking": 0.0,
+        "plans": {
+            "target_share": 0.3,
+            "by_uplift_x_value": {"incremental_value": 46.54},
+            "by_risk_x_value": {"incremental_value": 40.0},
+        },
+    }
+    counted = {"value_basis": "one_per_customer", "campaigns": {"call": result}}
+    valued = {"value_basis": "customer_value", "campaigns": {"call": result}}
+    assert _uplift_rows(counted, "$")[0]["by_uplift"] == "46.5 customers"
+    assert _uplift_rows(valued, "$")[0]["by_uplift"] == "$47"
+    assert "kept 46.5 customers, more than" in _uplift_takeaway(counted, "$")
+    assert "kept $47 of value, more than" in _uplift_takeaway(valued, "$")

@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 uplift.fit_uplift_models,
                 inputs=[
                     "campaign_outcomes",
-                    "campaign_customer_value",
+                    "customer_value",  # the CLV stage's, read once it is written
                     "campaign_ground_truth",
                     "params:campaign_analysis",
                 ],

@@ -50,6 +50,10 @@ def _learner(params: dict[str, Any]) -> uplift.TwoModelUplift:
     return learner(settings["rounds"], int(params["seed"]), settings.get("booster"))
 
 
+VALUED, UNVALUED = "customer_value", "one_per_customer"
+"""``value_basis`` of the plans: each customer's CLV, or 1 each (no customer_value)."""
+
+
 def _value_of(rows: pd.DataFrame, customer_value: pd.DataFrame | None) -> np.ndarray:
     """Each customer's CLV (customer_value, today's valuation), 1 where there is none."""
     if customer_value is None or customer_value.empty:
@@ -133,6 +137,12 @@ def fit_uplift_models(
         reason = "no interventions table"
         return {"campaigns": {}}, {"status": "skipped", "reason": reason, "campaigns": {}}
     models, metrics = {}, {}
+    valued = customer_value is not None and not customer_value.empty
+    if not valued:
+        logger.warning(
+            "Uplift plans weigh every customer 1: there is no customer_value (the CLV stage "
+            "has not run), so their incremental values count customers kept, not money"
+        )
     for campaign, rows in campaign_outcomes.groupby("campaign", sort=True):
         rows = rows[rows["churned_within_horizon"].notna()].reset_index(drop=True)
         if len(rows) < int(settings["min_customers"]) or rows["arm"].nunique() < 2:
@@ -179,6 +189,7 @@ def fit_uplift_models(
     return {"campaigns": models}, jsonable(
         {
             "status": status,
+            "value_basis": VALUED if valued else UNVALUED,
             "definitions": {
                 "expected_uplift": "P(churn | no action) - P(churn | action) within the horizon",
                 "qini_coefficient": "area between the Qini curve (incremental customers kept "

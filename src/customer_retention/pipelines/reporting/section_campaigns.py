@@ -101,6 +101,14 @@ def _qini_curves(metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
     }
 
 
+def _plan_value(value: Any, metrics: dict[str, Any], currency: str) -> str:
+    """A plan's incremental value: money, or customers kept when the uplift stage had no
+    customer values (``value_basis: one_per_customer``: each customer weighed 1)."""
+    if metrics.get("value_basis") == "one_per_customer":
+        return f"{fmt_number(value, 1)} customers"
+    return fmt_money(value, currency)
+
+
 def _uplift_rows(metrics: dict[str, Any], currency: str) -> list[dict[str, Any]]:
     rows = []
     for name, result in (metrics.get("campaigns") or {}).items():
@@ -113,10 +121,12 @@ def _uplift_rows(metrics: dict[str, Any], currency: str) -> list[dict[str, Any]]
                 "held_out": fmt_int(result["held_out_customers"]),
                 "qini": fmt_number(result["qini_coefficient"], 4),
                 "qini_risk": fmt_number(result["qini_coefficient_of_risk_ranking"], 4),
-                "by_uplift": fmt_money(
-                    plans["by_uplift_x_value"].get("incremental_value"), currency
+                "by_uplift": _plan_value(
+                    plans["by_uplift_x_value"].get("incremental_value"), metrics, currency
                 ),
-                "by_risk": fmt_money(plans["by_risk_x_value"].get("incremental_value"), currency),
+                "by_risk": _plan_value(
+                    plans["by_risk_x_value"].get("incremental_value"), metrics, currency
+                ),
                 "share": fmt_share(plans["target_share"], 0),
                 "spearman": fmt_number(result.get("spearman_with_planted_effect"), 2)
                 if result.get("spearman_with_planted_effect") is not None
@@ -140,8 +150,10 @@ def _uplift_takeaway(metrics: dict[str, Any], currency: str) -> str | None:
         sentences.append(
             f"{name}: on {fmt_int(result['held_out_customers'])} held-out customers, contacting "
             f"the top {fmt_share(plans['target_share'], 0)} by expected uplift x value kept "
-            f"{fmt_money(uplift_value, currency)} of value, {better} than the same number by "
-            f"risk x value ({fmt_money(risk_value, currency)})"
+            f"{_plan_value(uplift_value, metrics, currency)}"
+            f"{'' if metrics.get('value_basis') == 'one_per_customer' else ' of value'}, "
+            f"{better} than the same number by risk x value "
+            f"({_plan_value(risk_value, metrics, currency)})"
         )
     return (
         ("; ".join(sentences) + ". Held-out estimates from a few hundred customers are noisy.")
