@@ -107,8 +107,8 @@ TASKS = {
         "upstream": ["count_exit_reasons", "plan_run", "assemble_customer_snapshots", "build_monthly_retention"],
     },
     "render_report__10_nodes": {
-        "nodes": ["build_feedback_section", "build_campaign_section", "build_retention_section", "build_survival_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
-        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "fit_uplift_models", "value_customers__3_nodes", "cross_check_clv_with_sbg", "write_model_card__17_nodes"],
+        "nodes": ["build_feedback_section", "build_retention_section", "build_survival_section", "build_campaign_section", "build_value_section", "build_run_section", "build_model_section", "encode_report_charts", "summarise_report_headlines", "render_report"],
+        "upstream": ["count_exit_reasons", "reconcile_data_quality__8_nodes", "build_survival_table", "plan_run", "build_cohort_retention", "build_monthly_retention", "summarise_themes__7_nodes", "build_campaign_outcomes", "summarise_retention__2_nodes", "compute_churn_by_support_band", "estimate_km_curves", "summarise_survival__6_nodes", "analyse_campaigns", "value_customers__3_nodes", "cross_check_clv_with_sbg", "fit_uplift_models", "write_model_card__17_nodes"],
     },
     "compute_churn_by_support_band": {
         "nodes": ["compute_churn_by_support_band"],
@@ -138,10 +138,6 @@ TASKS = {
         "nodes": ["analyse_campaigns"],
         "upstream": ["build_campaign_outcomes"],
     },
-    "fit_uplift_models": {
-        "nodes": ["fit_uplift_models"],
-        "upstream": ["build_campaign_outcomes"],
-    },
     "plot_kaplan_meier": {
         "nodes": ["plot_kaplan_meier"],
         "upstream": ["estimate_km_curves", "summarise_survival__6_nodes"],
@@ -169,6 +165,10 @@ TASKS = {
     "cross_check_clv_with_sbg": {
         "nodes": ["cross_check_clv_with_sbg"],
         "upstream": ["build_customer_timeline", "build_survival_table", "plan_run", "value_customers__3_nodes"],
+    },
+    "fit_uplift_models": {
+        "nodes": ["fit_uplift_models"],
+        "upstream": ["build_campaign_outcomes", "value_customers__3_nodes"],
     },
     "plot_clv_distribution": {
         "nodes": ["plot_clv_distribution"],
