@@ -110,29 +110,6 @@ def test_the_margin_is_mu_of_xgboost_aft():
     assert np.abs(margin - planted).mean() < 0.15
 
 
-def test_the_margin_predicted_in_place_equals_the_dmatrix_prediction(demo, params):
-    """``_margin`` predicts from the float32 feature array instead of a DMatrix: the same
-    margins, value for value, with categorical features (a level unseen in training among
-    them), missing values, and rows the model never saw."""
-    from customer_retention.core.model_frame import build_feature_spec, dmatrix
-
-    snapshots, attributes = demo
-    local = with_unusable_excluded(params, attributes)
-    train = snapshots[snapshots["churned_within_horizon"].notna()]
-    days, event = evaluation.outcome_after_snapshot(train)
-    spec = build_feature_spec(train, local["landmark_exclude"])
-    categorical = [c for c in spec["features"] if spec["dtypes"][c] == "category"]
-    assert categorical, "the demo snapshots have categorical features"
-    booster, _ = boosted.train_aft(train, days, event, spec, local["boosted"], local["seed"])
-    rows = snapshots.sample(frac=1.0, random_state=1).reset_index(drop=True)
-    rows.loc[::7, spec["features"][0]] = np.nan
-    column = categorical[0]
-    rows[column] = rows[column].cat.add_categories(["never_seen"])
-    rows.loc[::11, column] = "never_seen"
-    expected = booster.predict(dmatrix(rows[spec["features"]], spec), output_margin=True)
-    np.testing.assert_array_equal(boosted._margin(booster, rows, spec), expected.astype(float))
-
-
 def test_boosted_curves_are_valid_for_every_as_of_customer(demo, fitted, params):
     snapshots, _ = demo
     summary, curves = fitted["boosted_summary"], fitted["boosted_curves"]
