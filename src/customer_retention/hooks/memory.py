@@ -36,10 +36,12 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     (the user's setting wins).
 
     glibc gives each new thread its own heap, up to 8 per core. The nodes running side by
-    side and the libraries' worker threads then each leave freed memory in their own heap, where only that heap can reuse it and ``malloc_trim`` cannot return the pages still
+    side and the libraries' worker threads then each leave freed memory in their own heap,
+    where only that heap can reuse it and ``malloc_trim`` cannot return the pages still
     partly used: a run's resident memory ratchets up. Measured at 1M customers under the
-    default runner: 1.86 GB resident at the end of the run with two heaps, 2.50 GB without.
-    Applies to threads that allocate for the first time after the call (the runner's)."""
+    default runner: 1.87-2.22 GB resident at the end of the run with two heaps (four runs),
+    2.51 GB without. Applies to threads that allocate for the first time after the call
+    (the runner's)."""
     mallopt = _glibc("mallopt")
     if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False

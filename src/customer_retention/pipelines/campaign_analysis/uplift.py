@@ -141,7 +141,8 @@ def fit_uplift_models(
     if not valued:
         logger.warning(
             "Uplift plans weigh every customer 1: there is no customer_value (the CLV stage "
-            "has not run), so their incremental values count customers kept, not money"
+            "has not run or valued no one), so their incremental values count customers "
+            "kept, not money"
         )
     for campaign, rows in campaign_outcomes.groupby("campaign", sort=True):
         rows = rows[rows["churned_within_horizon"].notna()].reset_index(drop=True)

@@ -101,10 +101,15 @@ def _qini_curves(metrics: dict[str, Any]) -> dict[str, pd.DataFrame]:
     }
 
 
+def _counts_customers(metrics: dict[str, Any]) -> bool:
+    """Whether the uplift stage had no customer values and weighed each customer 1
+    (``value_basis: one_per_customer``): its plans' values are customers kept, not money."""
+    return metrics.get("value_basis") == "one_per_customer"
+
+
 def _plan_value(value: Any, metrics: dict[str, Any], currency: str) -> str:
-    """A plan's incremental value: money, or customers kept when the uplift stage had no
-    customer values (``value_basis: one_per_customer``: each customer weighed 1)."""
-    if metrics.get("value_basis") == "one_per_customer":
+    """A plan's incremental value: money, or customers kept (``_counts_customers``)."""
+    if _counts_customers(metrics):
         return f"{fmt_number(value, 1)} customers"
     return fmt_money(value, currency)
 
@@ -151,7 +156,7 @@ def _uplift_takeaway(metrics: dict[str, Any], currency: str) -> str | None:
             f"{name}: on {fmt_int(result['held_out_customers'])} held-out customers, contacting "
             f"the top {fmt_share(plans['target_share'], 0)} by expected uplift x value kept "
             f"{_plan_value(uplift_value, metrics, currency)}"
-            f"{'' if metrics.get('value_basis') == 'one_per_customer' else ' of value'}, "
+            f"{'' if _counts_customers(metrics) else ' of value'}, "
             f"{better} than the same number by risk x value "
             f"({_plan_value(risk_value, metrics, currency)})"
         )
