@@ -25,11 +25,6 @@ def _glibc(function: str) -> Any:
         return None
 
 
-def _glibc_malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None where the C library is not glibc."""
-    return _glibc("malloc_trim")
-
-
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Let this process's threads share ``arenas`` glibc heaps (``mallopt(M_ARENA_MAX)``);
     False where it is not glibc, or where ``MALLOC_ARENA_MAX`` is set in the environment
@@ -61,7 +56,7 @@ class ReleaseMemoryHook:
     """
 
     def __init__(self) -> None:
-        self._malloc_trim = _glibc_malloc_trim()
+        self._malloc_trim = _glibc("malloc_trim")
         limit_malloc_arenas()
 
     @hook_impl

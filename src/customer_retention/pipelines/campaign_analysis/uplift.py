@@ -55,8 +55,9 @@ VALUED, UNVALUED = "customer_value", "one_per_customer"
 
 
 def _value_of(rows: pd.DataFrame, customer_value: pd.DataFrame | None) -> np.ndarray:
-    """Each customer's CLV (customer_value, today's valuation), 1 where there is none."""
-    if customer_value is None or customer_value.empty:
+    """Each customer's CLV (customer_value, today's valuation); 1 each without values (None:
+    ``fit_uplift_models`` passes None for an absent or empty table, and says so)."""
+    if customer_value is None:
         return np.ones(len(rows))
     clv = customer_value.astype({"customer_id": str}).set_index("customer_id")["clv"]
     value = rows["customer_id"].astype(str).map(clv).to_numpy(dtype=float)
@@ -139,6 +140,7 @@ def fit_uplift_models(
     models, metrics = {}, {}
     valued = customer_value is not None and not customer_value.empty
     if not valued:
+        customer_value = None
         logger.warning(
             "Uplift plans weigh every customer 1: there is no customer_value (the CLV stage "
             "has not run or valued no one), so their incremental values count customers "
