@@ -1,5 +1,10 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
+from functools import partial
+
+from kedro.framework.session import session as kedro_session
+
+from customer_retention.core.run_lock import distinct_stamp
 from customer_retention.hooks import (
     BlasThreadsHook,
     DemoDataHook,
@@ -42,3 +47,9 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
+
+# Kedro names a run (run_id, save version, run_history file) by the time to the millisecond, so
+# two runs started together could share a name; core.run_lock.distinct_stamp makes every
+# reading on this machine distinct. KedroSession.create reads it after loading this module.
+if not isinstance(kedro_session.generate_timestamp, partial):  # once, however often imported
+    kedro_session.generate_timestamp = partial(distinct_stamp, kedro_session.generate_timestamp)

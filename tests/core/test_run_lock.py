@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from customer_retention.core.run_lock import RunLock, RunLockBusy, process_alive
+from customer_retention.core.run_lock import RunLock, RunLockBusy, distinct_stamp, process_alive
 
 
 def test_a_second_run_that_may_not_wait_stops_naming_the_running_one(tmp_path):
@@ -75,3 +75,41 @@ def test_a_killed_run_never_leaves_a_stale_lock(tmp_path):
 def test_an_unknown_busy_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="when_busy"):
         RunLock(tmp_path / ".run.lock", when_busy="queue")
+
+
+def _stamps_from_processes(tmp_path, processes: int, each: int, distinct: bool) -> list[str]:
+    """Kedro's session-id clock read `each` times by `processes` processes started together."""
+    read = "distinct_stamp(generate_timestamp, lock)" if distinct else "generate_timestamp()"
+    code = (
+        "import sys; from pathlib import Path; from kedro.io.core import generate_timestamp;"
+        "from customer_retention.core.run_lock import distinct_stamp;"
+        f"lock = Path({str(tmp_path / 'ids.lock')!r}); sys.stdin.readline();"
+        f"print(' '.join({read} for _ in range({each})))"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    outputs = [child.communicate("go\n", timeout=60)[0] for child in children]
+    return " ".join(outputs).split()
+
+
+def test_runs_started_together_get_distinct_ids_in_kedros_format(tmp_path):
+    plain = _stamps_from_processes(tmp_path, processes=3, each=40, distinct=False)
+    assert len(set(plain)) < len(plain)  # Kedro's own clock repeats within a millisecond
+    stamps = _stamps_from_processes(tmp_path, processes=3, each=40, distinct=True)
+    assert len(stamps) == 120 and len(set(stamps)) == 120
+    assert all(len(s) == 24 and s.endswith("Z") and s[10] == "T" for s in stamps)
+
+
+def test_kedro_sessions_of_this_project_take_their_ids_from_distinct_stamp():
+    from kedro.framework.session import session as kedro_session
+
+    import customer_retention.settings  # noqa: F401 (installs the distinct clock)
+
+    clock = kedro_session.generate_timestamp
+    assert clock.func is distinct_stamp
+    ids = [clock() for _ in range(20)]
+    assert len(set(ids)) == 20 and ids == sorted(ids)

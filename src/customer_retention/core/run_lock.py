@@ -21,7 +21,9 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +37,7 @@ from customer_retention.core.errors import ActionableError
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "data/.run.lock"
+STAMP_LOCK_FILE = "customer_retention-run-ids-{uid}.lock"  # in the system's temporary folder
 WHEN_BUSY = ("wait", "stop")
 POLL_SECONDS = 1.0
 
@@ -168,3 +171,32 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def distinct_stamp(read_clock: Callable[[], str], lock_path: Path | None = None) -> str:
+    """``read_clock()``, distinct from every other reading taken through this function on
+    this machine, in this process or another.
+
+    Kedro names a run (its ``run_id``, the save version of every versioned dataset, the
+    run's ``run_history`` file) by the time to the millisecond. Two runs started together
+    (``retrain`` and ``score`` from one cron line, two Airflow tasks) can read the same
+    millisecond: the second run's history then replaces the first's. Here the clock is read
+    under an exclusive ``flock`` on ``lock_path`` (default: a per-user file in the temporary
+    folder), which is held until the clock reads something else, so the next reader, whoever
+    it is, gets a later value. Costs at most one clock tick. Where ``fcntl`` is missing
+    (Windows) or the lock file cannot be opened, the plain reading is returned.
+    """
+    if fcntl is None:
+        return read_clock()
+    path = lock_path or Path(tempfile.gettempdir()) / STAMP_LOCK_FILE.format(uid=os.getuid())
+    try:
+        handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        logger.debug("Run ids are not made distinct across processes: %s", error)
+        return read_clock()
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        stamp = read_clock()
+        while read_clock() == stamp:
+            time.sleep(0.0002)
+        return stamp  # closing the file releases the lock
