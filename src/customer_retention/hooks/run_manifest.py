@@ -3,7 +3,8 @@
 :class:`RunManifestHook` writes, for every ``kedro run`` (the ``retrain`` and ``score`` jobs, a
 single stage, or one Airflow task):
 
-* ``run_id`` (Kedro's session id, also the save version of every versioned dataset of the run),
+* ``run_id`` (Kedro's session id, also the save version of every versioned dataset of the run;
+  distinct for runs started in the same millisecond on one machine, see ``settings``),
   ``started_at`` / ``finished_at`` (UTC), ``duration_seconds``;
 * ``status``: ``running`` while the run is going (a manifest left ``running`` means the process
   was killed outright, e.g. SIGKILL or out of memory), then ``success``, ``failed`` with
