@@ -135,16 +135,19 @@ def test_a_run_that_may_not_wait_stops_naming_the_running_one(project):
         holder.release()
 
 
-def _kedro(project: Path, pipeline: str) -> subprocess.Popen:
+def _kedro(project: Path, pipeline: str, log: Path) -> subprocess.Popen:
+    """``kedro run --pipelines pipeline`` in the background, its output to ``log`` (a file, not
+    a pipe: a run holding the lock must never block on a full pipe that nobody reads)."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"}
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("kedro")), "run", "--pipelines", pipeline],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("kedro")), "run", "--pipelines", pipeline],
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def test_retrain_and_score_started_together_both_succeed_and_every_output_reads_back(project):
@@ -153,11 +156,12 @@ def test_retrain_and_score_started_together_both_succeed_and_every_output_reads_
     (project / "conf/local/parameters.yml").write_text(
         yaml.safe_dump({"data_cleaning": {"reference_date": "2026-01-31"}})
     )
-    retrain = _kedro(project, "retrain")
-    score = _kedro(project, "score")
-    outputs = {
-        name: job.communicate(timeout=900)[0] for name, job in (("r", retrain), ("s", score))
-    }
+    logs = {name: project.parent / f"{name}.log" for name in ("r", "s")}
+    retrain = _kedro(project, "retrain", logs["r"])
+    score = _kedro(project, "score", logs["s"])
+    for job in (retrain, score):
+        job.wait(timeout=900)
+    outputs = {name: log.read_text() for name, log in logs.items()}
     assert retrain.returncode == 0, outputs["r"][-3000:]
     assert score.returncode == 0, outputs["s"][-3000:]
     assert "Waiting for another run of this project to finish" in outputs["r"] + outputs["s"]

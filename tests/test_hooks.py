@@ -216,11 +216,18 @@ def test_blas_runs_on_one_thread_during_a_run_and_as_before_after_it():
     before = blas_threads()
     assert before  # numpy's OpenBLAS
     hook = BlasThreadsHook()
-    for end in (hook.after_pipeline_run, hook.on_pipeline_error):
-        hook.before_pipeline_run()
+    for end in (hook.after_pipeline_run, hook.on_pipeline_error, "refused by a later hook"):
+        wrapper = hook.before_pipeline_run()  # a pluggy wrapper: the other hooks run at yield
+        next(wrapper)
         assert set(blas_threads()) == {1}
-        end()
-        assert blas_threads() == before
+        if callable(end):
+            with pytest.raises(StopIteration):
+                wrapper.send(None)
+            end()
+        else:  # Kedro then calls neither after_pipeline_run nor on_pipeline_error
+            with pytest.raises(ValueError, match="refused"):
+                wrapper.throw(ValueError(end))
+        assert blas_threads() == before, end
 
 
 _ARENA_SCRIPT = """

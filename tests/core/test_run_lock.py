@@ -92,7 +92,10 @@ def _stamps_from_processes(tmp_path, processes: int, each: int, distinct: bool) 
         )
         for _ in range(processes)
     ]
-    outputs = [child.communicate("go\n", timeout=60)[0] for child in children]
+    for child in children:  # every child ready and told to go before any is read
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    outputs = [child.communicate(timeout=60)[0] for child in children]
     return " ".join(outputs).split()
 
 

@@ -225,14 +225,16 @@ class PromotedModelDataset(AbstractDataset[dict[str, Any], dict[str, Any] | None
         self._prune(keep_id=model_id)
 
     def _prune(self, keep_id: str) -> None:
-        """Keep the promoted model and the ``keep - 1`` most recent others."""
+        """Keep the promoted model and the ``keep - 1`` most recent others (by modification
+        time, then by id, which starts with the training time: a coarse file clock can give
+        two models saved in a row the same time)."""
         others = sorted(
             (
                 p
                 for p in self._path.iterdir()
                 if p.is_dir() and not p.name.startswith(".") and p.name != keep_id
             ),
-            key=lambda p: p.stat().st_mtime,
+            key=lambda p: (p.stat().st_mtime_ns, p.name),
             reverse=True,
         )
         for folder in others[self._keep - 1 :]:

@@ -29,10 +29,18 @@ class BlasThreadsHook:
         self.threads = threads
         self._limits: Any = None
 
-    @hook_impl
-    def before_pipeline_run(self) -> None:
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self):
+        """Limit, then let the other hooks run: one that refuses the run (Kedro then calls
+        neither ``on_pipeline_error`` nor ``after_pipeline_run``) must not leave the process's
+        BLAS at one thread, e.g. in a notebook that runs the project again."""
         self._limits = threadpool_limits(limits=self.threads, user_api="blas")
         logger.debug("BLAS held at %d thread(s) for the run", self.threads)
+        try:
+            return (yield)
+        except BaseException:
+            self._restore()
+            raise
 
     @hook_impl
     def after_pipeline_run(self) -> None:
